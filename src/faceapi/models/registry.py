@@ -1,0 +1,75 @@
+"""The seven face-api.js models: their file names and the SHA-256 sums we pin them to.
+
+The files are those of the npm package ``@vladmandic/face-api@1.7.15`` (folder ``model/``), which are the
+original face-api.js weights repackaged (one ``.bin`` per model instead of 4 MiB shards).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+NPM_PACKAGE = "@vladmandic/face-api@1.7.15"
+
+
+@dataclass(frozen=True)
+class ModelFiles:
+    """One model: its name (file stem) and the pinned hashes of its manifest and weights."""
+
+    name: str
+    manifest_sha256: str
+    bin_sha256: str
+
+    @property
+    def manifest(self) -> str:
+        return f"{self.name}-weights_manifest.json"
+
+    @property
+    def bin(self) -> str:
+        return f"{self.name}.bin"
+
+    @property
+    def files(self) -> dict[str, str]:
+        """File name -> pinned SHA-256."""
+        return {self.manifest: self.manifest_sha256, self.bin: self.bin_sha256}
+
+
+MODELS: dict[str, ModelFiles] = {
+    m.name: m
+    for m in (
+        ModelFiles(
+            "ssd_mobilenetv1_model",
+            "888f744dffbc84f5f060d1f8427d9742341943a2dfaaf9205d10029b7e7a2955",
+            "2835640602d53718aa6ae9a42896327eaa21beefed056c218d32ca7d79e1e2f8",
+        ),
+        ModelFiles(
+            "tiny_face_detector_model",
+            "5d1af4849ac48d5b985f4a9b16010c512353ddd6fcc63d50fd0bc9e9e64296e5",
+            "b7503ce7df31039b1c43316a9b865cab6a70dd748cc602d3fa28b551503c3871",
+        ),
+        ModelFiles(
+            "face_landmark_68_model",
+            "ca4886639f86e99b39fed0c155f81b63317225773bd9616716e887b0153389c9",
+            "4611ef65c87d836d03d684b30eec4d195d8b219fa1dd58fc58945831c6b9299b",
+        ),
+        ModelFiles(
+            "face_landmark_68_tiny_model",
+            "9a1a5dd19fd814fd5095c3cb58f8e0d3193b8c5b9a6715b30a69d559aea31ad4",
+            "b98e9f2f7da76f8a6dda9741a36ed485b224b889d552de2b2c1bb16217f67bfc",
+        ),
+        ModelFiles(
+            "face_recognition_model",
+            "cbaffa501b0b9275a12b63357a6843e7e30c054e1c9151e1a5f879b26e32986b",
+            "b413e420d6840b2775fba32008db6f3cddb07d485967fb42cfcf379c16a8c589",
+        ),
+        ModelFiles(
+            "face_expression_model",
+            "5b349c17c7836da506e03422cd6461c74085d8bb2713ad4114647dc5d28174c8",
+            "9a9840f2cf1f4c7eab95f197512569345c00d2426754d4608b92af30e0300f3d",
+        ),
+        ModelFiles(
+            "age_gender_model",
+            "74b60bf3ebf981bf4e661e9cca3a185614e10b25d797118b62e2a68d3ff2569f",
+            "49f92bbc0afef2342c4385e4a2b0acb6d7a727c6f0aa539499719a81acf9abaa",
+        ),
+    )
+}

@@ -1,0 +1,1 @@
+"""One module per face-api.js network."""

@@ -1,0 +1,241 @@
+"""Result dataclasses, shared by the library, the CLI (JSON lines) and the server (JSON).
+
+Coordinates are image pixels (floats, not rounded), origin top-left. Every class has ``to_dict()``;
+the dict forms together make the one JSON schema documented in the README.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field, replace
+
+import numpy as np
+
+EXPRESSION_LABELS = ("neutral", "happy", "sad", "angry", "fearful", "disgusted", "surprised")
+
+#: iBUG-68 index ranges of FaceLandmarks68's regions (end exclusive).
+LANDMARK_REGIONS = {
+    "jaw": (0, 17),
+    "left_eyebrow": (17, 22),
+    "right_eyebrow": (22, 27),
+    "nose": (27, 36),
+    "left_eye": (36, 42),
+    "right_eye": (42, 48),
+    "mouth": (48, 68),
+}
+
+
+@dataclass(frozen=True)
+class Box:
+    """An axis-aligned rectangle: top-left corner and size, in pixels."""
+
+    x: float
+    y: float
+    width: float
+    height: float
+
+    @property
+    def right(self) -> float:
+        return self.x + self.width
+
+    @property
+    def bottom(self) -> float:
+        return self.y + self.height
+
+    @property
+    def area(self) -> float:
+        return self.width * self.height
+
+    def scaled(self, sx: float, sy: float) -> Box:
+        return Box(self.x * sx, self.y * sy, self.width * sx, self.height * sy)
+
+    def shifted(self, dx: float, dy: float) -> Box:
+        return Box(self.x + dx, self.y + dy, self.width, self.height)
+
+    def padded(self, px: float, py: float) -> Box:
+        """face-api.js ``Box.pad``: grow by px, py in total, centred."""
+        return Box(self.x - px / 2, self.y - py / 2, self.width + px, self.height + py)
+
+    def crop_rect(self, image_width: int, image_height: int) -> tuple[int, int, int, int]:
+        """``clipAtImageBorders`` then floor of each of x, y, w, h (face-api.js's tensor crop)."""
+        x0 = max(self.x, 0.0)
+        y0 = max(self.y, 0.0)
+        w = min(self.right - x0, image_width - x0)
+        h = min(self.bottom - y0, image_height - y0)
+        return math.floor(x0), math.floor(y0), math.floor(w), math.floor(h)
+
+    def to_dict(self) -> dict:
+        return {"x": self.x, "y": self.y, "width": self.width, "height": self.height}
+
+
+@dataclass(frozen=True)
+class Detection:
+    """A detected face: box in image pixels, score, and the size of the image it was found in."""
+
+    box: Box
+    score: float
+    image_width: int
+    image_height: int
+
+    @property
+    def relative_box(self) -> Box:
+        return self.box.scaled(1 / self.image_width, 1 / self.image_height)
+
+    def for_size(self, width: int, height: int) -> Detection:
+        """The same relative box in an image of another size (face-api.js ``forSize``)."""
+        return Detection(self.relative_box.scaled(width, height), self.score, width, height)
+
+    def to_dict(self) -> dict:
+        return {"box": self.box.to_dict(), "score": self.score}
+
+
+@dataclass(frozen=True, eq=False)
+class Landmarks68:
+    """68 facial landmarks in image pixels.
+
+    Attributes:
+        positions: ``(68, 2)`` float array of (x, y) in image pixels.
+        shift: origin of the crop the net saw, in image pixels (the unfloored detection origin).
+        crop_width, crop_height: size of that crop (face-api.js keeps it as the landmarks' image size).
+    """
+
+    positions: np.ndarray
+    shift: tuple[float, float]
+    crop_width: int
+    crop_height: int
+
+    @property
+    def unshifted(self) -> np.ndarray:
+        return self.positions - np.asarray(self.shift)
+
+    def region(self, name: str) -> np.ndarray:
+        start, end = LANDMARK_REGIONS[name]
+        return self.positions[start:end]
+
+    @property
+    def regions(self) -> dict[str, np.ndarray]:
+        return {name: self.region(name) for name in LANDMARK_REGIONS}
+
+    def to_dict(self) -> dict:
+        return {"positions": self.positions.tolist()}
+
+
+@dataclass(frozen=True)
+class Expressions:
+    """Probabilities of the seven expressions (softmax), in face-api.js's label order."""
+
+    probabilities: tuple[float, ...]
+
+    def __post_init__(self):
+        if len(self.probabilities) != len(EXPRESSION_LABELS):
+            raise ValueError(f"expected {len(EXPRESSION_LABELS)} probabilities, got {len(self.probabilities)}")
+
+    def as_dict(self) -> dict[str, float]:
+        return dict(zip(EXPRESSION_LABELS, self.probabilities))
+
+    def __getitem__(self, label: str) -> float:
+        return self.probabilities[EXPRESSION_LABELS.index(label)]
+
+    @property
+    def dominant(self) -> str:
+        return EXPRESSION_LABELS[int(np.argmax(self.probabilities))]
+
+    def sorted(self) -> list[tuple[str, float]]:
+        """(label, probability), most probable first (``asSortedArray``)."""
+        return sorted(self.as_dict().items(), key=lambda kv: -kv[1])
+
+    def to_dict(self) -> dict:
+        return {"dominant": self.dominant, "probabilities": self.as_dict()}
+
+
+@dataclass(frozen=True)
+class AgeGender:
+    """Age in years (unrounded regression) and gender with its probability."""
+
+    age: float
+    gender: str  # "male" or "female"
+    gender_probability: float
+
+    def to_dict(self) -> dict:
+        return {"age": self.age, "gender": self.gender, "gender_probability": self.gender_probability}
+
+
+@dataclass(frozen=True)
+class FaceMatch:
+    """The best match of a descriptor: a label, or "unknown", and its distance."""
+
+    label: str
+    distance: float
+
+    def __str__(self) -> str:
+        return f"{self.label} ({math.floor(self.distance * 100) / 100})"
+
+    def to_dict(self) -> dict:
+        return {"label": self.label, "distance": self.distance}
+
+
+@dataclass(frozen=True, eq=False)
+class Face:
+    """Everything known about one face; fields the chain did not compute are None."""
+
+    detection: Detection
+    landmarks: Landmarks68 | None = None
+    aligned_box: Box | None = None
+    expressions: Expressions | None = None
+    age_gender: AgeGender | None = None
+    descriptor: np.ndarray | None = field(default=None, repr=False)
+    match: FaceMatch | None = None
+
+    def with_(self, **changes) -> Face:
+        return replace(self, **changes)
+
+    def to_dict(self, descriptor: bool = True) -> dict:
+        d: dict = self.detection.to_dict()
+        if self.landmarks is not None:
+            d["landmarks"] = self.landmarks.to_dict()["positions"]
+        if self.aligned_box is not None:
+            d["aligned_box"] = self.aligned_box.to_dict()
+        if self.expressions is not None:
+            d["expressions"] = self.expressions.to_dict()
+        if self.age_gender is not None:
+            d.update(self.age_gender.to_dict())
+        if self.descriptor is not None and descriptor:
+            d["descriptor"] = [float(v) for v in self.descriptor]
+        if self.match is not None:
+            d["match"] = self.match.to_dict()
+        return d
+
+    def resized(self, width: int, height: int) -> Face:
+        """The face drawn on an image of another size (face-api.js ``resizeResults``)."""
+        if width <= 0 or height <= 0:
+            raise ValueError(f"resized: width and height must be positive, got {width}x{height}")
+        det = self.detection.for_size(width, height)
+        sx = width / self.detection.image_width
+        sy = height / self.detection.image_height
+        landmarks = None
+        if self.landmarks is not None:
+            lm = self.landmarks
+            # relative-to-crop positions scaled to the new box, re-shifted by the new box origin
+            rel = lm.unshifted / np.array([lm.crop_width, lm.crop_height])
+            new_crop_w, new_crop_h = det.box.width, det.box.height
+            pos = rel * np.array([new_crop_w, new_crop_h]) + np.array([det.box.x, det.box.y])
+            landmarks = Landmarks68(pos, (det.box.x, det.box.y), lm.crop_width, lm.crop_height)
+        aligned = self.aligned_box.scaled(sx, sy) if self.aligned_box is not None else None
+        return replace(self, detection=det, landmarks=landmarks, aligned_box=aligned)
+
+
+@dataclass(frozen=True, eq=False)
+class FrameResult:
+    """All faces found in one image, with the image size and per-stage timings in milliseconds."""
+
+    width: int
+    height: int
+    faces: tuple[Face, ...]
+    timings_ms: dict[str, float] = field(default_factory=dict)
+
+    def to_dict(self, descriptors: bool = True) -> dict:
+        return {
+            "image": {"width": self.width, "height": self.height},
+            "faces": [f.to_dict(descriptor=descriptors) for f in self.faces],
+            "timings_ms": {k: round(v, 3) for k, v in self.timings_ms.items()},
+        }

@@ -1,0 +1,107 @@
+"""The one place that builds onnxruntime sessions, and the on-disk cache of built graphs.
+
+Sessions are created once per net and shared: ``InferenceSession.run`` is thread-safe. The execution
+providers come from `RuntimeConfig` or ``$FACEAPI_PROVIDERS`` (comma separated), so an installed
+``onnxruntime-gpu`` is used through its CUDA provider without code changes.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import ClassVar
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+
+from faceapi.models.manifest import WeightMap
+from faceapi.models.store import LoadedWeights, load_weights
+
+log = logging.getLogger("faceapi")
+log.addHandler(logging.NullHandler())
+
+
+@dataclass(frozen=True)
+class RuntimeConfig:
+    """How sessions run. ``threads=None`` lets onnxruntime use every physical core."""
+
+    threads: int | None = None
+    providers: tuple[str, ...] | None = None
+
+    def resolved_providers(self) -> list[str]:
+        if self.providers:
+            return list(self.providers)
+        env = os.environ.get("FACEAPI_PROVIDERS")
+        if env:
+            return [p.strip() for p in env.split(",") if p.strip()]
+        available = ort.get_available_providers()
+        preferred = [p for p in ("CUDAExecutionProvider",) if p in available]
+        return preferred + ["CPUExecutionProvider"]
+
+    def resolved_threads(self) -> int:
+        if self.threads is not None:
+            return self.threads
+        return int(os.environ.get("FACEAPI_THREADS", "0"))
+
+
+def create_session(model: bytes, config: RuntimeConfig | None = None) -> ort.InferenceSession:
+    config = config or RuntimeConfig()
+    options = ort.SessionOptions()
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    options.intra_op_num_threads = config.resolved_threads()
+    options.inter_op_num_threads = 1
+    options.log_severity_level = 3
+    return ort.InferenceSession(model, sess_options=options, providers=config.resolved_providers())
+
+
+def cached_graph(name: str, loaded: LoadedWeights, version: str,
+                 build: Callable[[WeightMap], onnx.ModelProto]) -> bytes:
+    """The serialised graph for these weights, from ``<model folder>/onnx/`` or built and stored there.
+
+    The file name carries the weights' hash and the graph builder's version, so new weights or a
+    changed builder never reuse a stale graph. A read-only model folder just means no caching.
+    """
+    path = loaded.folder / "onnx" / f"{name}-{loaded.key}-v{version}.onnx"
+    if path.is_file():
+        return path.read_bytes()
+    data = build(loaded.weights).SerializeToString()
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".part")
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.replace(tmp, path)
+    except OSError as exc:
+        log.info("not caching %s graph in %s: %s", name, path.parent, exc)
+    return data
+
+
+class OnnxNet:
+    """Base of every net: loads the weights, builds (or reuses) the graph, holds one session.
+
+    Subclasses set `model_name`, `graph_version` and implement `build_graph`; they add pure
+    `preprocess`/`postprocess` functions in their own module.
+    """
+
+    model_name: ClassVar[str]
+    graph_version: ClassVar[str] = "1"
+    input_name: ClassVar[str] = "input"
+
+    def __init__(self, models_dir: str | os.PathLike | None = None, runtime: RuntimeConfig | None = None):
+        loaded = load_weights(self.model_name, models_dir)
+        self.model_bytes = cached_graph(self.model_name, loaded, self.graph_version, self.build_graph)
+        self.session = create_session(self.model_bytes, runtime)
+        self.output_names = [o.name for o in self.session.get_outputs()]
+
+    @staticmethod
+    def build_graph(weights: WeightMap) -> onnx.ModelProto:
+        raise NotImplementedError
+
+    def run(self, batch: np.ndarray) -> list[np.ndarray]:
+        """Run the graph on an NHWC float32 batch; returns the outputs in graph order."""
+        return self.session.run(None, {self.input_name: np.ascontiguousarray(batch, dtype=np.float32)})
