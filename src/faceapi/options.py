@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from typing import Union
 
 from faceapi.errors import OptionsError
 
@@ -41,7 +40,7 @@ class TinyFaceDetectorOptions:
             )
 
 
-DetectorOptions = Union[SsdMobilenetv1Options, TinyFaceDetectorOptions]
+DetectorOptions = SsdMobilenetv1Options | TinyFaceDetectorOptions
 
 LANDMARK_MODES = (None, "full", "tiny")
 

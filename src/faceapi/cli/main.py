@@ -1,0 +1,48 @@
+"""Entry point of the `faceapi` command. Results go to stdout (JSON lines), messages to stderr."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from faceapi import __version__
+from faceapi.errors import FaceApiError
+
+#: Subcommand modules under faceapi.cli; each has register(subparsers) that sets `func` on its parser.
+SUBCOMMANDS = ("models_cmd", "detect_cmd", "analyze_cmd", "serve_cmd", "people_cmd", "export_cmd")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="faceapi", description="face-api.js's nets in Python")
+    parser.add_argument("--version", action="version", version=f"faceapi {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in SUBCOMMANDS:
+        try:
+            module = importlib.import_module(f"faceapi.cli.{name}")
+        except ModuleNotFoundError as exc:
+            if exc.name == f"faceapi.cli.{name}":
+                continue  # that subcommand is not part of this build
+            raise
+        module.register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help(sys.stderr)
+        return 2
+    try:
+        return int(args.func(args) or 0)
+    except FaceApiError as exc:
+        print(f"faceapi: error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("faceapi: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
