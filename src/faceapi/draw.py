@@ -1,0 +1,109 @@
+"""Annotating images with results, in face-api.js's look (its `draw` module), with Pillow.
+
+The web page's overlay uses the same colours and layout: a box with the score (and the person's name
+when recognised), landmark contours per region with points, and a text field under the box with the
+expressions above 0.1 (most probable first) and age/gender.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+
+import numpy as np
+from PIL import Image, ImageDraw, ImageFont
+
+from faceapi.image import ImageInput, load_image
+from faceapi.results import LANDMARK_REGIONS, Face, FrameResult
+
+BOX_COLOR = (0, 0, 255)  # face-api.js DrawBox default 'rgba(0, 0, 255, 1)'
+MATCH_COLOR = (0, 160, 0)  # a recognised person's box
+LINE_COLOR = (0, 255, 255)  # DrawFaceLandmarks lineColor
+POINT_COLOR = (255, 0, 255)  # DrawFaceLandmarks pointColor
+TEXT_BG = (0, 0, 0, 128)  # DrawTextField 'rgba(0, 0, 0, 0.5)'
+TEXT_COLOR = (255, 255, 255, 255)
+CLOSED_REGIONS = {"left_eye", "right_eye", "mouth"}
+
+
+def floor2(x: float) -> str:
+    """face-api.js ``utils.round``: floor to 2 decimals."""
+    return f"{math.floor(x * 100) / 100:.2f}"
+
+
+def _font(size: int) -> ImageFont.ImageFont | ImageFont.FreeTypeFont:
+    try:
+        return ImageFont.load_default(size=size)
+    except TypeError:  # Pillow without FreeType support
+        return ImageFont.load_default()
+
+
+def _text_field(overlay: ImageDraw.ImageDraw, lines: list[str], x: float, y: float, size: tuple[int, int],
+                font, bg=TEXT_BG, anchor_bottom: bool = False, padding: int = 4) -> None:
+    """A text box at (x, y) (its top-left, or bottom-left when anchor_bottom), kept inside the image."""
+    if not lines:
+        return
+    line_h = int(font.size if hasattr(font, "size") else 11) + 2
+    width = max(overlay.textlength(t, font=font) for t in lines) + 2 * padding
+    height = line_h * len(lines) + 2 * padding
+    if anchor_bottom:
+        y -= height
+    x = min(max(x, 0), max(size[0] - width, 0))
+    y = min(max(y, 0), max(size[1] - height, 0))
+    overlay.rectangle([x, y, x + width, y + height], fill=bg)
+    for i, t in enumerate(lines):
+        overlay.text((x + padding, y + padding + i * line_h), t, font=font, fill=TEXT_COLOR)
+
+
+def face_label(face: Face) -> str:
+    """The label on the box: the name when recognised, then the detection score."""
+    score = floor2(face.detection.score)
+    if face.match is not None:
+        return f"{face.match.label} ({floor2(face.match.distance)}) {score}"
+    return score
+
+
+def face_lines(face: Face, min_expression: float = 0.1) -> list[str]:
+    """The text under the box: expressions above `min_expression`, then age and gender."""
+    lines = []
+    if face.expressions is not None:
+        lines += [f"{label} ({floor2(p)})" for label, p in face.expressions.sorted() if p > min_expression]
+    if face.age_gender is not None:
+        ag = face.age_gender
+        lines.append(f"{round(ag.age)} years, {ag.gender} ({floor2(ag.gender_probability)})")
+    return lines
+
+
+def draw_faces(image: Image.Image, faces: Iterable[Face], landmarks: bool = True,
+               min_expression: float = 0.1) -> Image.Image:
+    """Draw faces onto a copy of `image` (RGB) and return it."""
+    base = image.convert("RGBA")
+    overlay_img = Image.new("RGBA", base.size, (0, 0, 0, 0))
+    overlay = ImageDraw.Draw(overlay_img)
+    scale = max(1.0, max(base.size) / 800)  # keep lines and text readable on large photos
+    line_w = max(2, round(2 * scale))
+    font = _font(max(12, round(14 * scale)))
+    for face in faces:
+        b = face.detection.box
+        color = MATCH_COLOR if face.match is not None and face.match.label != "unknown" else BOX_COLOR
+        if landmarks and face.landmarks is not None:
+            for name, (start, end) in LANDMARK_REGIONS.items():
+                pts = [tuple(p) for p in face.landmarks.positions[start:end].tolist()]
+                if name in CLOSED_REGIONS:
+                    pts.append(pts[0])
+                overlay.line(pts, fill=LINE_COLOR + (255,), width=max(1, round(scale)))
+            r = max(1.5, 1.5 * scale)
+            for px, py in face.landmarks.positions.tolist():
+                overlay.ellipse([px - r, py - r, px + r, py + r], fill=POINT_COLOR + (255,))
+        overlay.rectangle([b.x, b.y, b.right, b.bottom], outline=color + (255,), width=line_w)
+        _text_field(overlay, [face_label(face)], b.x - line_w / 2, b.y, base.size, font,
+                    bg=color + (255,), anchor_bottom=True)
+        _text_field(overlay, face_lines(face, min_expression), b.x, b.bottom + line_w, base.size, font)
+    return Image.alpha_composite(base, overlay_img).convert("RGB")
+
+
+def annotate(image: ImageInput | np.ndarray, result: FrameResult | Iterable[Face], landmarks: bool = True,
+             min_expression: float = 0.1) -> Image.Image:
+    """The image with every face of `result` drawn on it (face-api.js's look)."""
+    arr = load_image(image)
+    faces = result.faces if isinstance(result, FrameResult) else list(result)
+    return draw_faces(Image.fromarray(arr), faces, landmarks=landmarks, min_expression=min_expression)
