@@ -1,0 +1,34 @@
+"""`faceapi detect IMAGE...`: face detections as JSON lines, one per image."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from faceapi.cli.common import add_detector_args, analyze_options
+from faceapi.errors import FaceApiError, ModelError
+from faceapi.pipeline import FaceAnalyzer
+from faceapi.runtime import RuntimeConfig
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("detect", help="detect faces; prints one JSON line per image")
+    p.add_argument("images", nargs="+", metavar="IMAGE")
+    add_detector_args(p)
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    options = analyze_options(args)
+    analyzer = FaceAnalyzer(args.models_dir, RuntimeConfig(threads=args.threads))
+    failed = 0
+    for path in args.images:
+        try:
+            result = analyzer.analyze(path, options).to_dict()
+            print(json.dumps({"source": path, "status": "ok", **result}), flush=True)
+        except FaceApiError as exc:
+            if isinstance(exc, ModelError):
+                raise  # no image can be analysed without the weights: stop with the hint
+            failed += 1
+            print(json.dumps({"source": path, "status": "error", "error": str(exc)}), flush=True)
+    return 1 if failed else 0
