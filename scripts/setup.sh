@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Set up everything faceapi needs on a fresh machine; safe to run again (it skips what is done).
+#   scripts/setup.sh          Python venv (.venv) with faceapi and its server extras, model weights
+#   scripts/setup.sh --dev    also the test tools and Debian's Chromium for the browser tests
+set -euo pipefail
+cd "$(dirname "$0")/.."
+dev=0
+[ "${1:-}" = "--dev" ] && dev=1
+
+python=${PYTHON:-python3}
+if [ ! -x .venv/bin/python ]; then
+  echo "== creating .venv" >&2
+  "$python" -m venv .venv
+fi
+.venv/bin/python -m pip install -q --upgrade pip
+if [ "$dev" = 1 ]; then
+  .venv/bin/python -m pip install -q -e '.[dev]'
+else
+  .venv/bin/python -m pip install -q -e '.[server,video]'
+fi
+
+# Model weights: `npm pack @vladmandic/face-api@1.7.15`, verified against pinned SHA-256 sums.
+.venv/bin/faceapi models download
+
+if [ "$dev" = 1 ] && [ ! -x /usr/bin/chromium ]; then
+  echo "== installing Debian's chromium for the browser tests" >&2
+  if [ "$(id -u)" = 0 ]; then
+    apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium chromium-driver
+  else
+    sudo apt-get update -q && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium chromium-driver
+  fi
+fi
