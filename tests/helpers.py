@@ -1,0 +1,42 @@
+"""Small helpers shared by the tests."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
+SHARED = Path(os.environ.get("FACEAPI_SHARED") or Path(__file__).resolve().parents[2] / "shared")
+
+
+def reference_names() -> list[str]:
+    """Names of the reference folders, for parametrising at collection time (empty without the data)."""
+    root = SHARED / "reference"
+    if not root.is_dir():
+        return []
+    return sorted(p.name for p in root.iterdir() if (p / "result.json").is_file())
+
+
+def read_rgb(path: Path) -> np.ndarray:
+    return np.asarray(Image.open(path).convert("RGB"))
+
+
+def write_artifact(name: str, data: dict) -> Path:
+    """Write actual-vs-expected values of a failing comparison, so that a failure is easy to read."""
+    ARTIFACTS.mkdir(exist_ok=True)
+    path = ARTIFACTS / f"{name}.json"
+    path.write_text(json.dumps(data, indent=1, default=lambda o: o.tolist() if hasattr(o, "tolist") else str(o)))
+    return path
+
+
+def iou(a: dict, b: dict) -> float:
+    ax2, ay2 = a["x"] + a["width"], a["y"] + a["height"]
+    bx2, by2 = b["x"] + b["width"], b["y"] + b["height"]
+    iw = max(0.0, min(ax2, bx2) - max(a["x"], b["x"]))
+    ih = max(0.0, min(ay2, by2) - max(a["y"], b["y"]))
+    inter = iw * ih
+    return inter / (a["width"] * a["height"] + b["width"] * b["height"] - inter)
