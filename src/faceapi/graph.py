@@ -136,5 +136,11 @@ class GraphBuilder:
         model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)],
                                   producer_name="faceapi")
         model.ir_version = 8
+        # The checker (onnx >= 1.16) wants a shape on every graph output: take it from shape inference.
+        inferred = {vi.name: vi for vi in onnx.shape_inference.infer_shapes(model).graph.value_info}
+        for out in model.graph.output:
+            source = inferred.get(outputs[out.name])
+            if source is not None and source.type.tensor_type.HasField("shape"):
+                out.type.tensor_type.shape.CopyFrom(source.type.tensor_type.shape)
         onnx.checker.check_model(model)
         return model

@@ -1,0 +1,101 @@
+"""FaceLandmark68Net and FaceLandmark68TinyNet (spec 4.3): 68 landmarks from a face crop.
+
+Input: the crop padded to a square (centred), resized to 112, ``(x - mean) / 255``. The net's 136
+outputs are ``x0, y0, x1, y1, ...`` relative to that padded square; `postprocess` removes the padding
+in float32 exactly as face-api.js's ``postProcess`` does, then scales to crop pixels in float64 (JS numbers).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import onnx
+
+from faceapi.models.manifest import WeightMap
+from faceapi.nets.feature_extractor import INPUT_SIZE, feature_net_graph, finish_graph, preprocess_112
+from faceapi.runtime import OnnxNet
+
+
+def preprocess(crops: Sequence[np.ndarray]) -> np.ndarray:
+    """HxWx3 uint8 RGB crops -> ``[N, 112, 112, 3]`` float32 batch (centred pad, tfjs bilinear resize)."""
+    return preprocess_112(list(crops))
+
+
+def relative_positions(raw136: np.ndarray, crop_sizes: Sequence[tuple[int, int]]) -> list[np.ndarray]:
+    """Raw net outputs ``[N, 136]`` -> per crop ``(68, 2)`` float32 positions relative to the crop (0..1).
+
+    This is what face-api.js's ``forward()`` returns (its ``postProcess``): ``scale = 112 / max(W, H)``,
+    ``w, h = W*scale, H*scale`` (not rounded), half the size difference as padding on the short axis,
+    ``rel = (out * 112 - pad) / (w, h)``, float32 ops in that order.
+    """
+    raw = np.asarray(raw136, dtype=np.float32).reshape(len(crop_sizes), 68, 2)
+    size = np.float32(INPUT_SIZE)
+    results = []
+    for out, (width, height) in zip(raw, crop_sizes):
+        scale = INPUT_SIZE / max(width, height)
+        w, h = width * scale, height * scale
+        pad_x = abs(w - h) / 2 if w < h else 0.0
+        pad_y = abs(w - h) / 2 if h < w else 0.0
+        results.append((out * size - np.array([pad_x, pad_y], np.float32)) / np.array([w, h], np.float32))
+    return results
+
+
+def postprocess(raw136: np.ndarray, crop_sizes: Sequence[tuple[int, int]]) -> list[np.ndarray]:
+    """Raw net outputs ``[N, 136]`` -> per crop a ``(68, 2)`` float64 array of (x, y) in crop pixels.
+
+    `crop_sizes` are ``(width, height)`` of each crop; the relative positions (`relative_positions`)
+    are scaled by the crop size in float64, as face-api.js's ``FaceLandmarks`` does with JS numbers.
+    """
+    return [rel.astype(np.float64) * np.array([width, height], np.float64)
+            for rel, (width, height) in zip(relative_positions(raw136, crop_sizes), crop_sizes)]
+
+
+def crop_sizes_of(crops: Sequence[np.ndarray]) -> list[tuple[int, int]]:
+    return [(int(c.shape[1]), int(c.shape[0])) for c in crops]
+
+
+class _LandmarkNet(OnnxNet):
+    n_blocks: int
+    n_convs: int
+
+    def forward(self, crops: Sequence[np.ndarray]) -> np.ndarray:
+        """The raw ``[N, 136]`` outputs (padded-square relative ``x0, y0, ...``), all crops in one batch."""
+        if len(crops) == 0:
+            return np.zeros((0, 136), np.float32)
+        return self.run(preprocess(crops))[0]
+
+    def predict(self, crops: Sequence[np.ndarray]) -> list[np.ndarray]:
+        """68 (x, y) landmark positions per crop, in crop pixels, ``(68, 2)`` float64."""
+        return postprocess(self.forward(crops), crop_sizes_of(crops))
+
+    @classmethod
+    def _graph(cls, weights: WeightMap) -> onnx.ModelProto:
+        g, out = feature_net_graph(weights, cls.model_name, cls.n_blocks, cls.n_convs)
+        return finish_graph(g, weights, INPUT_SIZE, {"landmarks": out})
+
+
+class FaceLandmark68Net(_LandmarkNet):
+    """The full landmark net: 4 dense blocks of 4 separable convs (32/64/128/256), fc 256 -> 136."""
+
+    model_name = "face_landmark_68_model"
+    graph_version = "1"
+    n_blocks = 4
+    n_convs = 4
+
+    @staticmethod
+    def build_graph(weights: WeightMap) -> onnx.ModelProto:
+        return FaceLandmark68Net._graph(weights)
+
+
+class FaceLandmark68TinyNet(_LandmarkNet):
+    """The tiny landmark net: 3 dense blocks of 3 separable convs (32/64/128), fc 128 -> 136."""
+
+    model_name = "face_landmark_68_tiny_model"
+    graph_version = "1"
+    n_blocks = 3
+    n_convs = 3
+
+    @staticmethod
+    def build_graph(weights: WeightMap) -> onnx.ModelProto:
+        return FaceLandmark68TinyNet._graph(weights)

@@ -1,0 +1,104 @@
+"""FaceRecognitionNet (spec 4.5): dlib's ResNet-34-like face descriptor, 150x150 input, 128-d output.
+
+Input: centred pad to square, tfjs bilinear resize to 150, ``(x - mean) / 256``. Each "conv layer" is a
+conv + bias followed by a per-channel scale layer (``* scale/weights + scale/biases``, the folded batch
+norm); here the scale layer is folded into the conv's filters and bias. The residual-down blocks'
+shape fix-ups (channel doubling of the shortcut, zero row/column appended to the conv path) are
+static at 150x150 (Appendix B). The descriptor is not L2-normalised.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import onnx
+
+from faceapi.graph import GraphBuilder
+from faceapi.models.manifest import WeightMap
+from faceapi.nets.feature_extractor import MEAN_RGB, finish_graph
+from faceapi.preprocess import batch_net_input
+from faceapi.runtime import OnnxNet
+
+INPUT_SIZE = 150
+DESCRIPTOR_SIZE = 128
+
+
+def preprocess(crops: Sequence[np.ndarray]) -> np.ndarray:
+    """HxWx3 uint8 RGB crops -> ``[N, 150, 150, 3]`` float32 batch (centred pad, tfjs bilinear resize)."""
+    return batch_net_input([c[..., :3] for c in crops], INPUT_SIZE, centred=True)
+
+
+def _conv_layer(g: GraphBuilder, x: str, w: WeightMap, prefix: str, stride: int, padding: str,
+                relu: bool) -> str:
+    """``(conv(x) + bias) * scale + shift`` with the scale folded into the conv, then optional relu."""
+    filters = w[f"{prefix}/conv/filters"].astype(np.float64)
+    bias = w[f"{prefix}/conv/bias"].astype(np.float64)
+    scale = w[f"{prefix}/scale/weights"].astype(np.float64)
+    shift = w[f"{prefix}/scale/biases"].astype(np.float64)
+    out = g.conv(x, (filters * scale).astype(np.float32), (bias * scale + shift).astype(np.float32), stride,
+                 padding, hint=prefix.replace("/", "_"))
+    return g.relu(out) if relu else out
+
+
+def _residual(g: GraphBuilder, x: str, w: WeightMap, prefix: str) -> str:
+    a = _conv_layer(g, x, w, f"{prefix}/conv1", 1, "SAME", relu=True)
+    b = _conv_layer(g, a, w, f"{prefix}/conv2", 1, "SAME", relu=False)
+    return g.relu(g.add(b, x))
+
+
+def _residual_down(g: GraphBuilder, x: str, w: WeightMap, prefix: str, in_side: int, in_ch: int,
+                   out_ch: int) -> tuple[str, int]:
+    a = _conv_layer(g, x, w, f"{prefix}/conv1", 2, "VALID", relu=True)
+    b = _conv_layer(g, a, w, f"{prefix}/conv2", 1, "SAME", relu=False)
+    conv_side = (in_side - 3) // 2 + 1
+    pool_side = in_side // 2
+    pooled = g.avg_pool(x, 2, 2)
+    extra_ch = out_ch - in_ch
+    if extra_ch:  # concat([p, zeros_like(p)], channels)
+        pooled = g.node("Pad", [pooled, g.const(np.array([0, 0, 0, 0, 0, extra_ch, 0, 0], np.int64), "pads")])
+    extra = pool_side - conv_side
+    if extra:  # one zero row at the bottom, one zero column at the right of the conv path
+        b = g.node("Pad", [b, g.const(np.array([0, 0, 0, 0, 0, 0, extra, extra], np.int64), "pads")])
+    return g.relu(g.add(pooled, b)), pool_side
+
+
+class FaceRecognitionNet(OnnxNet):
+    """128-d face descriptors (compare with Euclidean distance, threshold 0.6)."""
+
+    model_name = "face_recognition_model"
+    graph_version = "1"
+
+    @staticmethod
+    def build_graph(weights: WeightMap) -> onnx.ModelProto:
+        w = weights
+        g = GraphBuilder("face_recognition_model")
+        x = g.nhwc_input("input", MEAN_RGB, 256.0)
+        x = _conv_layer(g, x, w, "conv32_down", 2, "VALID", relu=True)  # 72x72x32
+        x = g.max_pool(x, 3, 2, "VALID")  # 35x35
+        side = 35
+        for i in (1, 2, 3):
+            x = _residual(g, x, w, f"conv32_{i}")
+        x, side = _residual_down(g, x, w, "conv64_down", side, 32, 64)  # 17
+        for i in (1, 2, 3):
+            x = _residual(g, x, w, f"conv64_{i}")
+        x, side = _residual_down(g, x, w, "conv128_down", side, 64, 128)  # 8
+        for i in (1, 2):
+            x = _residual(g, x, w, f"conv128_{i}")
+        x, side = _residual_down(g, x, w, "conv256_down", side, 128, 256)  # 4
+        for i in (1, 2):
+            x = _residual(g, x, w, f"conv256_{i}")
+        x, side = _residual_down(g, x, w, "conv256_down_out", side, 256, 256)  # 2
+        pooled = g.flatten(g.node("GlobalAveragePool", [x]))
+        descriptor = g.dense(pooled, w["fc"], None)
+        return finish_graph(g, weights, INPUT_SIZE, {"descriptor": descriptor})
+
+    def forward(self, crops: Sequence[np.ndarray]) -> np.ndarray:
+        """``[N, 128]`` float32 descriptors, all crops in one batch."""
+        if len(crops) == 0:
+            return np.zeros((0, DESCRIPTOR_SIZE), np.float32)
+        return self.run(preprocess(crops))[0]
+
+    def predict(self, crops: Sequence[np.ndarray]) -> list[np.ndarray]:
+        """One 128-d float32 descriptor per crop."""
+        return list(self.forward(crops))

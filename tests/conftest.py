@@ -1,0 +1,61 @@
+"""Shared test fixtures: where the reference data (face-api.js outputs) and the model weights are.
+
+The reference data lives in ``../shared`` next to the repository (override with ``$FACEAPI_SHARED``).
+When data or weights are missing, tests that need them are skipped -- or fail when ``$CI`` is set, so a CI
+run cannot pass by silently skipping the parity tests.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from faceapi.models import MODELS, model_dir
+
+
+def shared_path() -> Path:
+    """The shared data folder: ``$FACEAPI_SHARED``, else ``../shared`` next to the repository."""
+    env = os.environ.get("FACEAPI_SHARED")
+    return Path(env).expanduser() if env else Path(__file__).resolve().parents[2] / "shared"
+
+
+def reference_dirs(shared: Path) -> list[Path]:
+    """The image folders under ``shared/reference`` that have a ``result.json``, sorted by name."""
+    root = shared / "reference"
+    if not root.is_dir():
+        return []
+    return sorted(d for d in root.iterdir() if (d / "result.json").is_file())
+
+
+#: the same helper under the name the test brief uses
+reference_images = reference_dirs
+
+
+def missing(reason: str) -> None:
+    """Skip the test (or fail it when ``$CI`` is set) because data it needs is not there."""
+    if os.environ.get("CI"):
+        pytest.fail(f"{reason} (CI is set, so missing data is an error)")
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="session")
+def shared_dir() -> Path:
+    """The shared data folder, checked to hold reference outputs and the source images."""
+    shared = shared_path()
+    if not reference_dirs(shared):
+        missing(f"no reference data in {shared / 'reference'} (set FACEAPI_SHARED to the shared folder)")
+    if not (shared / "images").is_dir():
+        missing(f"no source images in {shared / 'images'}")
+    return shared
+
+
+@pytest.fixture(scope="session")
+def models_dir() -> Path:
+    """The model folder (``faceapi.models.model_dir()``), checked to hold every model's manifest and bin."""
+    folder = model_dir()
+    absent = [f for spec in MODELS.values() for f in spec.files if not (folder / f).is_file()]
+    if absent:
+        missing(f"model weights missing in {folder}: {', '.join(absent)} (run `faceapi models download`)")
+    return folder
