@@ -21,3 +21,8 @@ class ImageError(FaceApiError, ValueError):
 
 class OptionsError(FaceApiError, ValueError):
     """An option has a value face-api.js would reject (e.g. a tiny-detector input size not a multiple of 32)."""
+
+
+class GalleryError(FaceApiError):
+    """The people gallery refused an operation: an unknown or duplicate name, an enrolment image without
+    exactly one face, a file that is not a gallery (or is from a newer faceapi), a bad import file."""

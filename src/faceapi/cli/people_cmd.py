@@ -1,0 +1,141 @@
+"""`faceapi people add|list|rename|remove|export|import`: the gallery of known people.
+
+Results go to stdout (JSON lines, or a table for `list`), messages to stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from faceapi.cli.common import add_detector_args, analyze_options
+from faceapi.gallery import Gallery, default_gallery_path, enrol_images
+
+
+def add_gallery_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--gallery", metavar="PATH",
+                   help=f"gallery file (default: $FACEAPI_GALLERY or {default_gallery_path()})")
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("people", help="enrol, list, rename, remove, export and import known people")
+    psub = p.add_subparsers(dest="people_command", metavar="ACTION", required=True)
+
+    a = psub.add_parser("add", help="enrol a person from images that each show exactly one face")
+    a.add_argument("name", metavar="NAME")
+    a.add_argument("images", nargs="+", metavar="IMAGE")
+    a.add_argument("--crop", action="store_true",
+                   help="the images are face crops already: describe each whole image (no detection)")
+    add_gallery_arg(a)
+    add_detector_args(a)
+    a.set_defaults(func=_add)
+
+    ls = psub.add_parser("list", help="everyone in the gallery, with their number of descriptors")
+    ls.add_argument("--json", action="store_true", help="one JSON object per person")
+    add_gallery_arg(ls)
+    ls.set_defaults(func=_list)
+
+    r = psub.add_parser("rename", help="rename a person")
+    r.add_argument("old", metavar="OLD")
+    r.add_argument("new", metavar="NEW")
+    add_gallery_arg(r)
+    r.set_defaults(func=_rename)
+
+    rm = psub.add_parser("remove", aliases=["rm"], help="remove people and their descriptors")
+    rm.add_argument("names", nargs="+", metavar="NAME")
+    add_gallery_arg(rm)
+    rm.set_defaults(func=_remove)
+
+    ex = psub.add_parser("export", help="write the gallery as JSON (FILE, or - for stdout)")
+    ex.add_argument("file", metavar="FILE")
+    add_gallery_arg(ex)
+    ex.set_defaults(func=_export)
+
+    im = psub.add_parser("import", help="merge people from a JSON export (or a face-api.js FaceMatcher JSON)")
+    im.add_argument("file", metavar="FILE")
+    im.add_argument("--replace", action="store_true", help="empty the gallery first")
+    add_gallery_arg(im)
+    im.set_defaults(func=_import)
+
+
+def _open(args: argparse.Namespace, create: bool = True) -> Gallery:
+    return Gallery(args.gallery, create=create)
+
+
+def _add(args: argparse.Namespace) -> int:
+    from faceapi.pipeline import FaceAnalyzer
+    from faceapi.runtime import RuntimeConfig
+
+    detector = analyze_options(args).detector
+    analyzer = FaceAnalyzer(args.models_dir, RuntimeConfig(threads=args.threads))
+    with _open(args) as gallery:
+        result = enrol_images(analyzer, gallery, args.name, args.images, crop=args.crop, detector=detector)
+        print(json.dumps(result.to_dict()), flush=True)
+        skipped = f", {result.skipped} already there" if result.skipped else ""
+        print(f"{result.person.name}: {result.added} descriptor(s) added{skipped}, "
+              f"{result.person.descriptors} in total ({gallery.path})", file=sys.stderr)
+    return 0
+
+
+def _list(args: argparse.Namespace) -> int:
+    with _open(args) as gallery:
+        people = gallery.people()
+        if args.json:
+            for person in people:
+                print(json.dumps(person.to_dict()))
+        else:
+            width = max([4, *(len(p.name) for p in people)])
+            for person in people:
+                print(f"{person.name:{width}s}  {person.descriptors:5d} descriptor(s)  since {person.created}")
+        total = sum(p.descriptors for p in people)
+        print(f"{len(people)} people, {total} descriptors in {gallery.path}", file=sys.stderr)
+    return 0
+
+
+def _rename(args: argparse.Namespace) -> int:
+    with _open(args, create=False) as gallery:
+        person = gallery.rename(args.old, args.new)
+        print(json.dumps(person.to_dict()))
+    return 0
+
+
+def _remove(args: argparse.Namespace) -> int:
+    with _open(args, create=False) as gallery:
+        for name in args.names:
+            gallery.person(name)  # every name must be known before anyone is removed
+        for name in args.names:
+            person = gallery.remove(name)
+            print(json.dumps(person.to_dict()))
+            print(f"removed {person.name} ({person.descriptors} descriptor(s))", file=sys.stderr)
+    return 0
+
+
+def _export(args: argparse.Namespace) -> int:
+    with _open(args, create=False) as gallery:
+        if args.file == "-":
+            json.dump(gallery.export_json(), sys.stdout)
+            print()
+        else:
+            n = gallery.export(args.file)
+            print(f"exported {n} people to {args.file}", file=sys.stderr)
+    return 0
+
+
+def _import(args: argparse.Namespace) -> int:
+    with _open(args) as gallery:
+        if args.file == "-":
+            try:
+                data = json.load(sys.stdin)
+            except json.JSONDecodeError as exc:
+                from faceapi.errors import GalleryError
+
+                raise GalleryError(f"stdin is not JSON: {exc}") from exc
+            counts = gallery.import_json(data, replace=args.replace)
+        else:
+            counts = gallery.import_file(args.file, replace=args.replace)
+        print(json.dumps(counts))
+        print(f"imported {counts['people']} people ({counts['added_people']} new), "
+              f"{counts['added_descriptors']} descriptors ({counts['skipped_descriptors']} already there)",
+              file=sys.stderr)
+    return 0
