@@ -24,6 +24,8 @@ from faceapi.gallery import (
     SCHEMA_VERSION,
     WRITE_DELAY_ENV,
     Gallery,
+    NameTakenError,
+    UnknownPersonError,
     describe_face,
     enrol_images,
 )
@@ -100,19 +102,19 @@ def test_people_crud_and_clear_errors(tmp_path):
     assert g.add_person("  Sheldon ").name == "Sheldon" and g.person("sheldon").descriptors == 0
     assert "sheldon" in g and "penny" not in g and len(g) == 2
 
-    with pytest.raises(GalleryError, match="already a person called 'Amy'"):
+    with pytest.raises(NameTakenError, match="already a person called 'Amy'"):
         g.add_person("AMY")
     with pytest.raises(GalleryError, match="reserved"):
         g.enrol("Unknown", v[:1])
     with pytest.raises(GalleryError, match="empty"):
         g.add_person("   ")
-    with pytest.raises(GalleryError, match="no person called 'penny'.*known: Amy, Sheldon"):
+    with pytest.raises(UnknownPersonError, match="no person called 'penny'.*known: Amy, Sheldon"):
         g.remove("penny")
     with pytest.raises(GalleryError, match="no person called 'penny'"):
         g.rename("penny", "Penny")
     with pytest.raises(GalleryError, match="no person called 'penny'"):
         g.enrol("penny", v[:1], create=False)
-    with pytest.raises(GalleryError, match="already a person called 'Sheldon'"):
+    with pytest.raises(NameTakenError, match="already a person called 'Sheldon'"):
         g.rename("amy", "sheldon")
     with pytest.raises(GalleryError, match="expected 128 numbers"):
         g.enrol("amy", [[0.1, 0.2]])

@@ -70,6 +70,14 @@ CREATE INDEX descriptors_person ON descriptors(person_id);
 MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {}
 
 
+class UnknownPersonError(GalleryError):
+    """No person has that name (a server answers 404)."""
+
+
+class NameTakenError(GalleryError):
+    """Another person already has that name (a server answers 409)."""
+
+
 def default_gallery_path() -> Path:
     """``$FACEAPI_GALLERY``, else ``gallery.sqlite3`` in the user data folder (platformdirs)."""
     env = os.environ.get("FACEAPI_GALLERY")
@@ -264,7 +272,7 @@ class Gallery:
             known = [r[0] for r in self._db.execute("SELECT name FROM people ORDER BY name COLLATE NOCASE")]
             hint = f"; known: {', '.join(known)}" if known and len(known) <= 20 else (
                 f"; {len(known)} people known (see `faceapi people list`)" if known else "; the gallery is empty")
-            raise GalleryError(f"no person called {name!r} in gallery {self.path}{hint}")
+            raise UnknownPersonError(f"no person called {name!r} in gallery {self.path}{hint}")
         return row
 
     def _person(self, pid: int) -> Person:
@@ -331,7 +339,7 @@ class Gallery:
             cur = self._db.execute("INSERT INTO people (name, created) VALUES (?, ?)", (clean, created or _now()))
         except sqlite3.IntegrityError as exc:
             existing = self._db.execute("SELECT name FROM people WHERE name = ?", (clean,)).fetchone()
-            raise GalleryError(f"there is already a person called {existing[0] if existing else clean!r}") from exc
+            raise NameTakenError(f"there is already a person called {existing[0] if existing else clean!r}") from exc
         return int(cur.lastrowid)
 
     def enrol(self, name: str, descriptors: Sequence[Sequence[float] | np.ndarray] | np.ndarray,
@@ -383,7 +391,7 @@ class Gallery:
             pid = self._person_row(old)[0]
             other = self._db.execute("SELECT id, name FROM people WHERE name = ?", (clean,)).fetchone()
             if other is not None and other[0] != pid:
-                raise GalleryError(f"cannot rename {old!r} to {clean!r}: there is already a person called "
+                raise NameTakenError(f"cannot rename {old!r} to {clean!r}: there is already a person called "
                                    f"{other[1]!r}")
             self._db.execute("UPDATE people SET name = ? WHERE id = ?", (clean, pid))
             return self._person(pid)
@@ -671,5 +679,5 @@ def enrol_images(analyzer: Any, gallery: Gallery, name: str, images: Iterable[Im
     return gallery.enrol(clean, [d.descriptor for d in described], [d.sha256 for d in described])
 
 
-__all__ = ["DescribedImage", "EnrolResult", "Gallery", "GalleryError", "Person",
-           "default_gallery_path", "describe_face", "enrol_images", "image_sha256"]
+__all__ = ["DescribedImage", "EnrolResult", "Gallery", "GalleryError", "NameTakenError", "Person",
+           "UnknownPersonError", "default_gallery_path", "describe_face", "enrol_images", "image_sha256"]
