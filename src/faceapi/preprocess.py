@@ -40,6 +40,10 @@ def pad_to_square(image: np.ndarray, centred: bool) -> np.ndarray:
     return out
 
 
+#: output rows per block of `resize_bilinear` (keeps the float64 temporaries in cache)
+_BLOCK_ROWS = 32
+
+
 def _axis(in_size: int, out_size: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     src = np.arange(out_size, dtype=np.float64) * (in_size / out_size)
     lo = np.floor(src).astype(np.intp)
@@ -48,18 +52,44 @@ def _axis(in_size: int, out_size: int) -> tuple[np.ndarray, np.ndarray, np.ndarr
 
 
 def resize_bilinear(image: np.ndarray, size: int) -> np.ndarray:
-    """tfjs ``resizeBilinear(image, [size, size])`` of an ``H x W x C`` image, as float32."""
+    """tfjs ``resizeBilinear(image, [size, size])`` of an ``H x W x C`` (or ``H x W``) image, as float32.
+
+    Per output pixel, in float64: ``top = tl + (tr - tl) * fx``, ``bottom = bl + (br - bl) * fx``,
+    ``value = top + (bottom - top) * fy``, stored as float32 (bit-identical to tfjs). Computed in blocks
+    of output rows, with channels flattened into the row and the horizontal pass done once per source row
+    a block needs: the same operations on the same values, but little memory traffic (about 10x faster
+    than whole-image float64 temporaries).
+    """
     h, w = image.shape[:2]
     if h == size and w == size:
         return image.astype(np.float32)
+    c = image.shape[2] if image.ndim == 3 else 1
     y0, y1, fy = _axis(h, size)
     x0, x1, fx = _axis(w, size)
-    fx = fx[None, :, None]
-    img = image.astype(np.float64) if image.dtype != np.float64 else image
-    rows0, rows1 = img[y0], img[y1]
-    top = rows0[:, x0] + (rows0[:, x1] - rows0[:, x0]) * fx
-    bottom = rows1[:, x0] + (rows1[:, x1] - rows1[:, x0]) * fx
-    return (top + (bottom - top) * fy[:, None, None]).astype(np.float32)
+    # column x of channel k is flat column x * c + k
+    channels = np.arange(c)
+    cols0 = (x0[:, None] * c + channels).ravel()
+    cols1 = (x1[:, None] * c + channels).ravel()
+    fxc = np.repeat(fx, c)
+    flat = np.ascontiguousarray(image).reshape(h, w * c)
+    out = np.empty((size, size * c), np.float32)
+    for r0 in range(0, size, _BLOCK_ROWS):
+        r1 = min(size, r0 + _BLOCK_ROWS)
+        n = r1 - r0
+        rows, where = np.unique(np.concatenate([y0[r0:r1], y1[r0:r1]]), return_inverse=True)
+        src = flat[rows]
+        left = np.take(src, cols0, axis=1).astype(np.float64)
+        horiz = np.take(src, cols1, axis=1).astype(np.float64)
+        horiz -= left  # tr - tl
+        horiz *= fxc  # (tr - tl) * fx
+        horiz += left  # tl + (tr - tl) * fx
+        top = horiz[where[:n]]
+        value = horiz[where[n:]]
+        value -= top  # bottom - top
+        value *= fy[r0:r1, None]
+        value += top
+        out[r0:r1] = value
+    return out.reshape((size, size) + image.shape[2:])
 
 
 def to_net_input(image: np.ndarray, size: int, centred: bool) -> np.ndarray:
