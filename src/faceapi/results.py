@@ -168,10 +168,13 @@ class FaceMatch:
     distance: float
 
     def __str__(self) -> str:
+        if not math.isfinite(self.distance):  # nobody to compare with (empty gallery)
+            return self.label
         return f"{self.label} ({math.floor(self.distance * 100) / 100})"
 
     def to_dict(self) -> dict:
-        return {"label": self.label, "distance": self.distance}
+        # JSON has no Infinity: an empty gallery's "unknown" has no distance
+        return {"label": self.label, "distance": self.distance if math.isfinite(self.distance) else None}
 
 
 @dataclass(frozen=True, eq=False)
