@@ -1,0 +1,86 @@
+"""`faceapi serve`: the web app (page, REST API, WebSocket stream) on uvicorn."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import threading
+import webbrowser
+
+from faceapi.errors import FaceApiError
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "serve", help="start the web app: the real-time emotion page, the REST API and the stream",
+        description="Serve the real-time page at http://HOST:PORT/ (API docs at /docs). Browsers allow the "
+                    "camera only on https:// pages or on localhost: to use the page from another machine, "
+                    "pass --host 0.0.0.0 with --ssl-certfile/--ssl-keyfile.")
+    p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only)")
+    p.add_argument("--port", type=int, default=8000, help="port (default 8000)")
+    p.add_argument("--models-dir", help="model folder (default: $FACEAPI_MODELS or the user cache)")
+    p.add_argument("--max-frame-bytes", type=int, default=2_000_000,
+                   help="largest frame or upload accepted, in bytes (default 2000000)")
+    p.add_argument("--max-pixels", type=int, default=None,
+                   help="largest image accepted, in pixels (default: the library's, 40 megapixels)")
+    p.add_argument("--allow-origin", action="append", default=[], metavar="ORIGIN",
+                   help="also accept WebSocket connections from pages of this origin, e.g. "
+                        "https://example.org:8443 (repeatable; '*' for any)")
+    p.add_argument("--ssl-certfile", help="serve HTTPS with this certificate (PEM)")
+    p.add_argument("--ssl-keyfile", help="the certificate's private key (PEM)")
+    p.add_argument("--workers-threads", type=int, default=2, metavar="N",
+                   help="threads running inference (default 2)")
+    p.add_argument("--preload", action="store_true", help="load every net before accepting connections")
+    p.add_argument("--open", action="store_true", help="open the page in a browser once the server is up")
+    p.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"])
+    p.set_defaults(func=_serve)
+
+
+def _serve(args: argparse.Namespace) -> int:
+    try:
+        import uvicorn
+
+        from faceapi.server import create_app
+    except ModuleNotFoundError as exc:
+        raise FaceApiError(f"`faceapi serve` needs the server extras ({exc.name} is missing): "
+                           "pip install 'faceapi[server]'") from exc
+    from faceapi.image import DEFAULT_MAX_PIXELS
+    from faceapi.pipeline import FaceAnalyzer
+
+    if bool(args.ssl_certfile) != bool(args.ssl_keyfile):
+        raise FaceApiError("--ssl-certfile and --ssl-keyfile go together")
+    if args.max_frame_bytes < 1:
+        raise FaceApiError("--max-frame-bytes must be positive")
+    if args.workers_threads < 1:
+        raise FaceApiError("--workers-threads must be >= 1")
+    analyzer = FaceAnalyzer(args.models_dir, max_pixels=args.max_pixels or DEFAULT_MAX_PIXELS)
+    if args.preload:
+        analyzer.load(progress=lambda name, i, n: print(f"loading {name} ({i + 1}/{n})", file=sys.stderr))
+    app = create_app(analyzer, max_frame_bytes=args.max_frame_bytes, allowed_origins=tuple(args.allow_origin),
+                     inference_threads=args.workers_threads)
+    config = uvicorn.Config(
+        app, host=args.host, port=args.port, log_level=args.log_level,
+        ssl_certfile=args.ssl_certfile, ssl_keyfile=args.ssl_keyfile,
+        # hard cap on a WebSocket message; frames between --max-frame-bytes and this get an error message
+        # and the connection stays open, larger ones close it (1009)
+        ws_max_size=max(16 * 1024 * 1024, 4 * args.max_frame_bytes),
+    )
+    server = uvicorn.Server(config)
+    scheme = "https" if args.ssl_certfile else "http"
+    shown = "localhost" if args.host in ("127.0.0.1", "0.0.0.0", "::", "::1") else args.host
+    url = f"{scheme}://{shown}:{args.port}/"
+    print(f"faceapi: serving on {url} (API docs at {url}docs); Ctrl+C stops", file=sys.stderr)
+    if args.host not in ("127.0.0.1", "localhost", "::1") and not args.ssl_certfile:
+        print("faceapi: note: browsers allow the camera only on https:// or localhost pages; "
+              "use --ssl-certfile/--ssl-keyfile for other machines", file=sys.stderr)
+    if args.open:
+        def opener() -> None:
+            for _ in range(200):
+                if server.started:
+                    webbrowser.open(url)
+                    return
+                threading.Event().wait(0.05)
+
+        threading.Thread(target=opener, daemon=True).start()
+    server.run()
+    return 0
