@@ -158,3 +158,32 @@ def test_page_with_fake_webcam(chromium_path, models_dir, shared_dir, tmp_path):
     assert "fps" in state["status"] and "detect" in state["status"]
     n_faces = len(analyzer.analyze(shared_dir / "images" / "bbt4.jpg", AnalyzeOptions.from_dict(settings)).faces)
     assert f"{n_faces} faces" in image_status and photo_boxes == n_faces, image_status
+
+
+def test_page_says_what_is_wrong(chromium_path, tmp_path):
+    """No camera, camera permission denied, weights missing: each switch says so in words."""
+    app = create_app(FaceAnalyzer(tmp_path / "no-models"))
+    base = [f for f in FLAGS if "fake" not in f]
+    runs = [(base, "no camera found"),
+            ([*base, "--use-fake-device-for-media-stream", "--deny-permission-prompts"], "permission denied")]
+    with LiveServer(app) as srv, sync_api.sync_playwright() as pw:
+        for args, webcam_words in runs:
+            browser = pw.chromium.launch(executable_path=chromium_path, headless=True, args=args)
+            try:
+                page = browser.new_page()
+                page.goto(srv.url + "/")
+                page.wait_for_selector("#state-models[data-kind=error]")  # weights missing, said at once
+                assert "faceapi models download" in page.inner_text("#state-models")
+                page.click("#sw-webcam")
+                page.wait_for_selector("#state-webcam[data-kind=error]", timeout=20_000)
+                assert webcam_words in page.inner_text("#state-webcam")
+                assert page.get_attribute("#sw-webcam", "aria-checked") == "false"
+                page.click("#sw-models")
+                page.wait_for_selector("#net-list li[data-status=error]", timeout=20_000)
+                page.wait_for_selector("#state-models[data-kind=error]")
+                assert "faceapi models download" in page.inner_text("#state-models")
+                assert page.get_attribute("#sw-models", "aria-checked") == "false"
+                page.click("#sw-detect")
+                assert "turn on the webcam first" in page.inner_text("#state-detect")
+            finally:
+                browser.close()

@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -386,3 +387,59 @@ def test_serve_command_runs(models_dir):
         proc.terminate()
         proc.wait(10)
     assert "serving on http://localhost:" in proc.stderr.read().decode()
+
+
+# -- the recognition hook (issue "People") ------------------------------------------------------------
+def test_recognition_hook_with_a_gallery(analyzer, images):
+    gallery_mod = pytest.importorskip("faceapi.gallery")
+    gallery = gallery_mod.Gallery(":memory:")
+    settings = {"detector": "tiny", "input_size": 160}
+    opts = AnalyzeOptions.from_dict({**settings, "descriptors": True})
+    for name in ("sheldon", "raj"):
+        face = analyzer.analyze(images / f"{name}1.png", opts).faces[0]
+        gallery.enrol(name, [face.descriptor])
+    app = create_app(analyzer)
+    app.state.gallery = gallery
+    with LiveServer(app) as srv, open_stream(srv, {**settings, "recognize": True}) as ws:
+        ws.send((images / "sheldon2.png").read_bytes())
+        r = recv_json(ws)
+        assert r["type"] == "result" and r["faces"][0]["match"]["label"] == "sheldon", r
+        assert "descriptor" not in r["faces"][0] and "recognition" in r["timings_ms"]
+
+
+def test_serve_command_https(models_dir, tmp_path, images):
+    """--ssl-certfile/--ssl-keyfile: the page, the API and the stream over HTTPS / WSS."""
+    import ssl
+
+    if not shutil.which("openssl"):
+        pytest.skip("openssl is needed to make a test certificate")
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=localhost",
+                    "-keyout", str(key), "-out", str(cert)], check=True, capture_output=True)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {**os.environ, "FACEAPI_MODELS": str(models_dir)}
+    proc = subprocess.Popen([sys.executable, "-m", "faceapi.cli.main", "serve", "--port", str(port), "--log-level",
+                             "warning", "--ssl-certfile", str(cert), "--ssl-keyfile", str(key)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                r = httpx.get(f"https://127.0.0.1:{port}/", timeout=2, verify=False)
+                break
+            except httpx.TransportError:
+                assert proc.poll() is None, proc.stderr.read().decode()
+                assert time.monotonic() < deadline, "faceapi serve did not come up"
+                time.sleep(0.1)
+        assert r.status_code == 200 and "Detect faces" in r.text
+        ctx = ssl.create_default_context(cafile=str(cert))
+        ctx.check_hostname = False
+        with connect(f"wss://127.0.0.1:{port}/ws/stream", ssl=ctx, origin=f"https://localhost:{port}") as ws:
+            assert recv_json(ws)["type"] == "hello"
+            ws.send((images / "happy.jpg").read_bytes())
+            assert recv_json(ws)["faces"][0]["expressions"]["dominant"] == "happy"
+    finally:
+        proc.terminate()
+        proc.wait(10)

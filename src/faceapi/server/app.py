@@ -48,8 +48,9 @@ is neither this server (same host and port, or a loopback name with the same por
 browsers) are accepted.
 
 Recognition hook (issue "People"): ``app.state.gallery`` is ``None`` here, and a ``recognize``
-setting is refused while it is. A gallery object set there must offer ``match(result: FrameResult)
--> FrameResult`` (called in the pool with descriptors computed); the page then shows the names.
+setting is refused while it is. Set it to a `faceapi.gallery.Gallery` (anything with ``len()`` and
+``matcher() -> FaceMatcher``): ``recognize`` then turns descriptors on and every face gets a
+``match`` ({label, distance}), computed in the inference pool; the page shows the names.
 """
 
 from __future__ import annotations
@@ -69,6 +70,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+import numpy as np
 from fastapi import FastAPI, Request, WebSocket, WebSocketDisconnect
 from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
@@ -279,8 +281,17 @@ def create_app(analyzer: FaceAnalyzer | None = None, *, max_frame_bytes: int = 2
     # -- analysis (runs in the pool) -----------------------------------------------------------------
     def run_analysis(data: bytes, options: AnalyzeOptions, recognize: bool) -> FrameResult:
         result = analyzer.analyze(data, options)
-        if recognize and app.state.gallery is not None:
-            result = app.state.gallery.match(result)
+        gallery = app.state.gallery
+        if recognize and gallery is not None:
+            t = time.perf_counter()
+            idx = [i for i, f in enumerate(result.faces) if f.descriptor is not None]
+            if idx and len(gallery):
+                matches = gallery.matcher().match_descriptors(np.stack([result.faces[i].descriptor for i in idx]))
+                faces = list(result.faces)
+                for i, m in zip(idx, matches):
+                    faces[i] = faces[i].with_(match=m)
+                result = FrameResult(result.width, result.height, tuple(faces), result.timings_ms)
+            result.timings_ms["recognition"] = (time.perf_counter() - t) * 1000
         return result
 
     def stream_options(raw: dict) -> tuple[AnalyzeOptions, bool]:
