@@ -50,7 +50,7 @@ def make_frames(photo: Path, n: int = 8) -> list[bytes]:
 
 
 async def client(url: str, frames: list[bytes], seconds: float, warmup: int, rtts: list[float],
-                 engine: list[float]) -> int:
+                 engine: list[dict]) -> int:
     async with connect(url, max_size=None) as ws:
         json.loads(await ws.recv())  # hello
         await ws.send(json.dumps(SETTINGS))
@@ -67,7 +67,7 @@ async def client(url: str, frames: list[bytes], seconds: float, warmup: int, rtt
             await ws.send(frames[k % len(frames)])
             reply = json.loads(await ws.recv())
             rtts.append((time.perf_counter() - t0) * 1000)
-            engine.append(reply.get("timings_ms", {}).get("total", float("nan")))
+            engine.append(reply.get("timings_ms", {}))
             if reply.get("type") != "result" or len(reply.get("faces", [])) != 1:
                 raise RuntimeError(f"unexpected answer: {str(reply)[:200]}")
             done += 1
@@ -77,7 +77,7 @@ async def client(url: str, frames: list[bytes], seconds: float, warmup: int, rtt
 
 async def run(url: str, frames: list[bytes], clients: int, seconds: float, warmup: int) -> dict:
     rtts: list[float] = []
-    engine: list[float] = []
+    engine: list[dict] = []
     # each client measures for `seconds` after its own warm-up
     counts = await asyncio.gather(*(client(url, frames, seconds, warmup, rtts, engine) for _ in range(clients)))
     total = sum(counts)
@@ -85,7 +85,9 @@ async def run(url: str, frames: list[bytes], clients: int, seconds: float, warmu
     return {
         "clients": clients, "frames": total, "fps": total / seconds, "fps_per_client": total / seconds / clients,
         "median": statistics.median(rtts), "p95": rtts[min(len(rtts) - 1, int(0.95 * len(rtts)))],
-        "engine": statistics.median(engine),
+        "engine": statistics.median(t.get("total", float("nan")) for t in engine),
+        "stages": {k: statistics.median(t.get(k, 0.0) for t in engine)
+                   for k in ("decode", "detect", "landmarks", "expressions", "queue")},
     }
 
 
@@ -150,6 +152,10 @@ def main() -> int:
     for r in rows:
         print(f"| {r['clients']} | {r['fps']:.1f} | {r['fps_per_client']:.1f} | {r['median']:.1f} | {r['p95']:.1f} "
               f"| {r['engine']:.1f} |")
+    for r in rows:
+        stages = ", ".join(f"{k} {v:.1f}" for k, v in r["stages"].items())
+        print(f"\n{r['clients']} client(s), median ms per stage: {stages}", end="")
+    print()
     print("\nEngine time: the server's `timings_ms.total` (decode + nets); the rest of the round trip is the "
           "WebSocket, JSON and the hop to the inference pool (and, with several clients, waiting for a thread).")
     return 0
