@@ -75,7 +75,10 @@ def main() -> None:
     parser.add_argument("--copies", type=int, default=2, help="copies of the shared photos in the folder")
     parser.add_argument("--frames", type=int, default=60, help="frames of the test video")
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2])
+    parser.add_argument("--threads", type=int, default=None,
+                        help="onnxruntime threads per process (default: faceapi's: all cores, shared out by workers)")
     a = parser.parse_args()
+    threads = ["--threads", str(a.threads)] if a.threads else []
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
@@ -85,16 +88,17 @@ def main() -> None:
         for label, opts in CONFIGS.items():
             cli(["analyze", str(SHARED / "images" / "bbt4.jpg"), *opts, "--out", os.devnull])  # build graphs
             for w in a.workers:
-                seconds, records = run(["analyze", tmp / "photos", *opts, "--workers", str(w)], tmp / "o.jsonl")
+                seconds, records = run(["analyze", tmp / "photos", *opts, *threads, "--workers", str(w)],
+                                       tmp / "o.jsonl")
                 faces = sum(len(r.get("faces", [])) for r in records)
                 rows.append((f"folder, {n} photos", label, f"{w} worker(s)", f"{n / seconds:.1f} images/s",
                              f"{seconds:.1f} s, {faces} faces"))
             for extra, name in (([], "video"), (["--annotate", str(tmp / "ann")], "video + annotated copy")):
-                seconds, records = run(["analyze", video, *opts, *extra], tmp / "o.jsonl")
+                seconds, records = run(["analyze", video, *opts, *threads, *extra], tmp / "o.jsonl")
                 faces = sum(len(r.get("faces", [])) for r in records)
                 rows.append((f"{name}, {a.frames} frames 640x400", label, "1 process",
                              f"{len(records) / seconds:.1f} frames/s", f"{seconds:.1f} s, {faces} faces"))
-    print(f"cores: {os.cpu_count()}\n")
+    print(f"cores: {os.cpu_count()}, load average at the end: {os.getloadavg()[0]:.1f}\n")
     print("| input | nets | processes | throughput | wall time |")
     print("|---|---|---|---|---|")
     for r in rows:
