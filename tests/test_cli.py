@@ -58,3 +58,31 @@ def test_analyze_annotates_one_image(shared_dir, models_dir, tmp_path):
         box = face["box"]
         edge = im.convert("RGB").getpixel((int(box["x"] + box["width"] / 2), int(box["y"] + box["height"])))
         assert edge[2] > 200 and edge[0] < 80  # the blue box line is drawn at the face's bottom edge
+
+
+def test_analyze_recognize_names_faces_from_the_gallery(shared_dir, models_dir, tmp_path):
+    gallery = tmp_path / "people.sqlite3"
+    images = shared_dir / "images"
+    for person in ("amy", "bernadette", "howard", "leonard", "penny", "raj", "sheldon", "stuart"):
+        proc = faceapi_cli("people", "add", person, str(images / f"{person}1.png"), str(images / f"{person}2.png"),
+                           "--crop", "--gallery", str(gallery))
+        assert proc.returncode == 0, proc.stderr
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    for name in ("bbt4.jpg", "bbt5.jpg"):
+        (folder / name).write_bytes((images / name).read_bytes())
+    out, csv_path = tmp_path / "out.jsonl", tmp_path / "out.csv"
+    proc = faceapi_cli("analyze", str(folder), "--recognize", "--gallery", str(gallery), "--workers", "2",
+                       "--out", str(out), "--csv", str(csv_path), "--no-descriptor-output")
+    assert proc.returncode == 0, proc.stderr
+    records = {r["source"].split("/")[-1]: r for r in map(json.loads, out.read_text().splitlines())}
+
+    def left_to_right(record):
+        return [f["match"]["label"] for f in sorted(record["faces"], key=lambda f: f["box"]["x"])]
+
+    assert left_to_right(records["bbt4.jpg"]) == ["leonard", "amy", "raj", "penny", "sheldon", "bernadette"]
+    assert left_to_right(records["bbt5.jpg"]) == ["raj", "penny", "sheldon", "leonard", "howard"]
+    csv_people = [line.split(",")[-3] for line in csv_path.read_text().splitlines()[1:]]
+    assert sorted(csv_people) == sorted(f["match"]["label"] for r in records.values() for f in r["faces"])
+    empty = faceapi_cli("analyze", str(images / "bbt4.jpg"), "--recognize", "--gallery", str(tmp_path / "no.db"))
+    assert empty.returncode == 1 and "faceapi people add" in empty.stderr

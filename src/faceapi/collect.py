@@ -115,12 +115,13 @@ def _pil_format(target: Path) -> str:
 _worker: dict[str, Any] = {}
 
 
-def _init_worker(models_dir, threads: int | None, max_pixels: int) -> None:
+def _init_worker(models_dir, threads: int | None, max_pixels: int, matcher=None) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C and terminates the pool
     from faceapi.pipeline import FaceAnalyzer
     from faceapi.runtime import RuntimeConfig
 
-    _worker["analyzer"] = FaceAnalyzer(models_dir, RuntimeConfig(threads=threads), max_pixels=max_pixels)
+    _worker["analyzer"] = FaceAnalyzer(models_dir, RuntimeConfig(threads=threads), max_pixels=max_pixels,
+                                       matcher=matcher)
 
 
 def _work(task: tuple) -> dict:
@@ -131,11 +132,11 @@ def _work(task: tuple) -> dict:
 class ImagePool:
     """Images analysed by `workers` processes (spawned, each with its own FaceAnalyzer), results in order."""
 
-    def __init__(self, workers: int, models_dir, threads: int | None, max_pixels: int):
+    def __init__(self, workers: int, models_dir, threads: int | None, max_pixels: int, matcher=None):
         if threads is None:
             threads = max(1, (os.cpu_count() or 1) // workers)
         ctx = multiprocessing.get_context("spawn")
-        self._pool = ctx.Pool(workers, initializer=_init_worker, initargs=(models_dir, threads, max_pixels))
+        self._pool = ctx.Pool(workers, initializer=_init_worker, initargs=(models_dir, threads, max_pixels, matcher))
 
     def map(self, tasks: Iterable[tuple]) -> Iterator[dict]:
         return self._pool.imap(_work, tasks, chunksize=1)
@@ -150,7 +151,7 @@ class ImagePool:
 
 # -- outputs ----------------------------------------------------------------------------------------------
 CSV_COLUMNS = ["source", "status", "frame", "time", "face", "track", "x", "y", "width", "height", "score",
-               "dominant", *EXPRESSION_LABELS, "age", "gender", "gender_probability", "error"]
+               "dominant", *EXPRESSION_LABELS, "age", "gender", "gender_probability", "person", "distance", "error"]
 
 
 def _cell(v: Any) -> str:
@@ -170,6 +171,8 @@ def csv_rows(record: dict) -> list[list[str]]:
     for i, f in enumerate(record.get("faces", [])):
         row = dict(base, face=i, track=f.get("track"), score=f.get("score"), age=f.get("age"),
                    gender=f.get("gender"), gender_probability=f.get("gender_probability"), **f["box"])
+        if f.get("match"):
+            row.update(person=f["match"]["label"], distance=f["match"]["distance"])
         expr = f.get("expressions")
         if expr:
             row["dominant"] = expr["dominant"]

@@ -99,13 +99,16 @@ class FaceAnalyzer:
         models_dir: model folder (default: $FACEAPI_MODELS, then the user cache; see `faceapi models`).
         runtime: onnxruntime threads and providers.
         max_pixels: inputs with more pixels are refused with ImageError.
+        matcher: recognise faces against these references in every `analyze` call (unless the call
+            passes its own).
     """
 
     def __init__(self, models_dir: str | os.PathLike | None = None, runtime: RuntimeConfig | None = None,
-                 max_pixels: int = DEFAULT_MAX_PIXELS):
+                 max_pixels: int = DEFAULT_MAX_PIXELS, matcher: FaceMatcher | None = None):
         self.models_dir = models_dir
         self.runtime = runtime
         self.max_pixels = max_pixels
+        self.matcher = matcher
         self._nets: dict[str, Any] = {}
         self._lock = threading.Lock()
 
@@ -168,6 +171,7 @@ class FaceAnalyzer:
             ModelNotFoundError / ModelError: a needed net's weights are missing or corrupt.
         """
         options = options or AnalyzeOptions()
+        matcher = matcher if matcher is not None else self.matcher
         if matcher is not None and not options.descriptors:
             options = replace(options, descriptors=True)
         timings: dict[str, float] = {}

@@ -59,6 +59,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     g.add_argument("--no-descriptor-output", action="store_true", help="leave descriptors out of the JSON")
     g.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
                    help="progress bar on stderr (default: when stderr is a terminal)")
+    g = p.add_argument_group("recognition (people enrolled with `faceapi people add`)")
+    g.add_argument("--recognize", action="store_true",
+                   help="name each face from the gallery (computes descriptors); 'unknown' when nobody matches")
+    g.add_argument("--gallery", metavar="PATH", help="gallery file (default: $FACEAPI_GALLERY or the user data folder)")
+    g.add_argument("--distance-threshold", type=float, default=0.6, metavar="D",
+                   help="a best match at this distance or more is 'unknown' (default 0.6, as face-api.js)")
+    g.add_argument("--match-strategy", choices=("mean", "nearest"), default="mean",
+                   help="distance to a person: mean over their descriptors (face-api.js) or the nearest one")
     g = p.add_argument_group("collections and videos")
     g.add_argument("--workers", type=int, default=1, metavar="N",
                    help="analyse images in N processes (default 1); onnxruntime threads are shared out")
@@ -118,6 +126,7 @@ class _Run:
         self.args = args
         self.options = analyze_options(args, **({"expressions": True} if args.timeline else {}))
         self.descriptors_out = not args.no_descriptor_output
+        self.matcher = _gallery_matcher(args) if args.recognize else None
         self._analyzer: FaceAnalyzer | None = None
         self.counts = {"images": 0, "videos": 0, "frames": 0, "ok": 0, "failed": 0, "skipped": 0}
         self.failed: list[str] = []
@@ -125,7 +134,8 @@ class _Run:
     @property
     def analyzer(self) -> FaceAnalyzer:
         if self._analyzer is None:
-            self._analyzer = FaceAnalyzer(self.args.models_dir, RuntimeConfig(threads=self.args.threads))
+            self._analyzer = FaceAnalyzer(self.args.models_dir, RuntimeConfig(threads=self.args.threads),
+                                          matcher=self.matcher)
         return self._analyzer
 
     def count(self, record: dict, input_done: bool = True) -> None:
@@ -207,7 +217,7 @@ def run(args: argparse.Namespace) -> int:
     stopped: str | None = None
     try:
         if args.workers > 1 and n_images > 1:
-            pool = ImagePool(args.workers, args.models_dir, args.threads, DEFAULT_MAX_PIXELS)
+            pool = ImagePool(args.workers, args.models_dir, args.threads, DEFAULT_MAX_PIXELS, state.matcher)
         i = 0
         while i < len(items):
             item = items[i]
@@ -264,6 +274,19 @@ def run(args: argparse.Namespace) -> int:
         if stopped != "stopped":  # an error that stops the run is reported on its own (main prints it)
             print(state.summary(time.perf_counter() - t0, stopped), file=sys.stderr, flush=True)
     return 1 if state.counts["failed"] else 0
+
+
+def _gallery_matcher(args: argparse.Namespace):
+    """The gallery's matcher for --recognize; an empty or missing gallery is an error, not silent 'unknown's."""
+    from faceapi.gallery import Gallery, default_gallery_path
+
+    path = Path(args.gallery) if args.gallery else default_gallery_path()
+    if not path.is_file():
+        raise OptionsError(f"--recognize: no gallery at {path}; enrol people first: faceapi people add NAME IMAGE...")
+    matcher = Gallery(path, create=False).matcher(args.distance_threshold, args.match_strategy)
+    if not matcher.labeled:
+        raise OptionsError(f"--recognize: the gallery {path} has nobody enrolled: faceapi people add NAME IMAGE...")
+    return matcher
 
 
 def _str(p: Path | None) -> str | None:
