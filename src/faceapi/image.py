@@ -22,6 +22,7 @@ ImageInput = str | os.PathLike | bytes | bytearray | memoryview | Image.Image | 
 DEFAULT_MAX_PIXELS = 40_000_000
 
 _SRGB = ImageCms.createProfile("sRGB")
+_ORIENTATION = 0x0112  # EXIF tag
 
 
 def describe(source: object) -> str:
@@ -57,10 +58,12 @@ def _from_pil(im: Image.Image, name: str, max_pixels: int) -> np.ndarray:
     if w == 0 or h == 0:
         raise ImageError(f"{name}: image is empty ({w}x{h})")
     try:
-        im = ImageOps.exif_transpose(im)
+        if im.getexif().get(_ORIENTATION, 1) != 1:  # exif_transpose copies even when there is nothing to do
+            im = ImageOps.exif_transpose(im)
         im = _to_srgb(im, name)
-        rgb = im.convert("RGB")
-        return np.asarray(rgb, dtype=np.uint8)
+        if im.mode != "RGB":
+            im = im.convert("RGB")
+        return np.asarray(im, dtype=np.uint8)
     except (OSError, ValueError, SyntaxError) as exc:
         raise ImageError(f"{name}: cannot decode image ({exc})") from exc
 
