@@ -187,3 +187,87 @@ def test_page_says_what_is_wrong(chromium_path, tmp_path):
                 assert "turn on the webcam first" in page.inner_text("#state-detect")
             finally:
                 browser.close()
+
+
+def test_page_enrols_recognises_and_removes_people(chromium_path, models_dir, shared_dir, tmp_path):
+    """Enrol the face in view by name, see the person in the list, switch Recognition on and see the name on
+    the overlay, then remove the person from the list. Saves test-artifacts/browser-people.png."""
+    from faceapi.gallery import Gallery
+
+    video = tmp_path / "webcam.y4m"
+    write_y4m(webcam_frame(shared_dir / "images" / "happy.jpg"), video)
+    gallery = Gallery(tmp_path / "people.sqlite3")
+    app = create_app(FaceAnalyzer(models_dir), gallery=gallery)
+    with LiveServer(app) as srv, sync_api.sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=chromium_path, headless=True,
+                                     args=[*FLAGS, f"--use-file-for-fake-video-capture={video}"])
+        try:
+            page = browser.new_page(viewport={"width": 1360, "height": 1040})
+            outside: list[str] = []
+            page.on("request", lambda req: None if req.url.startswith((srv.url, "data:", "blob:"))
+                    else outside.append(req.url))
+            errors: list[str] = []
+            page.on("pageerror", lambda exc: errors.append(str(exc)))
+            page.goto(srv.url + "/")
+            page.wait_for_selector("#server-state[data-state=ok]")
+            page.wait_for_selector("#people-list li.empty")
+            assert page.is_enabled("#opt-recognize")
+
+            page.click("#btn-enrol")  # no name yet
+            page.wait_for_selector("#enrol-msg[data-kind=error]")
+            assert "Type the name" in page.inner_text("#enrol-msg")
+            page.fill("#enrol-name", "Amy")
+            page.click("#btn-enrol")  # no webcam yet
+            assert "webcam first" in page.inner_text("#enrol-msg")
+
+            page.click("#sw-webcam")
+            page.wait_for_selector("#state-webcam[data-kind=on]", timeout=20_000)
+            # a crowd in view: the frame the page sends is swapped for bbt4.jpg on its way to the server
+            crowd = (shared_dir / "images" / "bbt4.jpg").read_bytes()
+            page.route("**/api/people?name=*", lambda route: route.continue_(post_data=crowd))
+            page.click("#btn-enrol")
+            page.wait_for_function("() => document.getElementById('enrol-msg').textContent.includes('faces found')",
+                                   timeout=60_000)
+            crowd_msg = page.inner_text("#enrol-msg")
+            page.unroute("**/api/people?name=*")
+            assert len(gallery) == 0
+            page.click("#btn-enrol")
+            page.wait_for_selector("#enrol-msg[data-kind=ok]", timeout=60_000)
+            enrolled_msg = page.inner_text("#enrol-msg")
+            page.wait_for_selector("#people-list li[data-name=Amy]")
+            row = page.inner_text("#people-list li[data-name=Amy]")
+            assert [p.name for p in gallery.people()] == ["Amy"]
+
+            page.check("#opt-recognize")
+            page.click("#sw-models")
+            page.wait_for_selector("#state-models[data-kind=on]", timeout=60_000)
+            page.click("#sw-detect")
+            page.wait_for_selector("#face-name[data-label=Amy]", timeout=60_000)
+            page.wait_for_function("() => window.faceapiApp.fpsTimes.length >= 3", timeout=60_000)
+            match = page.evaluate("() => window.faceapiApp.lastResult.faces[0].match")
+            name_shown = page.inner_text("#face-name")
+            overlay_green = page.evaluate("""() => {
+                const app = window.faceapiApp, c = document.getElementById('overlay');
+                const dpr = window.devicePixelRatio || 1, ctx = c.getContext('2d'), b = app.drawnBoxes[0];
+                const p = ctx.getImageData(Math.round((b.x + b.width / 2) * dpr), Math.round(b.y * dpr), 1, 1).data;
+                return p[1] > 120 && p[0] < 60 && p[2] < 60;  // the recognised face's box is green
+            }""")
+            ARTIFACTS.mkdir(exist_ok=True)
+            page.screenshot(path=str(ARTIFACTS / "browser-people.png"), full_page=True)
+
+            page.click("#people-list li[data-name=Amy] button.remove")
+            page.wait_for_selector("#people-list li.empty")
+            removed_msg = page.inner_text("#enrol-msg")
+            page.wait_for_selector("#face-name[data-label=unknown]", timeout=30_000)
+        finally:
+            browser.close()
+            gallery.close()
+
+    assert not errors, errors
+    assert not outside, f"the page fetched from outside: {outside}"
+    assert crowd_msg == "6 faces found — only one person should be in view", crowd_msg
+    assert enrolled_msg.startswith("Added Amy (1 sample)"), enrolled_msg
+    assert "Amy" in row and "1 sample" in row, row
+    assert match["label"] == "Amy" and 0 <= match["distance"] < 0.6, match
+    assert name_shown == "Amy" and overlay_green
+    assert removed_msg == "Removed Amy"

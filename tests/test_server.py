@@ -228,6 +228,24 @@ def test_page_and_docs(http):
     assert {"/api/analyze", "/api/models", "/api/models/load", "/api/health"} <= set(paths)
 
 
+def test_docs_work_offline(http):
+    """/docs and /redoc load Swagger UI / ReDoc from this server only (a closed network has no CDN)."""
+    import re
+
+    for page, script in (("/docs", "swagger-ui-bundle.js"), ("/redoc", "redoc.standalone.js")):
+        r = http.get(page)
+        assert r.status_code == 200 and r.headers["content-type"].startswith("text/html")
+        refs = re.findall(r'(?:src|href)\s*=\s*["\']([^"\']+)["\']', r.text)
+        assert any(ref.endswith(script) for ref in refs), refs
+        assert "fonts.googleapis" not in r.text
+        for ref in refs:
+            assert ref.startswith("/") and not ref.startswith("//"), f"{page} references {ref}"
+            asset = http.get(ref)
+            assert asset.status_code == 200 and len(asset.content) > 100, ref
+        js = http.get(next(ref for ref in refs if ref.endswith(script)))
+        assert "javascript" in js.headers["content-type"] and len(js.content) > 100_000
+
+
 # -- WebSocket ----------------------------------------------------------------------------------------
 def test_stream_matches_engine_and_settings_change(server, analyzer, images):
     happy = (images / "happy.jpg").read_bytes()
@@ -362,13 +380,14 @@ def test_missing_weights_say_what_to_run(tmp_path, images):
 
 
 # -- the CLI ------------------------------------------------------------------------------------------
-def test_serve_command_runs(models_dir):
+def test_serve_command_runs(models_dir, tmp_path):
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     env = {**os.environ, "FACEAPI_MODELS": str(models_dir)}
+    gallery = tmp_path / "sub" / "people.sqlite3"
     proc = subprocess.Popen([sys.executable, "-m", "faceapi.cli.main", "serve", "--port", str(port),
-                             "--max-frame-bytes", "1234", "--log-level", "warning"],
+                             "--max-frame-bytes", "1234", "--log-level", "warning", "--gallery", str(gallery)],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
     try:
         deadline = time.monotonic() + 30
@@ -380,13 +399,16 @@ def test_serve_command_runs(models_dir):
                 assert proc.poll() is None, proc.stderr.read().decode()
                 assert time.monotonic() < deadline, "faceapi serve did not come up"
                 time.sleep(0.1)
-        assert r.json()["status"] == "ok"
+        assert r.json()["status"] == "ok" and r.json()["recognition"] is True
         r = httpx.post(f"http://127.0.0.1:{port}/api/analyze", content=b"x" * 2000)
         assert r.status_code == 413 and "1234" in r.json()["error"]
+        assert httpx.get(f"http://127.0.0.1:{port}/api/people").json() == {"people": [], "count": 0}
     finally:
         proc.terminate()
         proc.wait(10)
-    assert "serving on http://localhost:" in proc.stderr.read().decode()
+    err = proc.stderr.read().decode()
+    assert "serving on http://localhost:" in err and f"gallery {gallery} (0 people)" in err
+    assert gallery.is_file()
 
 
 # -- the recognition hook (issue "People") ------------------------------------------------------------
@@ -398,8 +420,7 @@ def test_recognition_hook_with_a_gallery(analyzer, images):
     for name in ("sheldon", "raj"):
         face = analyzer.analyze(images / f"{name}1.png", opts).faces[0]
         gallery.enrol(name, [face.descriptor])
-    app = create_app(analyzer)
-    app.state.gallery = gallery
+    app = create_app(analyzer, gallery=gallery)
     with LiveServer(app) as srv, open_stream(srv, {**settings, "recognize": True}) as ws:
         ws.send((images / "sheldon2.png").read_bytes())
         r = recv_json(ws)
@@ -421,7 +442,7 @@ def test_serve_command_https(models_dir, tmp_path, images):
         port = s.getsockname()[1]
     env = {**os.environ, "FACEAPI_MODELS": str(models_dir)}
     proc = subprocess.Popen([sys.executable, "-m", "faceapi.cli.main", "serve", "--port", str(port), "--log-level",
-                             "warning", "--ssl-certfile", str(cert), "--ssl-keyfile", str(key)],
+                             "warning", "--ssl-certfile", str(cert), "--ssl-keyfile", str(key), "--no-gallery"],
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
     try:
         deadline = time.monotonic() + 30

@@ -58,6 +58,8 @@ def face_label(face: Face) -> str:
     """The label on the box: the name when recognised, then the detection score."""
     score = floor2(face.detection.score)
     if face.match is not None:
+        if not math.isfinite(face.match.distance):  # an empty gallery: nobody to compare with
+            return f"{face.match.label} {score}"
         return f"{face.match.label} ({floor2(face.match.distance)}) {score}"
     return score
 

@@ -78,6 +78,14 @@ class NameTakenError(GalleryError):
     """Another person already has that name (a server answers 409)."""
 
 
+class FaceCountError(GalleryError):
+    """An enrolment image does not show exactly one face; `faces` says how many were found."""
+
+    def __init__(self, message: str, faces: int):
+        super().__init__(message)
+        self.faces = faces
+
+
 def default_gallery_path() -> Path:
     """``$FACEAPI_GALLERY``, else ``gallery.sqlite3`` in the user data folder (platformdirs)."""
     env = os.environ.get("FACEAPI_GALLERY")
@@ -626,17 +634,18 @@ class DescribedImage:
 
 
 def describe_face(analyzer: Any, image: ImageInput, *, crop: bool = False,
-                  detector: DetectorOptions | None = None) -> DescribedImage:
+                  detector: DetectorOptions | None = None, label: str | None = None) -> DescribedImage:
     """The descriptor of the one face in `image`.
 
     Without `crop`, the image must show exactly one face (detector, 68 landmarks, descriptor on the
     dlib-aligned crop, as face-api.js's ``detectSingleFace().withFaceLandmarks().withFaceDescriptor()``),
-    else GalleryError saying how many faces were found. With ``crop=True`` the image is taken to be a face
-    crop already and described whole, as face-api.js's face recognition example does.
+    else `FaceCountError` (a GalleryError) saying how many faces were found. With ``crop=True`` the image is
+    taken to be a face crop already and described whole, as face-api.js's face recognition example does.
+    `label` names the image in error messages (default: its path, or a short description).
     """
     from faceapi.options import AnalyzeOptions
 
-    name = describe(image)
+    name = label or describe(image)
     pixels = load_image(image, getattr(analyzer, "max_pixels", 40_000_000))
     sha = image_sha256(image, pixels)
     if crop:
@@ -646,10 +655,10 @@ def describe_face(analyzer: Any, image: ImageInput, *, crop: bool = False,
     faces = analyzer.analyze(pixels, options).faces
     if len(faces) != 1:
         if not faces:
-            raise GalleryError(f"{name}: no face found; an enrolment image must show exactly one face "
-                               f"(if it is already a face crop, enrol it with --crop / crop=True)")
-        raise GalleryError(f"{name}: {len(faces)} faces found; an enrolment image must show exactly one face "
-                           f"(crop the person out first)")
+            raise FaceCountError(f"{name}: no face found; an enrolment image must show exactly one face "
+                                 f"(if it is already a face crop, enrol it with --crop / crop=True)", 0)
+        raise FaceCountError(f"{name}: {len(faces)} faces found; an enrolment image must show exactly one face "
+                             f"(crop the person out first)", len(faces))
     if faces[0].descriptor is None:
         raise GalleryError(f"{name}: the face is too close to the edge to be described; use a photo with "
                            f"margin around the face")
@@ -679,5 +688,5 @@ def enrol_images(analyzer: Any, gallery: Gallery, name: str, images: Iterable[Im
     return gallery.enrol(clean, [d.descriptor for d in described], [d.sha256 for d in described])
 
 
-__all__ = ["DescribedImage", "EnrolResult", "Gallery", "GalleryError", "NameTakenError", "Person",
+__all__ = ["DescribedImage", "EnrolResult", "FaceCountError", "Gallery", "GalleryError", "NameTakenError", "Person",
            "UnknownPersonError", "default_gallery_path", "describe_face", "enrol_images", "image_sha256"]

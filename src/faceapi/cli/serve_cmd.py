@@ -19,6 +19,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only)")
     p.add_argument("--port", type=int, default=8000, help="port (default 8000)")
     p.add_argument("--models-dir", help="model folder (default: $FACEAPI_MODELS or the user cache)")
+    g = p.add_mutually_exclusive_group()
+    g.add_argument("--gallery", metavar="PATH",
+                   help="the people gallery for recognition and /api/people (default: $FACEAPI_GALLERY or "
+                        "gallery.sqlite3 in the user data folder; created when missing)")
+    g.add_argument("--no-gallery", action="store_true",
+                   help="serve without a gallery: no recognition, /api/people answers 503")
     p.add_argument("--max-frame-bytes", type=int, default=2_000_000,
                    help="largest frame or upload accepted, in bytes (default 2000000)")
     p.add_argument("--max-pixels", type=int, default=None,
@@ -53,11 +59,17 @@ def _serve(args: argparse.Namespace) -> int:
         raise FaceApiError("--max-frame-bytes must be positive")
     if args.workers_threads < 1:
         raise FaceApiError("--workers-threads must be >= 1")
+    gallery = None
+    if not args.no_gallery:
+        from faceapi.gallery import Gallery
+
+        gallery = Gallery(args.gallery)  # GalleryError (a FaceApiError) for a file that is not a gallery
+        print(f"faceapi: gallery {gallery.path} ({len(gallery)} people)", file=sys.stderr)
     analyzer = FaceAnalyzer(args.models_dir, max_pixels=args.max_pixels or DEFAULT_MAX_PIXELS)
     if args.preload:
         analyzer.load(progress=lambda name, i, n: print(f"loading {name} ({i + 1}/{n})", file=sys.stderr))
     app = create_app(analyzer, max_frame_bytes=args.max_frame_bytes, allowed_origins=tuple(args.allow_origin),
-                     inference_threads=args.workers_threads)
+                     inference_threads=args.workers_threads, gallery=gallery)
     config = uvicorn.Config(
         app, host=args.host, port=args.port, log_level=args.log_level,
         ssl_certfile=args.ssl_certfile, ssl_keyfile=args.ssl_keyfile,
@@ -82,5 +94,9 @@ def _serve(args: argparse.Namespace) -> int:
                 threading.Event().wait(0.05)
 
         threading.Thread(target=opener, daemon=True).start()
-    server.run()
+    try:
+        server.run()
+    finally:
+        if gallery is not None:
+            gallery.close()
     return 0

@@ -17,10 +17,28 @@ REST
 - ``POST /api/analyze`` - an image as the raw body or as the first file of a multipart form; options
   in the query as in the CLI (``detector=tiny&input_size=416&min_score=0.5&landmarks=full&
   expressions=true&age_gender=true&descriptors=false&single=false``) -> the engine's JSON;
-  ``?annotate=true`` -> the annotated image (JPEG; ``&format=png`` for PNG).
+  ``?annotate=true`` -> the annotated image (JPEG; ``&format=png`` for PNG); ``?recognize=true``
+  (with ``distance_threshold=0.6`` and ``strategy=mean|nearest``) matches every face against the
+  gallery: each face gets ``match: {label, distance}`` (400 when the server has no gallery).
   Errors: 400 (not an image, bad option, too many pixels), 413 (body over ``max_frame_bytes``),
   503 (weights missing), always as ``{"error": "..."}``.
-- ``GET /docs`` - OpenAPI docs; ``GET /`` - the page.
+- ``GET /docs`` - OpenAPI docs (Swagger UI served by this server: works offline); ``GET /`` - the page.
+
+People (the gallery; 503 on a server started with ``--no-gallery``)
+-------------------------------------------------------------------
+- ``GET /api/people`` - ``{"people": [{id, name, created, descriptors}], "count"}``, by name.
+- ``POST /api/people?name=Amy[&crop=true]`` - enrol the one face of an image (raw body, or a multipart
+  form with a file and optional ``name``/``crop`` fields): 201 with the person and ``added``/``skipped``
+  (an existing name gets one more sample). 422 when the image shows no face or several (the body has
+  ``faces``: how many were found), or the name is bad; 400 for a bad image, 413 over ``max_frame_bytes``.
+  Described in the inference pool, with SSD MobileNetV1 + 68 landmarks as ``faceapi people add``;
+  ``crop=true`` describes the whole image (a face crop already).
+- ``POST /api/people/match[?crop=true&distance_threshold=0.6&strategy=mean]`` - who is the one face of
+  an image? ``{"match": {label, distance}}``; the same errors as enrolment.
+- ``GET /api/people/{name}`` - one person (404 unknown); ``DELETE /api/people/{name}`` - remove (404);
+  ``PATCH /api/people/{name}`` with ``{"name": new}`` - rename (404 unknown, 409 taken, 422 bad name).
+- ``GET /api/people/export`` - the gallery as JSON (``faceapi people export``'s format);
+  ``POST /api/people/import[?replace=true]`` - merge such a JSON (or a face-api.js FaceMatcher JSON).
 
 WebSocket ``/ws/stream``
 ------------------------
@@ -29,7 +47,8 @@ most ``max_frame_bytes``). The server first sends ``{"type": "hello", "version",
 "settings", "loaded", "recognition"}``. Then:
 
 - client ``{"type": "settings", "detector": "tiny", "input_size": 416, "min_score": 0.5,
-  "landmarks": "full", "expressions": true, "age_gender": false, "recognize": false}`` (any subset;
+  "landmarks": "full", "expressions": true, "age_gender": false, "recognize": false,
+  "distance_threshold": 0.6, "strategy": "mean"}`` (any subset;
   missing keys take the defaults shown) -> ``{"type": "settings", "ok": true, "settings": {...},
   "nets": [...]}`` or ``{"type": "error", "error": reason}`` (the previous settings stay in force).
   Settings may change at any time; they apply from the next frame.
@@ -47,15 +66,16 @@ is neither this server (same host and port, or a loopback name with the same por
 ``allowed_origins`` are refused at the handshake (HTTP 403). Clients without an ``Origin`` (not
 browsers) are accepted.
 
-Recognition hook (issue "People"): ``app.state.gallery`` is ``None`` here, and a ``recognize``
-setting is refused while it is. Set it to a `faceapi.gallery.Gallery` (anything with ``len()`` and
-``matcher() -> FaceMatcher``): ``recognize`` then turns descriptors on and every face gets a
-``match`` ({label, distance}), computed in the inference pool; the page shows the names.
+Recognition: ``create_app(gallery=...)`` (``app.state.gallery``; ``faceapi serve`` opens the default
+gallery unless ``--no-gallery``). Without one, a ``recognize`` setting is refused. With one,
+``recognize`` turns descriptors on and every face gets a ``match`` ({label, distance}; distance is
+null when the gallery is empty), computed in the inference pool; the page shows the names.
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import email.parser
 import email.policy
 import io
@@ -76,11 +96,17 @@ from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 
 from faceapi import __version__
-from faceapi.errors import FaceApiError, ImageError, ModelError, ModelNotFoundError, OptionsError
+from faceapi.errors import FaceApiError, GalleryError, ImageError, ModelError, ModelNotFoundError, OptionsError
+from faceapi.matching import DEFAULT_DISTANCE_THRESHOLD
 from faceapi.models import MODELS, check_model, model_dir
 from faceapi.options import AnalyzeOptions
 from faceapi.pipeline import NETS, FaceAnalyzer
 from faceapi.results import FrameResult
+
+try:  # Swagger UI and ReDoc served from the package, not from a CDN (a closed network gets working /docs)
+    from fastapi_offline import FastAPIOffline as _FastAPI
+except ImportError:  # pragma: no cover - the server extra installs it
+    _FastAPI = FastAPI
 
 log = logging.getLogger("faceapi.server")
 
@@ -95,8 +121,11 @@ DEFAULT_STREAM_SETTINGS: dict[str, Any] = {
     "expressions": True, "age_gender": False, "descriptors": False,
 }
 
+#: Largest body of POST /api/people/import (a gallery export).
+MAX_IMPORT_BYTES = 64 * 1024 * 1024
+
 #: Query parameters of /api/analyze that are not engine options.
-_QUERY_EXTRA = {"annotate", "format"}
+_QUERY_EXTRA = {"annotate", "format", "recognize", "distance_threshold", "strategy"}
 _BOOL_OPTIONS = {"expressions", "age_gender", "descriptors", "single"}
 
 # CSP of the page: nothing is fetched from anywhere but this server.
@@ -180,6 +209,78 @@ def _parse_query_options(params) -> tuple[AnalyzeOptions, bool, str]:
     return options, annotate, "png" if fmt == "png" else "jpeg"
 
 
+@dataclass(frozen=True)
+class Recognition:
+    """How faces are matched against the gallery (face-api.js's FaceMatcher threshold, and strategy)."""
+
+    distance_threshold: float = DEFAULT_DISTANCE_THRESHOLD
+    strategy: str = "mean"
+
+    @classmethod
+    def parse(cls, threshold: object = None, strategy: object = None) -> Recognition:
+        """From query strings or JSON values (None: the default); OptionsError when out of range."""
+        t = DEFAULT_DISTANCE_THRESHOLD if threshold is None else threshold
+        if isinstance(t, bool):
+            raise OptionsError(f"distance_threshold must be a number, got {threshold!r}")
+        try:
+            t = float(t)
+        except (TypeError, ValueError):
+            raise OptionsError(f"distance_threshold must be a number, got {threshold!r}") from None
+        if not (0 < t <= 10):
+            raise OptionsError(f"distance_threshold must be in (0, 10], got {threshold!r}")
+        st = "mean" if strategy is None else strategy
+        if st not in ("mean", "nearest"):
+            raise OptionsError(f"strategy must be 'mean' or 'nearest', got {strategy!r}")
+        return cls(t, st)
+
+    def to_dict(self) -> dict:
+        return {"distance_threshold": self.distance_threshold, "strategy": self.strategy}
+
+
+class GalleryUnavailable(Exception):
+    """The server has no gallery (answered 503)."""
+
+
+class _BodyTooLarge(Exception):
+    """A request body over its limit (answered 413)."""
+
+
+async def _read_body(request: Request, limit: int, shown_limit: int | None = None) -> bytes:
+    """The whole body, refusing (by Content-Length, else while reading) anything over `limit` bytes."""
+    shown = shown_limit if shown_limit is not None else limit
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > limit:
+        raise _BodyTooLarge(f"body is {int(declared)} bytes, over the limit of {shown} "
+                            f"(server option --max-frame-bytes)")
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise _BodyTooLarge(f"body is over the limit of {shown} bytes (server option --max-frame-bytes)")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _multipart_form(content_type: str, body: bytes) -> tuple[dict[str, str], bytes | None, str | None]:
+    """A multipart/form-data body parsed in memory: (text fields, the first file's bytes, its filename)."""
+    msg = email.parser.BytesParser(policy=email.policy.HTTP).parsebytes(
+        b"Content-Type: " + content_type.encode("latin-1") + b"\r\nMIME-Version: 1.0\r\n\r\n" + body)
+    if not msg.is_multipart():
+        raise ImageError("multipart body could not be parsed (no parts found)")
+    fields: dict[str, str] = {}
+    data: bytes | None = None
+    filename: str | None = None
+    for part in msg.iter_parts():
+        name = part.get_param("name", header="content-disposition")
+        payload = part.get_payload(decode=True) or b""
+        if part.get_filename():
+            if data is None:
+                data, filename = payload, part.get_filename()
+        elif isinstance(name, str):
+            fields[name] = payload.decode("utf-8", "replace")
+    return fields, data, filename
+
+
 def _parse_bool(key: str, value: str) -> bool:
     v = value.strip().lower()
     if v in ("1", "true", "yes", "on"):
@@ -229,10 +330,13 @@ def _origin_allowed(origin: str | None, host: str | None, allowed: frozenset[str
 
 # -- the app ------------------------------------------------------------------------------------------
 def create_app(analyzer: FaceAnalyzer | None = None, *, max_frame_bytes: int = 2_000_000,
-               allowed_origins: tuple[str, ...] | list[str] = (), inference_threads: int = 2) -> FastAPI:
+               allowed_origins: tuple[str, ...] | list[str] = (), inference_threads: int = 2,
+               gallery: Any = None) -> FastAPI:
     """Build the web app around `analyzer` (a new `FaceAnalyzer()` when None).
 
     Args:
+        gallery: a `faceapi.gallery.Gallery` for recognition and the /api/people endpoints (None: no
+            recognition, and /api/people answers 503).
         max_frame_bytes: largest frame or upload accepted (bytes); larger ones get a 413 / an error.
         allowed_origins: extra browser origins (``"https://host:port"``, or ``"*"``) allowed to open
             the WebSocket; same-origin and loopback pages of this server always are.
@@ -255,13 +359,13 @@ def create_app(analyzer: FaceAnalyzer | None = None, *, max_frame_bytes: int = 2
             pool.shutdown(wait=False, cancel_futures=True)
             loader.shutdown(wait=False, cancel_futures=True)
 
-    app = FastAPI(
+    app = _FastAPI(
         title="faceapi", version=__version__, lifespan=lifespan,
         description="face-api.js's nets in Python: analyse images (REST) and webcam streams (WebSocket "
                     "`/ws/stream`, see the module docstring of faceapi.server.app for the protocol).",
     )
     app.state.analyzer = analyzer
-    app.state.gallery = None  # hook for recognition (issue "People")
+    app.state.gallery = gallery  # recognition and /api/people (None: neither)
     app.state.max_frame_bytes = max_frame_bytes
     app.state.allowed_origins = allowed
     app.state.clients = 0
@@ -279,14 +383,15 @@ def create_app(analyzer: FaceAnalyzer | None = None, *, max_frame_bytes: int = 2
         return app.state.gallery is not None
 
     # -- analysis (runs in the pool) -----------------------------------------------------------------
-    def run_analysis(data: bytes, options: AnalyzeOptions, recognize: bool) -> FrameResult:
+    def run_analysis(data: bytes, options: AnalyzeOptions, recognize: Recognition | None) -> FrameResult:
         result = analyzer.analyze(data, options)
         gallery = app.state.gallery
-        if recognize and gallery is not None:
+        if recognize is not None and gallery is not None:
             t = time.perf_counter()
             idx = [i for i, f in enumerate(result.faces) if f.descriptor is not None]
-            if idx and len(gallery):
-                matches = gallery.matcher().match_descriptors(np.stack([result.faces[i].descriptor for i in idx]))
+            if idx:  # an empty gallery's matcher says "unknown" (distance null) to every face
+                matcher = gallery.matcher(recognize.distance_threshold, recognize.strategy)
+                matches = matcher.match_descriptors(np.stack([result.faces[i].descriptor for i in idx]))
                 faces = list(result.faces)
                 for i, m in zip(idx, matches):
                     faces[i] = faces[i].with_(match=m)
@@ -294,18 +399,19 @@ def create_app(analyzer: FaceAnalyzer | None = None, *, max_frame_bytes: int = 2
             result.timings_ms["recognition"] = (time.perf_counter() - t) * 1000
         return result
 
-    def stream_options(raw: dict) -> tuple[AnalyzeOptions, bool]:
-        """Validate a settings message (without "type"): AnalyzeOptions and the recognize flag."""
+    def stream_options(raw: dict) -> tuple[AnalyzeOptions, Recognition | None]:
+        """Validate a settings message (without "type"): AnalyzeOptions and how to recognise (None: not)."""
         raw = dict(raw)
         recognize = raw.pop("recognize", False)
         if not isinstance(recognize, bool):
             raise OptionsError(f"option 'recognize' must be true or false, got {recognize!r}")
+        rec = Recognition.parse(raw.pop("distance_threshold", None), raw.pop("strategy", None))
         if recognize and not recognition_available():
             raise OptionsError("recognition is not available: this server has no gallery of enrolled people")
         merged = {**DEFAULT_STREAM_SETTINGS, **raw}
         if recognize:
             merged["descriptors"] = True
-        return AnalyzeOptions.from_dict(merged), recognize
+        return AnalyzeOptions.from_dict(merged), (rec if recognize else None)
 
     # -- model loading -------------------------------------------------------------------------------
     def start_load(nets: list[str]) -> LoadJob:
@@ -460,26 +566,29 @@ def create_app(analyzer: FaceAnalyzer | None = None, *, max_frame_bytes: int = 2
 
         Query: detector (ssd|tiny), input_size, min_score, max_results, landmarks (off|tiny|full),
         expressions, age_gender, descriptors, single; annotate=true for the annotated image
-        (format=jpeg|png)."""
+        (format=jpeg|png); recognize=true to name the faces from the gallery (distance_threshold,
+        default 0.6; strategy=mean|nearest)."""
         try:
             options, annotate, fmt = _parse_query_options(request.query_params)
+            q = request.query_params
+            recognize = None
+            if _parse_bool("recognize", q.get("recognize", "false")):
+                if not recognition_available():
+                    raise OptionsError("recognition is not available: this server has no gallery of enrolled "
+                                       "people (started with --no-gallery)")
+                recognize = Recognition.parse(q.get("distance_threshold"), q.get("strategy"))
         except OptionsError as exc:
             return error_body(str(exc), 400)
+        want_descriptors = options.descriptors
+        if recognize is not None and not options.descriptors:
+            options = dataclasses.replace(options, descriptors=True)
         ctype = request.headers.get("content-type", "")
         multipart = ctype.lower().startswith("multipart/")
-        limit = max_frame_bytes + (MULTIPART_SLACK if multipart else 0)
-        declared = request.headers.get("content-length")
-        if declared and declared.isdigit() and int(declared) > limit:
-            return error_body(f"body is {int(declared)} bytes, over the limit of {max_frame_bytes} "
-                              f"(server option --max-frame-bytes)", 413)
-        chunks, size = [], 0
-        async for chunk in request.stream():
-            size += len(chunk)
-            if size > limit:
-                return error_body(f"body is over the limit of {max_frame_bytes} bytes "
-                                  f"(server option --max-frame-bytes)", 413)
-            chunks.append(chunk)
-        body = b"".join(chunks)
+        try:
+            body = await _read_body(request, max_frame_bytes + (MULTIPART_SLACK if multipart else 0),
+                                    max_frame_bytes)
+        except _BodyTooLarge as exc:
+            return error_body(str(exc), 413)
         try:
             data = _multipart_image(ctype, body) if multipart else body
             if len(data) > max_frame_bytes:
@@ -488,10 +597,12 @@ def create_app(analyzer: FaceAnalyzer | None = None, *, max_frame_bytes: int = 2
                 raise ImageError("no image in the request (empty body); send the image bytes or a "
                                  "multipart form with a file")
             if annotate:
-                payload = await in_pool(_annotated, analyzer, data, options, fmt)
+                matcher = (app.state.gallery.matcher(recognize.distance_threshold, recognize.strategy)
+                           if recognize is not None else None)
+                payload = await in_pool(_annotated, analyzer, data, options, fmt, matcher)
                 return Response(payload, media_type=f"image/{fmt}")
-            result = await in_pool(run_analysis, data, options, False)
-            return JSONResponse(result.to_dict())
+            result = await in_pool(run_analysis, data, options, recognize)
+            return JSONResponse(result.to_dict(descriptors=want_descriptors))
         except ImageError as exc:
             return error_body(str(exc), 400)
         except OptionsError as exc:
@@ -500,6 +611,179 @@ def create_app(analyzer: FaceAnalyzer | None = None, *, max_frame_bytes: int = 2
             return error_body(str(exc), 503)
         except ModelError as exc:
             return error_body(str(exc), 503)
+
+    # -- people (the gallery) ------------------------------------------------------------------------
+    def need_gallery():
+        g = app.state.gallery
+        if g is None:
+            raise GalleryUnavailable()
+        return g
+
+    def gallery_error(exc: Exception) -> JSONResponse:
+        from faceapi.gallery import FaceCountError, NameTakenError, UnknownPersonError
+
+        if isinstance(exc, GalleryUnavailable):
+            return error_body("this server has no gallery of people (it was started with --no-gallery)", 503)
+        if isinstance(exc, UnknownPersonError):
+            return error_body(str(exc), 404)
+        if isinstance(exc, NameTakenError):
+            return error_body(str(exc), 409)
+        if isinstance(exc, FaceCountError):
+            return JSONResponse({"error": str(exc), "faces": exc.faces}, status_code=422)
+        if isinstance(exc, GalleryError):
+            return error_body(str(exc), 422)
+        if isinstance(exc, (ImageError, OptionsError)):
+            return error_body(str(exc), 400)
+        if isinstance(exc, ModelError):
+            return error_body(str(exc), 503)
+        raise exc
+
+    async def read_face_image(request: Request) -> tuple[bytes, dict[str, str], str]:
+        """An uploaded image (raw body or multipart file), the form's text fields, a name for messages."""
+        ctype = request.headers.get("content-type", "")
+        multipart = ctype.lower().startswith("multipart/")
+        body = await _read_body(request, max_frame_bytes + (MULTIPART_SLACK if multipart else 0), max_frame_bytes)
+        fields: dict[str, str] = {}
+        label = "the image"
+        if multipart:
+            fields, data, filename = _multipart_form(ctype, body)
+            data = data or b""
+            if filename:
+                label = filename
+        else:
+            data = body
+        if len(data) > max_frame_bytes:
+            raise _BodyTooLarge(f"image is {len(data)} bytes, over the limit of {max_frame_bytes}")
+        if not data:
+            raise ImageError("no image in the request (empty body); send the image bytes or a multipart form "
+                             "with a file")
+        return data, fields, label
+
+    def describe_upload(data: bytes, crop: bool, label: str):
+        from faceapi.gallery import describe_face
+
+        return describe_face(analyzer, data, crop=crop, label=label)
+
+    @app.get("/api/people", tags=["people"])
+    async def people_list() -> Response:
+        """Everyone in the gallery, by name: id, name, created (ISO 8601 UTC), number of descriptors."""
+        try:
+            g = need_gallery()
+            people = await asyncio.to_thread(g.people)
+        except Exception as exc:  # noqa: BLE001 - gallery_error re-raises what it does not map
+            return gallery_error(exc)
+        return JSONResponse({"people": [p.to_dict() for p in people], "count": len(people)})
+
+    @app.post("/api/people", tags=["people"], status_code=201, responses={
+        201: {"description": "the person after enrolment, with how many descriptors were added"},
+        400: {"description": "not an image"}, 413: {"description": "body over the size limit"},
+        422: {"description": "no face or several faces (`faces` says how many), or a bad name"},
+        503: {"description": "no gallery, or model weights missing"}})
+    async def people_enrol(request: Request) -> JSONResponse:
+        """Enrol the one face of an image under ``name``: the raw body with ``?name=``, or a multipart form
+        with a file and ``name`` (field or query). ``crop=true``: the image is a face crop already
+        (described whole, no detection). An existing name gets one more sample."""
+        try:
+            g = need_gallery()
+            data, fields, label = await read_face_image(request)
+            q = request.query_params
+            name = fields.get("name", q.get("name"))
+            if name is None or not name.strip():
+                raise GalleryError("give the person's name: ?name=... (or a 'name' form field)")
+            crop = _parse_bool("crop", fields.get("crop", q.get("crop", "false")))
+            from faceapi.gallery import check_name
+
+            clean = check_name(name)
+            described = await in_pool(describe_upload, data, crop, label)
+            result = await asyncio.to_thread(g.enrol, clean, [described.descriptor], [described.sha256])
+        except _BodyTooLarge as exc:
+            return error_body(str(exc), 413)
+        except Exception as exc:  # noqa: BLE001
+            return gallery_error(exc)
+        return JSONResponse(result.to_dict(), status_code=201)
+
+    @app.post("/api/people/match", tags=["people"])
+    async def people_match(request: Request) -> JSONResponse:
+        """Who is the one face of this image? ``{"match": {label, distance}}`` ("unknown" when nobody is
+        within ``distance_threshold``). ``crop=true`` for a face crop; ``strategy=mean|nearest``."""
+        try:
+            g = need_gallery()
+            q = request.query_params
+            rec = Recognition.parse(q.get("distance_threshold"), q.get("strategy"))
+            data, fields, label = await read_face_image(request)
+            crop = _parse_bool("crop", fields.get("crop", q.get("crop", "false")))
+            described = await in_pool(describe_upload, data, crop, label)
+            match = g.matcher(rec.distance_threshold, rec.strategy).match_descriptors(
+                described.descriptor[None, :])[0]
+        except _BodyTooLarge as exc:
+            return error_body(str(exc), 413)
+        except Exception as exc:  # noqa: BLE001
+            return gallery_error(exc)
+        return JSONResponse({"match": match.to_dict(), **rec.to_dict()})
+
+    @app.get("/api/people/export", tags=["people"])
+    async def people_export() -> Response:
+        """The whole gallery as JSON (the format of ``faceapi people export``; import it elsewhere)."""
+        try:
+            data = await asyncio.to_thread(need_gallery().export_json)
+        except Exception as exc:  # noqa: BLE001
+            return gallery_error(exc)
+        return JSONResponse(data, headers={"Content-Disposition": 'attachment; filename="faceapi-gallery.json"'})
+
+    @app.post("/api/people/import", tags=["people"])
+    async def people_import(request: Request, replace: bool = False) -> JSONResponse:
+        """Merge people from a JSON body (a gallery export, or face-api.js's ``FaceMatcher.toJSON()``);
+        ``replace=true`` empties the gallery first. All or nothing; answers with counts."""
+        try:
+            g = need_gallery()
+            body = await _read_body(request, MAX_IMPORT_BYTES)
+            try:
+                payload = json.loads(body)
+            except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+                return error_body(f"body is not valid JSON: {exc}", 400)
+            counts = await asyncio.to_thread(g.import_json, payload, replace=replace)
+        except _BodyTooLarge as exc:
+            return error_body(str(exc).replace(" (server option --max-frame-bytes)", ""), 413)
+        except Exception as exc:  # noqa: BLE001
+            return gallery_error(exc)
+        return JSONResponse(counts)
+
+    @app.get("/api/people/{name:path}", tags=["people"])
+    async def people_get(name: str) -> JSONResponse:
+        """One person (any case); 404 when unknown."""
+        try:
+            person = await asyncio.to_thread(need_gallery().person, name)
+        except Exception as exc:  # noqa: BLE001
+            return gallery_error(exc)
+        return JSONResponse(person.to_dict())
+
+    @app.delete("/api/people/{name:path}", tags=["people"])
+    async def people_remove(name: str) -> JSONResponse:
+        """Remove a person and all their descriptors; answers with who was removed (404 when unknown)."""
+        try:
+            person = await asyncio.to_thread(need_gallery().remove, name)
+        except Exception as exc:  # noqa: BLE001
+            return gallery_error(exc)
+        return JSONResponse({"removed": person.to_dict()})
+
+    @app.patch("/api/people/{name:path}", tags=["people"])
+    async def people_rename(name: str, request: Request) -> JSONResponse:
+        """Rename: body ``{"name": "new name"}``. 404 unknown, 409 when the new name is taken."""
+        try:
+            g = need_gallery()
+            body = await _read_body(request, MAX_SETTINGS_BYTES)
+            try:
+                payload = json.loads(body)
+            except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+                return error_body(f"body is not valid JSON: {exc}; send {{\"name\": \"new name\"}}", 400)
+            if not isinstance(payload, dict) or "name" not in payload:
+                return error_body('body must be a JSON object {"name": "new name"}', 400)
+            person = await asyncio.to_thread(g.rename, name, payload["name"])
+        except _BodyTooLarge:
+            return error_body(f"body over {MAX_SETTINGS_BYTES} bytes", 413)
+        except Exception as exc:  # noqa: BLE001
+            return gallery_error(exc)
+        return JSONResponse(person.to_dict())
 
     @app.websocket("/ws/stream")
     async def stream(ws: WebSocket) -> None:
@@ -590,7 +874,8 @@ def _handle_text(text: str, validate) -> tuple[dict | None, tuple | None]:
             opts, recognize = validate({k: v for k, v in msg.items() if k != "type"})
         except OptionsError as exc:
             return {"type": "error", "error": f"settings refused: {exc}"}, None
-        settings = {**opts.to_dict(), "recognize": recognize}
+        settings = {**opts.to_dict(), "recognize": recognize is not None,
+                    **(recognize or Recognition()).to_dict()}
         return ({"type": "settings", "ok": True, "settings": settings, "nets": FaceAnalyzer.nets_for(opts)},
                 ("settings", (opts, recognize)))
     if kind == "frame":
@@ -603,12 +888,12 @@ def _handle_text(text: str, validate) -> tuple[dict | None, tuple | None]:
     return {"type": "error", "error": f"unknown message type {kind!r}; expected settings, frame or ping"}, None
 
 
-def _annotated(analyzer: FaceAnalyzer, data: bytes, options: AnalyzeOptions, fmt: str) -> bytes:
+def _annotated(analyzer: FaceAnalyzer, data: bytes, options: AnalyzeOptions, fmt: str, matcher=None) -> bytes:
     from faceapi.draw import annotate
     from faceapi.image import load_image
 
     image = load_image(data, analyzer.max_pixels)
-    result = analyzer.analyze(image, options)
+    result = analyzer.analyze(image, options, matcher=matcher)
     out = io.BytesIO()
     im = annotate(image, result)
     if fmt == "png":

@@ -36,14 +36,16 @@
     outScore: $("out-min-score"), optExpr: $("opt-expressions"), optAge: $("opt-age-gender"),
     optRecognize: $("opt-recognize"), recognizeNote: $("recognize-note"), optMirror: $("opt-mirror"),
     optionsError: $("options-error"), fieldInput: $("field-input-size"),
-    serverState: $("server-state"), serverText: $("server-text"),
+    serverState: $("server-state"), serverText: $("server-text"), faceName: $("face-name"),
+    enrolForm: $("enrol-form"), enrolName: $("enrol-name"), btnEnrol: $("btn-enrol"), enrolMsg: $("enrol-msg"),
+    peopleList: $("people-list"), peopleCount: $("people-count"),
   };
 
   const app = {
     webcam: false, modelsOn: false, detecting: false, stream: null, ws: null, wsReady: false,
     frameId: 0, inflight: null, lastResult: null, drawnBoxes: [], history: [], fpsTimes: [],
     rttAvg: null, loadedNets: [], photoBoxes: [], frameCanvas: document.createElement("canvas"), recognition: false,
-    settingsAck: null, errors: 0,
+    settingsAck: null, errors: 0, people: null, enrolling: false,
   };
   window.faceapiApp = app; // for debugging and the browser test
 
@@ -94,6 +96,7 @@
       detector: s.detector, input_size: s.input_size, min_score: s.min_score,
       landmarks: s.landmarks || "off", expressions: s.expressions, age_gender: s.age_gender,
     });
+    if (s.recognize) q.set("recognize", "true");
     return q.toString();
   }
   function onOptionsChanged() {
@@ -119,9 +122,12 @@
       const h = await jsonOrError(await fetch("/api/health", { cache: "no-store" }));
       el.serverState.dataset.state = "ok";
       el.serverText.textContent = `server ${h.version} · ${h.loaded.length} nets loaded`;
+      const had = app.recognition;
       app.recognition = !!h.recognition;
       el.optRecognize.disabled = !app.recognition;
+      if (!app.recognition) el.optRecognize.checked = false;
       el.recognizeNote.textContent = app.recognition ? "— names from the gallery" : "— needs a gallery of people on the server";
+      if (app.people === null || had !== app.recognition) refreshPeople();
       return h;
     } catch (e) {
       el.serverState.dataset.state = "error";
@@ -378,7 +384,7 @@
     el.fps.textContent = fps ? fps.toFixed(1) : "–";
     el.rtt.textContent = fmt(app.rttAvg);
     el.faces.textContent = msg.faces.length;
-    const parts = ["decode", "detect", "landmarks", "expressions", "age_gender", "descriptors"]
+    const parts = ["decode", "detect", "landmarks", "expressions", "age_gender", "descriptors", "recognition"]
       .filter((k) => t[k] != null).map((k) => `${k.replace("_", " ")} ${fmt(t[k])}`);
     el.stages.textContent = `server: ${parts.join(" · ")} · total ${fmt(t.server_total != null ? t.server_total : t.total)} ms`;
     const face = largestFace(msg.faces);
@@ -404,6 +410,7 @@
     }
   }
   function renderSummary(face) {
+    renderName(face);
     if (!face) {
       el.summary.dataset.dominant = "";
       el.dominant.textContent = "no face";
@@ -414,7 +421,6 @@
     }
     const meta = [`score ${face.score.toFixed(2)}`];
     if (face.age != null) meta.push(`${Math.round(face.age)} y`, `${face.gender} ${Math.round(face.gender_probability * 100)}%`);
-    if (face.match) meta.push(face.match.label);
     el.faceMeta.textContent = meta.join(" · ");
     if (!face.expressions) {
       el.summary.dataset.dominant = "";
@@ -434,6 +440,130 @@
       barRows[e].row.classList.toggle("top", e === dom);
     }
   }
+
+  function matchText(m) {
+    return m.distance == null ? m.label : `${m.label} (${m.distance.toFixed(2)})`;
+  }
+  function renderName(face) {
+    const m = face && face.match;
+    el.faceName.hidden = !m;
+    el.faceName.dataset.label = m ? m.label : "";
+    el.faceName.dataset.known = m && m.label !== "unknown" ? "true" : "false";
+    el.faceName.textContent = m ? (m.label === "unknown" ? "unknown person" : m.label) : "";
+    el.faceName.title = m && m.distance != null ? `distance ${m.distance.toFixed(3)} to the gallery` : "";
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // people: enrol the face in view, list and remove people (REST /api/people)
+  function setEnrolMsg(text, kind) {
+    el.enrolMsg.textContent = text;
+    el.enrolMsg.dataset.kind = kind || "";
+  }
+  function renderPeople() {
+    const people = app.people || [];
+    el.peopleList.innerHTML = "";
+    el.peopleCount.textContent = app.recognition ? `${people.length} enrolled` : "";
+    for (const p of people) {
+      const li = document.createElement("li");
+      li.dataset.name = p.name;
+      const name = document.createElement("span");
+      name.className = "person-name";
+      name.textContent = p.name;
+      const n = document.createElement("span");
+      n.className = "person-samples muted";
+      n.textContent = `${p.descriptors} sample${p.descriptors === 1 ? "" : "s"}`;
+      const rm = document.createElement("button");
+      rm.type = "button";
+      rm.className = "btn ghost small remove";
+      rm.textContent = "Remove";
+      rm.setAttribute("aria-label", `Remove ${p.name}`);
+      rm.addEventListener("click", () => removePerson(p.name));
+      li.append(name, n, rm);
+      el.peopleList.appendChild(li);
+    }
+    if (!people.length && app.recognition) {
+      const li = document.createElement("li");
+      li.className = "empty muted";
+      li.textContent = "No one enrolled yet.";
+      el.peopleList.appendChild(li);
+    }
+  }
+  async function refreshPeople() {
+    if (!app.recognition) {
+      app.people = [];
+      el.btnEnrol.disabled = true;
+      el.enrolName.disabled = true;
+      setEnrolMsg("This server has no gallery of people (it was started with --no-gallery).", "off");
+      renderPeople();
+      return;
+    }
+    el.btnEnrol.disabled = app.enrolling;
+    el.enrolName.disabled = false;
+    try {
+      const r = await jsonOrError(await fetch("/api/people", { cache: "no-store" }));
+      app.people = r.people;
+    } catch (e) {
+      setEnrolMsg(`could not list people: ${e.message}`, "error");
+    }
+    renderPeople();
+  }
+  function captureFrame() {
+    // the frame as the stream sends it: the video scaled to at most MAX_FRAME_WIDTH, JPEG, unmirrored
+    const v = el.video;
+    const scale = Math.min(1, MAX_FRAME_WIDTH / v.videoWidth);
+    const c = document.createElement("canvas");
+    c.width = Math.round(v.videoWidth * scale); c.height = Math.round(v.videoHeight * scale);
+    c.getContext("2d").drawImage(v, 0, 0, c.width, c.height);
+    return new Promise((resolve) => c.toBlob(resolve, "image/jpeg", JPEG_QUALITY));
+  }
+  function enrolError(status, body) {
+    const faces = body && body.faces;
+    if (status === 422 && faces === 0) return "No face found — look into the camera, face in good light, then try again";
+    if (status === 422 && faces > 1) return `${faces} faces found — only one person should be in view`;
+    return (body && body.error) || `HTTP ${status}`;
+  }
+  async function enrol(ev) {
+    if (ev) ev.preventDefault();
+    const name = el.enrolName.value.trim();
+    if (!name) { setEnrolMsg("Type the name of the person in view first", "error"); el.enrolName.focus(); return; }
+    if (!app.webcam || !el.video.videoWidth) { setEnrolMsg("Turn on the webcam first (switch 1)", "error"); return; }
+    if (app.enrolling) return;
+    app.enrolling = true;
+    el.btnEnrol.disabled = true;
+    setEnrolMsg(`Enrolling ${name}…`, "busy");
+    try {
+      const blob = await captureFrame();
+      const resp = await fetch(`/api/people?name=${encodeURIComponent(name)}`, {
+        method: "POST", body: blob, headers: { "Content-Type": "image/jpeg" },
+      });
+      let body = null;
+      try { body = await resp.json(); } catch (e) { /* not JSON */ }
+      if (!resp.ok) {
+        setEnrolMsg(enrolError(resp.status, body), "error");
+      } else {
+        const n = body.descriptors;
+        const dup = body.added === 0 ? " — this exact frame was already enrolled" : "";
+        setEnrolMsg(`Added ${body.name} (${n} sample${n === 1 ? "" : "s"})${dup}`, "ok");
+      }
+    } catch (e) {
+      setEnrolMsg(`Enrolment failed: ${e.message}`, "error");
+    } finally {
+      app.enrolling = false;
+      el.btnEnrol.disabled = !app.recognition;
+      refreshPeople();
+    }
+  }
+  async function removePerson(name) {
+    try {
+      const resp = await fetch(`/api/people/${encodeURIComponent(name)}`, { method: "DELETE" });
+      const body = await jsonOrError(resp);
+      setEnrolMsg(`Removed ${body.removed.name}`, "ok");
+    } catch (e) {
+      setEnrolMsg(`Could not remove ${name}: ${e.message}`, "error");
+    }
+    refreshPeople();
+  }
+  el.enrolForm.addEventListener("submit", enrol);
 
   // ---------------------------------------------------------------------------------------------
   // overlay drawing, like face-api.js's resizeResults + draw: frame pixels -> displayed pixels
@@ -494,7 +624,7 @@
     result.faces.forEach((f, k) => {
       const box = boxes[k];
       const color = f.match && f.match.label !== "unknown" ? MATCH_COLOR : BOX_COLOR;
-      const label = f.match ? `${f.match.label} (${f.match.distance.toFixed(2)})` : f.score.toFixed(2);
+      const label = f.match ? matchText(f.match) : f.score.toFixed(2);
       ctx.font = `600 ${Math.round(12 * unit)}px system-ui, sans-serif`;
       const lw = ctx.measureText(label).width + 8 * unit, lh = 17 * unit;
       const ly = box.y - lh >= 0 ? box.y - lh : box.y;

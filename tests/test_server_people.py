@@ -1,0 +1,236 @@
+"""The people endpoints and recognition of the web app, started for real (uvicorn on a free loopback port):
+enrol the character photos over REST into a temporary gallery, recognise held-out photos and the faces of
+the group photos (REST and the WebSocket stream), a person not enrolled, and the errors."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import httpx
+import pytest
+
+pytest.importorskip("fastapi")
+pytest.importorskip("uvicorn")
+pytest.importorskip("websockets")
+
+from test_gallery import GROUP_PHOTOS  # noqa: E402
+from test_server import LiveServer, open_stream, recv_json  # noqa: E402
+
+from faceapi.gallery import Gallery  # noqa: E402
+from faceapi.pipeline import FaceAnalyzer  # noqa: E402
+from faceapi.server import create_app  # noqa: E402
+
+PEOPLE = ["amy", "bernadette", "howard", "leonard", "penny", "raj", "sheldon", "stuart"]
+MAX_FRAME = 1_000_000
+#: What the group photos are analysed with (as tests/test_gallery.py: SSD, 68 landmarks, descriptors).
+GROUP_QUERY = {"detector": "ssd", "landmarks": "full", "expressions": "false", "recognize": "true"}
+
+
+@pytest.fixture(scope="module")
+def images(shared_dir):
+    return shared_dir / "images"
+
+
+@pytest.fixture(scope="module")
+def gallery(tmp_path_factory):
+    g = Gallery(tmp_path_factory.mktemp("people") / "gallery.sqlite3")
+    yield g
+    g.close()
+
+
+@pytest.fixture(scope="module")
+def server(models_dir, gallery):
+    app = create_app(FaceAnalyzer(models_dir, max_pixels=2_000_000), max_frame_bytes=MAX_FRAME, gallery=gallery)
+    with LiveServer(app) as srv:
+        yield srv
+
+
+@pytest.fixture(scope="module")
+def http(server):
+    with httpx.Client(base_url=server.url, timeout=120) as client:
+        yield client
+
+
+def enrol(http, name: str, path, crop: bool, multipart: bool = False) -> httpx.Response:
+    data = path.read_bytes()
+    if multipart:
+        return http.post("/api/people", data={"name": name, "crop": str(crop).lower()},
+                         files={"file": (path.name, data, "image/png")})
+    return http.post("/api/people", params={"name": name, "crop": str(crop).lower()}, content=data,
+                     headers={"content-type": "image/png"})
+
+
+@pytest.fixture(scope="module")
+def enrolled(http, images):
+    """The first two photos of each person, enrolled with crop=true (one as raw bytes, one multipart)."""
+    for person in PEOPLE:
+        for k in (1, 2):
+            r = enrol(http, person, images / f"{person}{k}.png", crop=True, multipart=k == 2)
+            assert r.status_code == 201, r.text
+            body = r.json()
+            assert body["name"] == person and body["descriptors"] == k and body["added"] == 1
+            assert body["created_person"] is (k == 1)
+    return PEOPLE
+
+
+def labels_left_to_right(result: dict) -> list[str]:
+    return [f["match"]["label"] for f in sorted(result["faces"], key=lambda f: f["box"]["x"])]
+
+
+def test_people_list(http, enrolled):
+    r = http.get("/api/people")
+    assert r.status_code == 200
+    body = r.json()
+    assert body["count"] == 8
+    assert [p["name"] for p in body["people"]] == PEOPLE
+    assert all(p["descriptors"] == 2 and p["created"].endswith("Z") for p in body["people"])
+    assert http.get("/api/people/AMY").json()["name"] == "amy"
+    assert http.get("/api/health").json()["recognition"] is True
+
+
+def test_held_out_photos_are_recognised(http, enrolled, images):
+    """The third photo of each person (a 150x150 face crop: SSD rarely finds these faces) through the
+    crop path of /api/people/match."""
+    got = {}
+    for person in PEOPLE:
+        for strategy in ("mean", "nearest"):
+            r = http.post("/api/people/match", params={"crop": "true", "strategy": strategy},
+                          content=(images / f"{person}3.png").read_bytes())
+            assert r.status_code == 200, r.text
+            got[(person, strategy)] = r.json()["match"]
+    wrong = {k: m for k, m in got.items() if m["label"] != k[0]}
+    assert not wrong, wrong
+    assert all(0 < m["distance"] < 0.6 for m in got.values())
+
+
+def test_group_photos_over_rest(http, enrolled, images):
+    for name in ("bbt4", "bbt5"):
+        r = http.post("/api/analyze", params=GROUP_QUERY, content=(images / f"{name}.jpg").read_bytes())
+        assert r.status_code == 200, r.text
+        result = r.json()
+        assert labels_left_to_right(result) == GROUP_PHOTOS[name], result
+        assert "descriptor" not in result["faces"][0]  # computed for matching, not asked for
+        assert all(f["match"]["distance"] < 0.6 for f in result["faces"])
+    # descriptors=true keeps them in the answer; a strict threshold makes everyone unknown
+    r = http.post("/api/analyze", params={**GROUP_QUERY, "descriptors": "true", "distance_threshold": "0.05"},
+                  content=(images / "bbt5.jpg").read_bytes())
+    faces = r.json()["faces"]
+    assert len(faces[0]["descriptor"]) == 128
+    assert {f["match"]["label"] for f in faces} == {"unknown"}
+    bad = http.post("/api/analyze", params={**GROUP_QUERY, "strategy": "median"}, content=b"x")
+    assert bad.status_code == 400 and "strategy" in bad.json()["error"]
+
+
+def test_group_photo_over_the_stream(server, enrolled, images):
+    settings = {"detector": "ssd", "landmarks": "full", "expressions": False, "recognize": True}
+    with open_stream(server) as ws:
+        ws.send(json.dumps({"type": "settings", **settings}))
+        ack = recv_json(ws)
+        assert ack["ok"] and ack["settings"]["recognize"] is True and "face_recognition" in ack["nets"]
+        assert ack["settings"]["distance_threshold"] == 0.6 and ack["settings"]["strategy"] == "mean"
+        for name in ("bbt4", "bbt5"):
+            ws.send((images / f"{name}.jpg").read_bytes())
+            result = recv_json(ws, timeout=120)
+            assert result["type"] == "result", result
+            assert labels_left_to_right(result) == GROUP_PHOTOS[name]
+            assert "descriptor" not in result["faces"][0] and "recognition" in result["timings_ms"]
+        ws.send(json.dumps({"type": "settings", **settings, "strategy": "nope"}))
+        assert "strategy" in recv_json(ws)["error"]
+
+
+def test_a_person_not_enrolled_is_unknown(http, enrolled, images):
+    """Remove howard: his held-out photo and his face in bbt5 come out "unknown"; then enrol him again."""
+    r = http.delete("/api/people/howard")
+    assert r.status_code == 200 and r.json()["removed"]["name"] == "howard"
+    try:
+        m = http.post("/api/people/match?crop=true", content=(images / "howard3.png").read_bytes()).json()["match"]
+        assert m["label"] == "unknown", m
+        r = http.post("/api/analyze", params=GROUP_QUERY, content=(images / "bbt5.jpg").read_bytes())
+        want = ["unknown" if p == "howard" else p for p in GROUP_PHOTOS["bbt5"]]
+        assert labels_left_to_right(r.json()) == want
+    finally:
+        for k in (1, 2):
+            assert enrol(http, "howard", images / f"howard{k}.png", crop=True).status_code == 201
+
+
+def test_enrolment_errors_are_clear(http, enrolled, images):
+    r = enrol(http, "nobody", images / "white.png", crop=False)
+    assert r.status_code == 422 and r.json()["faces"] == 0
+    assert "no face found" in r.json()["error"]
+    r = http.post("/api/people", data={"name": "crowd"},
+                  files={"file": ("bbt4.jpg", (images / "bbt4.jpg").read_bytes(), "image/jpeg")})
+    assert r.status_code == 422 and r.json()["faces"] == 6
+    assert r.json()["error"].startswith("bbt4.jpg: 6 faces found; an enrolment image must show exactly one face")
+    cases = [
+        ({"name": ""}, (images / "amy1.png").read_bytes(), 422, "name"),
+        ({}, (images / "amy1.png").read_bytes(), 422, "name"),
+        ({"name": "unknown", "crop": "true"}, (images / "amy1.png").read_bytes(), 422, "reserved"),
+        ({"name": "x" * 101, "crop": "true"}, (images / "amy1.png").read_bytes(), 422, "at most 100"),
+        ({"name": "junk"}, b"not an image at all", 400, "not an image"),
+        ({"name": "junk"}, b"", 400, "empty"),
+        ({"name": "junk"}, b"\xff\xd8" + os.urandom(MAX_FRAME + 10), 413, "over the limit"),
+        ({"name": "junk", "crop": "maybe"}, (images / "amy1.png").read_bytes(), 400, "true or false"),
+    ]
+    for params, body, status, words in cases:
+        r = http.post("/api/people", params=params, content=body)
+        assert r.status_code == status, (params, r.text)
+        assert words in r.json()["error"], (params, r.json())
+    names = [p["name"] for p in http.get("/api/people").json()["people"]]
+    assert names == PEOPLE  # nothing written by a failed enrolment
+
+
+def test_rename_remove_export_import(http, enrolled, images):
+    r = enrol(http, "Happy", images / "happy.jpg", crop=False)  # one face, detected by SSD
+    assert r.status_code == 201 and r.json()["descriptors"] == 1
+    again = enrol(http, "happy", images / "happy.jpg", crop=False)  # the same image: nothing new
+    assert again.status_code == 201 and again.json()["added"] == 0 and again.json()["skipped"] == 1
+    r = http.patch("/api/people/Happy", json={"name": "amy"})
+    assert r.status_code == 409 and "already a person called 'amy'" in r.json()["error"]
+    assert http.patch("/api/people/nobody", json={"name": "Someone"}).status_code == 404
+    assert http.patch("/api/people/Happy", json={"name": " "}).status_code == 422
+    assert http.patch("/api/people/Happy", content=b"{nope").status_code == 400
+    r = http.patch("/api/people/Happy", json={"name": "Joy Smith/2"})
+    assert r.status_code == 200 and r.json()["name"] == "Joy Smith/2"
+    assert http.get("/api/people/Joy Smith%2F2").json()["descriptors"] == 1
+
+    export = http.get("/api/people/export")
+    assert export.status_code == 200 and "attachment" in export.headers["content-disposition"]
+    data = export.json()
+    assert data["format"] == "faceapi-gallery" and len(data["people"]) == 9
+
+    r = http.delete("/api/people/Joy Smith%2F2")
+    assert r.status_code == 200 and r.json()["removed"]["descriptors"] == 1
+    r = http.delete("/api/people/Joy Smith%2F2")
+    assert r.status_code == 404 and "no person called" in r.json()["error"]
+
+    r = http.post("/api/people/import", content=json.dumps(data))
+    assert r.status_code == 200, r.text
+    assert r.json() == {"people": 9, "added_people": 1, "added_descriptors": 1, "skipped_descriptors": 16}
+    assert http.delete("/api/people/joy smith%2F2").status_code == 200
+    assert http.post("/api/people/import", content=b"[{\"name\": 3}]").status_code == 422
+    assert http.post("/api/people/import", content=b"{not json").status_code == 400
+    assert http.get("/api/people").json()["count"] == 8
+
+
+def test_without_a_gallery(models_dir, images):
+    app = create_app(FaceAnalyzer(models_dir))
+    with LiveServer(app) as srv, httpx.Client(base_url=srv.url, timeout=30) as http:
+        for method, path in (("GET", "/api/people"), ("POST", "/api/people?name=x"), ("DELETE", "/api/people/x"),
+                             ("GET", "/api/people/export")):
+            r = http.request(method, path, content=b"x" if method == "POST" else None)
+            assert r.status_code == 503 and "--no-gallery" in r.json()["error"], (method, path, r.text)
+        r = http.post("/api/analyze?recognize=true", content=(images / "happy.jpg").read_bytes())
+        assert r.status_code == 400 and "recognition is not available" in r.json()["error"]
+
+
+def test_empty_gallery_matches_say_unknown(models_dir, images, tmp_path):
+    app = create_app(FaceAnalyzer(models_dir), gallery=Gallery(tmp_path / "empty.sqlite3"))
+    with LiveServer(app) as srv, httpx.Client(base_url=srv.url, timeout=60) as http:
+        r = http.post("/api/analyze", params={"detector": "tiny", "recognize": "true"},
+                      content=(images / "happy.jpg").read_bytes())
+        assert r.status_code == 200, r.text
+        assert r.json()["faces"][0]["match"] == {"label": "unknown", "distance": None}
+        r = http.post("/api/analyze", params={"detector": "tiny", "recognize": "true", "annotate": "true"},
+                      content=(images / "happy.jpg").read_bytes())
+        assert r.status_code == 200 and r.headers["content-type"] == "image/jpeg"
