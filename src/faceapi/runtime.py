@@ -27,10 +27,17 @@ log.addHandler(logging.NullHandler())
 
 @dataclass(frozen=True)
 class RuntimeConfig:
-    """How sessions run. ``threads=None`` lets onnxruntime use every physical core."""
+    """How sessions run. ``threads=None`` lets onnxruntime use every physical core.
+
+    ``spinning`` is off by default: every session has its own intra-op thread pool, and with spinning on,
+    the idle threads of one net's session keep spinning while the next net runs and take its cores.
+    Measured on bbt4.jpg with 2 threads, "tiny 416 + landmarks + expressions" takes 47 ms without
+    spinning and 136 ms with it; a single net alone is the same either way (11.5 vs 11.9 ms).
+    """
 
     threads: int | None = None
     providers: tuple[str, ...] | None = None
+    spinning: bool = False
 
     def resolved_providers(self) -> list[str]:
         if self.providers:
@@ -55,6 +62,8 @@ def create_session(model: bytes, config: RuntimeConfig | None = None) -> ort.Inf
     options.intra_op_num_threads = config.resolved_threads()
     options.inter_op_num_threads = 1
     options.log_severity_level = 3
+    if not config.spinning:
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     return ort.InferenceSession(model, sess_options=options, providers=config.resolved_providers())
 
 
