@@ -40,8 +40,8 @@ def pad_to_square(image: np.ndarray, centred: bool) -> np.ndarray:
     return out
 
 
-#: output rows per block of `resize_bilinear` (keeps the float64 temporaries in cache)
-_BLOCK_ROWS = 32
+#: float64 values per block of output rows in `_resample` (keeps the temporaries in cache; 16 rows at 416)
+_BLOCK_VALUES = 20_000
 
 
 def _axis(in_size: int, out_size: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -104,8 +104,9 @@ def _resample(image: np.ndarray, square: tuple[int, int], offset: tuple[int, int
     cols1 = (x1[ca:cb, None] * c + channels).ravel()
     fxc = np.repeat(fx[ca:cb], c)
     target = out.reshape(size, size * c)[:, ca * c : cb * c]
-    for r0 in range(ra, rb, _BLOCK_ROWS):
-        r1 = min(rb, r0 + _BLOCK_ROWS)
+    block_rows = max(8, _BLOCK_VALUES // cols0.size)  # small outputs (112, 150) in one or two blocks
+    for r0 in range(ra, rb, block_rows):
+        r1 = min(rb, r0 + block_rows)
         n = r1 - r0
         rows, where = np.unique(np.concatenate([y0[r0:r1], y1[r0:r1]]), return_inverse=True)
         src = flat[rows]
