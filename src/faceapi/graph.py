@@ -13,6 +13,8 @@ import onnx
 from onnx import TensorProto, helper, numpy_helper
 
 OPSET = 17
+#: Changes whenever the builder makes different graphs; part of the cached graphs' file names.
+BUILDER_VERSION = "2"
 
 
 class GraphBuilder:
@@ -41,16 +43,22 @@ class GraphBuilder:
     # -- input normalisation ------------------------------------------------------------------------
     def nhwc_input(self, x: str, mean: tuple[float, float, float] | None, divisor: float | None,
                    multiplier: float | None = None, offset: float | None = None) -> str:
-        """Per-channel ``(x - mean) / divisor`` (or ``x * multiplier - offset``), then NHWC -> NCHW."""
+        """NHWC -> NCHW, then per-channel ``(x - mean) / divisor`` (or ``x * multiplier - offset``).
+
+        Transposing first is several times faster: onnxruntime broadcasts a ``[1, 3, 1, 1]`` mean over
+        NCHW planes quickly, a ``[3]`` mean over NHWC's innermost axis slowly (2.8 of the tiny detector's
+        10 ms). The element-wise results are the same.
+        """
+        x = self.node("Transpose", [x], perm=[0, 3, 1, 2])
         if mean is not None:
-            x = self.node("Sub", [x, self.const(np.array(mean, np.float32), "mean")])
+            x = self.node("Sub", [x, self.const(np.array(mean, np.float32).reshape(1, 3, 1, 1), "mean")])
         if divisor is not None:
             x = self.node("Div", [x, self.const(np.array(divisor, np.float32), "divisor")])
         if multiplier is not None:
             x = self.node("Mul", [x, self.const(np.array(multiplier, np.float32), "multiplier")])
         if offset is not None:
             x = self.node("Sub", [x, self.const(np.array(offset, np.float32), "offset")])
-        return self.node("Transpose", [x], perm=[0, 3, 1, 2])
+        return x
 
     # -- convolutions -------------------------------------------------------------------------------
     def _pad_attrs(self, padding: str) -> dict:

@@ -18,6 +18,7 @@ import numpy as np
 import onnx
 import onnxruntime as ort
 
+from faceapi.graph import BUILDER_VERSION
 from faceapi.models.manifest import WeightMap
 from faceapi.models.store import LoadedWeights, load_weights
 
@@ -74,7 +75,7 @@ def cached_graph(name: str, loaded: LoadedWeights, version: str,
     The file name carries the weights' hash and the graph builder's version, so new weights or a
     changed builder never reuse a stale graph. A read-only model folder just means no caching.
     """
-    path = loaded.folder / "onnx" / f"{name}-{loaded.key}-v{version}.onnx"
+    path = loaded.folder / "onnx" / f"{name}-{loaded.key}-v{version}-b{BUILDER_VERSION}.onnx"
     if path.is_file():
         return path.read_bytes()
     data = build(loaded.weights).SerializeToString()
