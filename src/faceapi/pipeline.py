@@ -85,9 +85,9 @@ def dlib_aligned_box(landmarks: Landmarks68) -> Box:
     return Box(x, y, min(size, landmarks.crop_width + x), min(size, landmarks.crop_height + y))
 
 
-def idx_desc(faces: list[Face]) -> list[int]:
-    """Indices of the faces that have a descriptor."""
-    return [i for i, f in enumerate(faces) if f.descriptor is not None]
+def _dlib_box(face: Face) -> Box | None:
+    """Descriptors: the dlib-style square from the landmarks (none without landmarks)."""
+    return dlib_aligned_box(face.landmarks) if face.landmarks is not None else None
 
 
 class FaceAnalyzer:
@@ -192,38 +192,28 @@ class FaceAnalyzer:
         faces = [Face(detection=d) for d in detections]
 
         lm_mode = options.effective_landmarks
+        # (stage, wanted, net, the box each face is cropped to, the Face field the net's output fills)
+        stages = (
+            ("expressions", options.expressions, "face_expression", self._aligned_or_detection, "expressions"),
+            ("age_gender", options.age_gender, "age_gender", self._aligned_or_detection, "age_gender"),
+            ("descriptors", options.descriptors, "face_recognition", _dlib_box, "descriptor"),
+        )
         if lm_mode and faces:
             t = time.perf_counter()
             faces = self._add_landmarks(img, faces, tiny=lm_mode == "tiny")
             timings["landmarks"] = (time.perf_counter() - t) * 1000
-        if options.expressions and faces:
+        for stage, wanted, net, box_of, field_name in stages:
+            if not (wanted and faces):
+                continue
             t = time.perf_counter()
-            idx, crops = self._crops(img, faces, aligned=True)
-            for i, e in zip(idx, self.net("face_expression").predict(crops)):
-                faces[i] = faces[i].with_(expressions=e)
-            timings["expressions"] = (time.perf_counter() - t) * 1000
-        if options.age_gender and faces:
+            idx, crops = self._crops(img, faces, box_of)
+            if crops:
+                for i, value in zip(idx, self.net(net).predict(crops)):
+                    faces[i] = faces[i].with_(**{field_name: value})
+            timings[stage] = (time.perf_counter() - t) * 1000
+        have = [i for i, f in enumerate(faces) if f.descriptor is not None]
+        if matcher is not None and have:
             t = time.perf_counter()
-            idx, crops = self._crops(img, faces, aligned=True)
-            for i, ag in zip(idx, self.net("age_gender").predict(crops)):
-                faces[i] = faces[i].with_(age_gender=ag)
-            timings["age_gender"] = (time.perf_counter() - t) * 1000
-        if options.descriptors and faces:
-            t = time.perf_counter()
-            idx, crops = [], []
-            for i, f in enumerate(faces):
-                if f.landmarks is None:
-                    continue
-                c = crop(img, dlib_aligned_box(f.landmarks))
-                if c.size:
-                    idx.append(i)
-                    crops.append(c)
-            for i, desc in zip(idx, self.net("face_recognition").predict(crops) if crops else []):
-                faces[i] = faces[i].with_(descriptor=desc)
-            timings["descriptors"] = (time.perf_counter() - t) * 1000
-        if matcher is not None and idx_desc(faces):
-            t = time.perf_counter()
-            have = idx_desc(faces)
             matches = matcher.match_descriptors(np.stack([faces[i].descriptor for i in have]))
             for i, m in zip(have, matches):
                 faces[i] = faces[i].with_(match=m)
@@ -231,12 +221,21 @@ class FaceAnalyzer:
         timings["total"] = (time.perf_counter() - t0) * 1000
         return FrameResult(w, h, tuple(faces), timings)
 
-    def _crops(self, img: np.ndarray, faces: list[Face], aligned: bool) -> tuple[list[int], list[np.ndarray]]:
-        """Non-empty crops of the faces (aligned box where landmarks gave one), with their indices.
-        Boxes wholly outside the image give empty crops; those faces keep their earlier results."""
+    @staticmethod
+    def _aligned_or_detection(face: Face) -> Box:
+        """Expressions and age/gender: the landmark-aligned box when there is one (face-api.js)."""
+        return face.aligned_box if face.aligned_box is not None else face.detection.box
+
+    @staticmethod
+    def _crops(img: np.ndarray, faces: list[Face], box_of: Callable[[Face], Box | None]
+               ) -> tuple[list[int], list[np.ndarray]]:
+        """Non-empty crops of the faces' boxes, with their indices. A face without such a box (no
+        landmarks for the descriptor) or whose box lies wholly outside the image keeps its earlier results."""
         idx, crops = [], []
         for i, f in enumerate(faces):
-            box = f.aligned_box if aligned and f.aligned_box is not None else f.detection.box
+            box = box_of(f)
+            if box is None:
+                continue
             c = crop(img, box)
             if c.size:
                 idx.append(i)
@@ -245,7 +244,7 @@ class FaceAnalyzer:
 
     def _add_landmarks(self, img: np.ndarray, faces: list[Face], tiny: bool) -> list[Face]:
         h, w = img.shape[:2]
-        idx, crops = self._crops(img, faces, aligned=False)
+        idx, crops = self._crops(img, faces, lambda f: f.detection.box)
         if not crops:
             return faces
         net = self.net("face_landmark_68_tiny" if tiny else "face_landmark_68")
