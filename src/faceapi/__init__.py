@@ -8,6 +8,7 @@
 
 __version__ = "0.1.0"
 
+from faceapi import draw
 from faceapi.api import (
     compute_face_descriptor,
     default_analyzer,
@@ -65,6 +66,7 @@ __all__ = [
     "detect_faces",
     "detect_landmarks",
     "detect_single_face",
+    "draw",
     "euclidean_distance",
     "extract_faces",
     "load_image",
