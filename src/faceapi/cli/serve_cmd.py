@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import threading
 import webbrowser
@@ -85,7 +86,10 @@ def _serve(args: argparse.Namespace) -> int:
     if args.host not in ("127.0.0.1", "localhost", "::1") and not args.ssl_certfile:
         print("faceapi: note: browsers allow the camera only on https:// or localhost pages; "
               "use --ssl-certfile/--ssl-keyfile for other machines", file=sys.stderr)
-    if args.open:
+    headless = sys.platform.startswith("linux") and not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
+    if args.open and headless:  # webbrowser would fall back to a console browser and take the terminal
+        print(f"faceapi: no display here; open {url} in your browser", file=sys.stderr)
+    elif args.open:
         def opener() -> None:
             for _ in range(200):
                 if server.started:
