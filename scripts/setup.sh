@@ -12,11 +12,16 @@ if [ ! -x .venv/bin/python ]; then
   echo "== creating .venv" >&2
   "$python" -m venv .venv
 fi
-.venv/bin/python -m pip install -q --upgrade pip
-if [ "$dev" = 1 ]; then
-  .venv/bin/python -m pip install -q -e '.[dev]'
-else
-  .venv/bin/python -m pip install -q -e '.[server,video]'
+# Install (again) only when pyproject.toml changed since the last install of this flavour.
+stamp=.venv/.installed-$([ "$dev" = 1 ] && echo dev || echo app)
+if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
+  .venv/bin/python -m pip install -q --upgrade pip
+  if [ "$dev" = 1 ]; then
+    .venv/bin/python -m pip install -q -e '.[dev]'
+  else
+    .venv/bin/python -m pip install -q -e '.[server,video]'
+  fi
+  touch "$stamp"
 fi
 
 # Model weights: `npm pack @vladmandic/face-api@1.7.15`, verified against pinned SHA-256 sums.
