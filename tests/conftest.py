@@ -14,23 +14,7 @@ import pytest
 
 from faceapi.models import MODELS, model_dir
 
-
-def shared_path() -> Path:
-    """The shared data folder: ``$FACEAPI_SHARED``, else ``../shared`` next to the repository."""
-    env = os.environ.get("FACEAPI_SHARED")
-    return Path(env).expanduser() if env else Path(__file__).resolve().parents[2] / "shared"
-
-
-def reference_dirs(shared: Path) -> list[Path]:
-    """The image folders under ``shared/reference`` that have a ``result.json``, sorted by name."""
-    root = shared / "reference"
-    if not root.is_dir():
-        return []
-    return sorted(d for d in root.iterdir() if (d / "result.json").is_file())
-
-
-#: the same helper under the name the test brief uses
-reference_images = reference_dirs
+from helpers import reference_dirs, shared_path
 
 
 def missing(reason: str) -> None:

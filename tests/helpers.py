@@ -10,15 +10,29 @@ import numpy as np
 from PIL import Image
 
 ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
-SHARED = Path(os.environ.get("FACEAPI_SHARED") or Path(__file__).resolve().parents[2] / "shared")
+
+
+def shared_path() -> Path:
+    """The shared data folder: ``$FACEAPI_SHARED``, else ``../shared`` next to the repository."""
+    env = os.environ.get("FACEAPI_SHARED")
+    return Path(env).expanduser() if env else Path(__file__).resolve().parents[2] / "shared"
+
+
+#: the shared data folder, for parametrising at collection time (tests get it checked via `shared_dir`)
+SHARED = shared_path()
+
+
+def reference_dirs(shared: Path) -> list[Path]:
+    """The image folders under ``shared/reference`` that have a ``result.json``, sorted by name."""
+    root = shared / "reference"
+    if not root.is_dir():
+        return []
+    return sorted(d for d in root.iterdir() if (d / "result.json").is_file())
 
 
 def reference_names() -> list[str]:
-    """Names of the reference folders, for parametrising at collection time (empty without the data)."""
-    root = SHARED / "reference"
-    if not root.is_dir():
-        return []
-    return sorted(p.name for p in root.iterdir() if (p / "result.json").is_file())
+    """Names of the reference folders (empty without the data)."""
+    return [d.name for d in reference_dirs(SHARED)]
 
 
 def read_rgb(path: Path) -> np.ndarray:

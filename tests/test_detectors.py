@@ -32,7 +32,7 @@ from faceapi.nets.tiny_face_detector import TinyFaceDetector
 from faceapi.options import SsdMobilenetv1Options, TinyFaceDetectorOptions
 from faceapi.results import Detection
 
-from conftest import reference_dirs, shared_path
+from helpers import reference_dirs, shared_path
 
 ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
 # parametrise at collection time; without the data one placeholder case lets `shared_dir` skip/fail

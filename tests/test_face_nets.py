@@ -30,7 +30,7 @@ from faceapi.nets.face_recognition import FaceRecognitionNet
 from faceapi.results import EXPRESSION_LABELS
 from faceapi.runtime import RuntimeConfig
 
-from conftest import reference_dirs
+from helpers import reference_dirs
 
 ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
 RUNTIME = RuntimeConfig(threads=1)
