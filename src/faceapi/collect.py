@@ -18,13 +18,17 @@ import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from faceapi.draw import annotate
 from faceapi.errors import FaceApiError, ModelError
 from faceapi.options import AnalyzeOptions
 from faceapi.results import EXPRESSION_LABELS
 from faceapi.video import VIDEO_SUFFIXES
+
+if TYPE_CHECKING:
+    from faceapi.matching import FaceMatcher
+    from faceapi.pipeline import FaceAnalyzer
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff"}
 
@@ -84,7 +88,7 @@ def expand_inputs(paths: Iterable[str | os.PathLike]) -> list[InputItem]:
 
 
 # -- one image --------------------------------------------------------------------------------------------
-def analyze_image(analyzer, path: str, options: AnalyzeOptions, annotate_to: str | None = None,
+def analyze_image(analyzer: FaceAnalyzer, path: str, options: AnalyzeOptions, annotate_to: str | None = None,
                   descriptors: bool = True) -> dict:
     """The JSON record of one image file; errors (other than missing weights) become an error record."""
     try:
@@ -115,7 +119,8 @@ def _pil_format(target: Path) -> str:
 _worker: dict[str, Any] = {}
 
 
-def _init_worker(models_dir, threads: int | None, max_pixels: int, matcher=None) -> None:
+def _init_worker(models_dir: str | os.PathLike | None, threads: int | None, max_pixels: int,
+                 matcher: FaceMatcher | None = None) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C and terminates the pool
     from faceapi.pipeline import FaceAnalyzer
     from faceapi.runtime import RuntimeConfig
@@ -132,7 +137,8 @@ def _work(task: tuple) -> dict:
 class ImagePool:
     """Images analysed by `workers` processes (spawned, each with its own FaceAnalyzer), results in order."""
 
-    def __init__(self, workers: int, models_dir, threads: int | None, max_pixels: int, matcher=None):
+    def __init__(self, workers: int, models_dir: str | os.PathLike | None, threads: int | None, max_pixels: int,
+                 matcher: FaceMatcher | None = None):
         if threads is None:
             threads = max(1, (os.cpu_count() or 1) // workers)
         ctx = multiprocessing.get_context("spawn")

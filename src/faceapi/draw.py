@@ -30,7 +30,7 @@ def floor2(x: float) -> str:
     return f"{math.floor(x * 100) / 100:.2f}"
 
 
-def _font(size: int) -> ImageFont.ImageFont | ImageFont.FreeTypeFont:
+def label_font(size: int) -> ImageFont.ImageFont | ImageFont.FreeTypeFont:
     try:
         return ImageFont.load_default(size=size)
     except TypeError:  # Pillow without FreeType support
@@ -83,7 +83,7 @@ def draw_faces(image: Image.Image, faces: Iterable[Face], landmarks: bool = True
     overlay = ImageDraw.Draw(overlay_img)
     scale = max(1.0, max(base.size) / 800)  # keep lines and text readable on large photos
     line_w = max(2, round(2 * scale))
-    font = _font(max(12, round(14 * scale)))
+    font = label_font(max(12, round(14 * scale)))
     for face in faces:
         b = face.detection.box
         color = MATCH_COLOR if face.match is not None and face.match.label != "unknown" else BOX_COLOR

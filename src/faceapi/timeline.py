@@ -15,6 +15,7 @@ import tempfile
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TextIO
 
 from PIL import Image, ImageDraw, ImageFont
 
@@ -86,7 +87,7 @@ def _atomic(path: Path, write, text: bool) -> None:
         raise
 
 
-def write_csv(f, tl: TrackTimeline) -> None:
+def write_csv(f: TextIO, tl: TrackTimeline) -> None:
     w = csv.writer(f)
     w.writerow(CSV_HEADER)
     for frame, time, vals in zip(tl.frames, tl.times, tl.values):

@@ -18,16 +18,20 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 from PIL import Image, ImageDraw
 
-from faceapi.draw import _font, draw_faces
+from faceapi.draw import draw_faces, label_font
 from faceapi.errors import FaceApiError
 from faceapi.options import AnalyzeOptions
 from faceapi.results import FrameResult
 from faceapi.timeline import Timeline
 from faceapi.tracking import TrackedFace, Tracker
+
+if TYPE_CHECKING:
+    from faceapi.pipeline import FaceAnalyzer
 
 VIDEO_SUFFIXES = {".mp4", ".m4v", ".mov", ".avi", ".mkv", ".webm", ".mpg", ".mpeg", ".wmv", ".flv", ".y4m",
                   ".3gp", ".ts", ".mts", ".gif"}
@@ -158,7 +162,7 @@ def draw_tracked(rgb: np.ndarray, tracked: list[TrackedFace]) -> Image.Image:
     if not tracked:
         return image
     d = ImageDraw.Draw(image)
-    font = _font(max(12, round(14 * max(1.0, max(image.size) / 800))))
+    font = label_font(max(12, round(14 * max(1.0, max(image.size) / 800))))
     for t in tracked:
         b = t.face.detection.box
         text = f"#{t.track}"
@@ -182,7 +186,7 @@ def frame_record(source: str, frame: VideoFrame, result: FrameResult, tracked: l
     return {"source": source, "status": "ok", "frame": frame.index, "time": round(frame.time, 6), **d}
 
 
-def analyze_video(analyzer, source: str, options: AnalyzeOptions, *, every: int = 1,
+def analyze_video(analyzer: FaceAnalyzer, source: str, options: AnalyzeOptions, *, every: int = 1,
                   tracker: Tracker | None = None, annotate_to: str | os.PathLike | None = None,
                   timeline: Timeline | None = None, descriptors: bool = True,
                   on_frame: Callable[[int, int], None] | None = None) -> Iterator[dict]:
