@@ -40,6 +40,15 @@ def test_grayscale_and_alpha_are_converted(shared_dir):
     assert load_image(Image.fromarray(rgba, "RGBA")).shape == (4, 5, 3)
 
 
+def test_16_bit_png_keeps_the_high_byte():
+    samples = (np.arange(16 * 64, dtype=np.uint16).reshape(16, 64) * 64)
+    buf = io.BytesIO()
+    Image.fromarray(samples).save(buf, "PNG")  # mode I;16
+    out = load_image(buf.getvalue())
+    assert out.shape == (16, 64, 3)
+    np.testing.assert_array_equal(out[..., 0], samples >> 8)
+
+
 def test_exif_orientation_is_applied():
     arr = np.zeros((20, 40, 3), np.uint8)
     arr[:, :20] = 255  # left half white

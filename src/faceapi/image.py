@@ -60,6 +60,11 @@ def _from_pil(im: Image.Image, name: str, max_pixels: int) -> np.ndarray:
     try:
         if im.getexif().get(_ORIENTATION, 1) != 1:  # exif_transpose copies even when there is nothing to do
             im = ImageOps.exif_transpose(im)
+        if im.mode.startswith("I;16") or im.mode == "I":
+            # 16-bit samples (e.g. 16-bit grayscale PNG): keep the high byte, as browsers' libpng does;
+            # Pillow's own conversion would clip everything above 255 to white
+            high = np.right_shift(np.asarray(im).astype(np.uint32), 8)
+            im = Image.fromarray(np.minimum(high, 255).astype(np.uint8))
         im = _to_srgb(im, name)
         if im.mode != "RGB":
             im = im.convert("RGB")
