@@ -37,7 +37,9 @@ def test_grayscale_and_alpha_are_converted(shared_dir):
     rgba[..., :3] = 7
     assert load_image(rgba).shape == (4, 5, 3) and load_image(rgba).max() == 7
     assert load_image(np.full((3, 3), 9, np.uint8)).shape == (3, 3, 3)
-    assert load_image(Image.fromarray(rgba, "RGBA")).shape == (4, 5, 3)
+    rgba[0, 0, 3] = 255
+    from_pil = load_image(Image.fromarray(rgba, "RGBA"))  # as a browser canvas: no colour where alpha is 0
+    assert from_pil.shape == (4, 5, 3) and from_pil[0, 0].tolist() == [7, 7, 7] and from_pil[1:].max() == 0
 
 
 def test_16_bit_png_keeps_the_high_byte():

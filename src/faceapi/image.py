@@ -65,10 +65,18 @@ def _from_pil(im: Image.Image, name: str, max_pixels: int) -> np.ndarray:
             # Pillow's own conversion would clip everything above 255 to white
             high = np.right_shift(np.asarray(im).astype(np.uint32), 8)
             im = Image.fromarray(np.minimum(high, 255).astype(np.uint8))
+        transparent = None
+        if im.mode in ("RGBA", "LA", "PA") or (im.mode == "P" and "transparency" in im.info):
+            # a browser canvas keeps no colour under fully transparent pixels: face-api.js sees black there
+            transparent = np.asarray(im.convert("RGBA"))[..., 3] == 0
         im = _to_srgb(im, name)
         if im.mode != "RGB":
             im = im.convert("RGB")
-        return np.asarray(im, dtype=np.uint8)
+        rgb = np.asarray(im, dtype=np.uint8)
+        if transparent is not None and transparent.any():
+            rgb = rgb.copy()
+            rgb[transparent] = 0
+        return rgb
     except (OSError, ValueError, SyntaxError) as exc:
         raise ImageError(f"{name}: cannot decode image ({exc})") from exc
 
