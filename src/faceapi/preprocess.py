@@ -108,8 +108,13 @@ def _resample(image: np.ndarray, square: tuple[int, int], offset: tuple[int, int
     for r0 in range(ra, rb, block_rows):
         r1 = min(rb, r0 + block_rows)
         n = r1 - r0
-        rows, where = np.unique(np.concatenate([y0[r0:r1], y1[r0:r1]]), return_inverse=True)
-        src = flat[rows]
+        needed = np.concatenate([y0[r0:r1], y1[r0:r1]])
+        lo, hi = int(needed.min()), int(needed.max())
+        if hi - lo < 2 * n:  # the usual case: the block reads a contiguous run of source rows
+            src, where = flat[lo : hi + 1], needed - lo
+        else:  # padding rows (index h) far from the image rows, or a strong downscale
+            rows, where = np.unique(needed, return_inverse=True)
+            src = flat[rows]
         left = np.take(src, cols0, axis=1).astype(np.float64)
         horiz = np.take(src, cols1, axis=1).astype(np.float64)
         horiz -= left  # tr - tl
