@@ -619,8 +619,19 @@
       ctx.strokeStyle = f.match && f.match.label !== "unknown" ? MATCH_COLOR : BOX_COLOR;
       ctx.strokeRect(box.x, box.y, box.width, box.height);
     });
-    // pass 2: labels on top of every box
+    // pass 2: expression / age panels; pass 3: the score or name tags, last so no panel hides them
     const single = result.faces.length === 1;
+    result.faces.forEach((f, k) => {
+      const box = boxes[k];
+      const ageText = f.age != null ? `${Math.round(f.age)} y · ${f.gender} ${Math.round(f.gender_probability * 100)}%` : null;
+      if (single) {
+        // one face (the webcam case): age & gender under the box, a bar per expression beside it
+        if (ageText) textField(ctx, [ageText], box.x, box.y + box.height + 4 * unit, W, H, unit);
+        if (f.expressions) expressionPanel(ctx, f.expressions, box, W, H, unit);
+      } else {
+        compactLabel(ctx, f, ageText, box, W, H, unit);
+      }
+    });
     result.faces.forEach((f, k) => {
       const box = boxes[k];
       const color = f.match && f.match.label !== "unknown" ? MATCH_COLOR : BOX_COLOR;
@@ -633,14 +644,6 @@
       ctx.fillStyle = "#fff";
       ctx.textBaseline = "middle";
       ctx.fillText(label, box.x + 3 * unit, ly + lh / 2);
-      const ageText = f.age != null ? `${Math.round(f.age)} y · ${f.gender} ${Math.round(f.gender_probability * 100)}%` : null;
-      if (single) {
-        // one face (the webcam case): age & gender under the box, a bar per expression beside it
-        if (ageText) textField(ctx, [ageText], box.x, box.y + box.height + 4 * unit, W, H, unit);
-        if (f.expressions) expressionPanel(ctx, f.expressions, box, W, H, unit);
-      } else {
-        compactLabel(ctx, f, ageText, box, W, H, unit);
-      }
     });
     return drawn;
   }
