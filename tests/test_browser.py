@@ -4,6 +4,7 @@ where the face is. Saves a screenshot to test-artifacts/browser.png."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 from pathlib import Path
@@ -68,6 +69,27 @@ def iou(a: dict, b: dict) -> float:
     return inter / (a["width"] * a["height"] + b["width"] * b["height"] - inter)
 
 
+@contextlib.contextmanager
+def webcam_page(chromium_path: str, srv: LiveServer, video: Path):
+    """Chromium with `video` as its webcam, on the server's page once the server answers. Yields the page
+    and two lists that fill while it runs: requests to anywhere but the server, and page errors."""
+    with sync_api.sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=chromium_path, headless=True,
+                                     args=[*FLAGS, f"--use-file-for-fake-video-capture={video}"])
+        try:
+            page = browser.new_page(viewport={"width": 1360, "height": 1040})
+            outside: list[str] = []
+            page.on("request", lambda req: None if req.url.startswith((srv.url, "data:", "blob:"))
+                    else outside.append(req.url))
+            errors: list[str] = []
+            page.on("pageerror", lambda exc: errors.append(str(exc)))
+            page.goto(srv.url + "/")
+            page.wait_for_selector("#server-state[data-state=ok]")
+            yield page, outside, errors
+        finally:
+            browser.close()
+
+
 @pytest.fixture(scope="module")
 def chromium_path() -> str:
     if not (os.path.exists(CHROMIUM) or shutil.which("chromium")):
@@ -88,56 +110,42 @@ def test_page_with_fake_webcam(chromium_path, models_dir, shared_dir, tmp_path):
     face = expected["faces"][0]["box"]
 
     app = create_app(analyzer)
-    with LiveServer(app) as srv, sync_api.sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=chromium_path, headless=True,
-                                     args=[*FLAGS, f"--use-file-for-fake-video-capture={video}"])
-        try:
-            page = browser.new_page(viewport={"width": 1360, "height": 1040})
-            outside: list[str] = []
-            page.on("request", lambda req: None if req.url.startswith((srv.url, "data:", "blob:"))
-                    else outside.append(req.url))
-            errors: list[str] = []
-            page.on("pageerror", lambda exc: errors.append(str(exc)))
-            page.goto(srv.url + "/")
-            page.wait_for_selector("#server-state[data-state=ok]")
+    with LiveServer(app) as srv, webcam_page(chromium_path, srv, video) as (page, outside, errors):
+        page.click("#sw-webcam")
+        page.wait_for_selector("#state-webcam[data-kind=on]", timeout=20_000)
+        page.click("#sw-models")
+        page.wait_for_selector("#state-models[data-kind=on]", timeout=60_000)
+        assert "ready" in page.inner_text("#state-models")
+        page.click("#sw-detect")
+        page.wait_for_selector("#face-summary[data-dominant=happy]", timeout=60_000)
+        page.wait_for_function("() => window.faceapiApp.fpsTimes.length >= 4", timeout=60_000)
+        assert page.get_attribute("#state-detect", "data-kind") == "on"
+        assert page.inner_text("#dominant-label").strip().lower() == "happy"
 
-            page.click("#sw-webcam")
-            page.wait_for_selector("#state-webcam[data-kind=on]", timeout=20_000)
-            page.click("#sw-models")
-            page.wait_for_selector("#state-models[data-kind=on]", timeout=60_000)
-            assert "ready" in page.inner_text("#state-models")
-            page.click("#sw-detect")
-            page.wait_for_selector("#face-summary[data-dominant=happy]", timeout=60_000)
-            page.wait_for_function("() => window.faceapiApp.fpsTimes.length >= 4", timeout=60_000)
-            assert page.get_attribute("#state-detect", "data-kind") == "on"
-            assert page.inner_text("#dominant-label").strip().lower() == "happy"
+        state = page.evaluate("""() => {
+            const app = window.faceapiApp, c = document.getElementById('overlay');
+            const dpr = window.devicePixelRatio || 1, ctx = c.getContext('2d');
+            const box = app.drawnBoxes[0];
+            const px = (x, y) => Array.from(ctx.getImageData(Math.round(x * dpr), Math.round(y * dpr), 1, 1).data);
+            const samples = [];
+            for (let k = 1; k < 10; k++) {
+                samples.push(px(box.x, box.y + box.height * k / 10));          // left edge
+                samples.push(px(box.x + box.width, box.y + box.height * k / 10)); // right edge
+            }
+            return {result: app.lastResult, box, samples, width: c.clientWidth, height: c.clientHeight,
+                    mirrored: document.getElementById('video').classList.contains('mirrored'),
+                    status: document.getElementById('status').innerText};
+        }""")
+        ARTIFACTS.mkdir(exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / "browser.png"), full_page=True)
 
-            state = page.evaluate("""() => {
-                const app = window.faceapiApp, c = document.getElementById('overlay');
-                const dpr = window.devicePixelRatio || 1, ctx = c.getContext('2d');
-                const box = app.drawnBoxes[0];
-                const px = (x, y) => Array.from(ctx.getImageData(Math.round(x * dpr), Math.round(y * dpr), 1, 1).data);
-                const samples = [];
-                for (let k = 1; k < 10; k++) {
-                    samples.push(px(box.x, box.y + box.height * k / 10));          // left edge
-                    samples.push(px(box.x + box.width, box.y + box.height * k / 10)); // right edge
-                }
-                return {result: app.lastResult, box, samples, width: c.clientWidth, height: c.clientHeight,
-                        mirrored: document.getElementById('video').classList.contains('mirrored'),
-                        status: document.getElementById('status').innerText};
-            }""")
-            ARTIFACTS.mkdir(exist_ok=True)
-            page.screenshot(path=str(ARTIFACTS / "browser.png"), full_page=True)
-
-            # image mode: pick a photo, see it annotated
-            page.click("#tab-image")
-            page.set_input_files("#file-input", str(shared_dir / "images" / "bbt4.jpg"))
-            page.wait_for_selector("#image-actions:not([hidden])", timeout=60_000)
-            image_status = page.inner_text("#image-status")
-            photo_boxes = page.evaluate("() => window.faceapiApp.photoBoxes.length")
-            page.screenshot(path=str(ARTIFACTS / "browser-image.png"), full_page=True)
-        finally:
-            browser.close()
+        # image mode: pick a photo, see it annotated
+        page.click("#tab-image")
+        page.set_input_files("#file-input", str(shared_dir / "images" / "bbt4.jpg"))
+        page.wait_for_selector("#image-actions:not([hidden])", timeout=60_000)
+        image_status = page.inner_text("#image-status")
+        photo_boxes = page.evaluate("() => window.faceapiApp.photoBoxes.length")
+        page.screenshot(path=str(ARTIFACTS / "browser-image.png"), full_page=True)
 
     assert not errors, errors
     assert not outside, f"the page fetched from outside: {outside}"
@@ -198,70 +206,57 @@ def test_page_enrols_recognises_and_removes_people(chromium_path, models_dir, sh
     write_y4m(webcam_frame(shared_dir / "images" / "happy.jpg"), video)
     gallery = Gallery(tmp_path / "people.sqlite3")
     app = create_app(FaceAnalyzer(models_dir), gallery=gallery)
-    with LiveServer(app) as srv, sync_api.sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=chromium_path, headless=True,
-                                     args=[*FLAGS, f"--use-file-for-fake-video-capture={video}"])
-        try:
-            page = browser.new_page(viewport={"width": 1360, "height": 1040})
-            outside: list[str] = []
-            page.on("request", lambda req: None if req.url.startswith((srv.url, "data:", "blob:"))
-                    else outside.append(req.url))
-            errors: list[str] = []
-            page.on("pageerror", lambda exc: errors.append(str(exc)))
-            page.goto(srv.url + "/")
-            page.wait_for_selector("#server-state[data-state=ok]")
-            page.wait_for_selector("#people-list li.empty")
-            assert page.is_enabled("#opt-recognize")
+    with LiveServer(app) as srv, webcam_page(chromium_path, srv, video) as (page, outside, errors):
+        page.wait_for_selector("#people-list li.empty")
+        assert page.is_enabled("#opt-recognize")
 
-            page.click("#btn-enrol")  # no name yet
-            page.wait_for_selector("#enrol-msg[data-kind=error]")
-            assert "Type the name" in page.inner_text("#enrol-msg")
-            page.fill("#enrol-name", "Amy")
-            page.click("#btn-enrol")  # no webcam yet
-            assert "webcam first" in page.inner_text("#enrol-msg")
+        page.click("#btn-enrol")  # no name yet
+        page.wait_for_selector("#enrol-msg[data-kind=error]")
+        assert "Type the name" in page.inner_text("#enrol-msg")
+        page.fill("#enrol-name", "Amy")
+        page.click("#btn-enrol")  # no webcam yet
+        assert "webcam first" in page.inner_text("#enrol-msg")
 
-            page.click("#sw-webcam")
-            page.wait_for_selector("#state-webcam[data-kind=on]", timeout=20_000)
-            # a crowd in view: the frame the page sends is swapped for bbt4.jpg on its way to the server
-            crowd = (shared_dir / "images" / "bbt4.jpg").read_bytes()
-            page.route("**/api/people?name=*", lambda route: route.continue_(post_data=crowd))
-            page.click("#btn-enrol")
-            page.wait_for_function("() => document.getElementById('enrol-msg').textContent.includes('faces found')",
-                                   timeout=60_000)
-            crowd_msg = page.inner_text("#enrol-msg")
-            page.unroute("**/api/people?name=*")
-            assert len(gallery) == 0
-            page.click("#btn-enrol")
-            page.wait_for_selector("#enrol-msg[data-kind=ok]", timeout=60_000)
-            enrolled_msg = page.inner_text("#enrol-msg")
-            page.wait_for_selector("#people-list li[data-name=Amy]")
-            row = page.inner_text("#people-list li[data-name=Amy]")
-            assert [p.name for p in gallery.people()] == ["Amy"]
+        page.click("#sw-webcam")
+        page.wait_for_selector("#state-webcam[data-kind=on]", timeout=20_000)
+        # a crowd in view: the frame the page sends is swapped for bbt4.jpg on its way to the server
+        crowd = (shared_dir / "images" / "bbt4.jpg").read_bytes()
+        page.route("**/api/people?name=*", lambda route: route.continue_(post_data=crowd))
+        page.click("#btn-enrol")
+        page.wait_for_function("() => document.getElementById('enrol-msg').textContent.includes('faces found')",
+                               timeout=60_000)
+        crowd_msg = page.inner_text("#enrol-msg")
+        page.unroute("**/api/people?name=*")
+        assert len(gallery) == 0
+        page.click("#btn-enrol")
+        page.wait_for_selector("#enrol-msg[data-kind=ok]", timeout=60_000)
+        enrolled_msg = page.inner_text("#enrol-msg")
+        page.wait_for_selector("#people-list li[data-name=Amy]")
+        row = page.inner_text("#people-list li[data-name=Amy]")
+        assert [p.name for p in gallery.people()] == ["Amy"]
 
-            page.check("#opt-recognize")
-            page.click("#sw-models")
-            page.wait_for_selector("#state-models[data-kind=on]", timeout=60_000)
-            page.click("#sw-detect")
-            page.wait_for_selector("#face-name[data-label=Amy]", timeout=60_000)
-            page.wait_for_function("() => window.faceapiApp.fpsTimes.length >= 3", timeout=60_000)
-            match = page.evaluate("() => window.faceapiApp.lastResult.faces[0].match")
-            name_shown = page.inner_text("#face-name")
-            overlay_green = page.evaluate("""() => {
-                const app = window.faceapiApp, c = document.getElementById('overlay');
-                const dpr = window.devicePixelRatio || 1, ctx = c.getContext('2d'), b = app.drawnBoxes[0];
-                const p = ctx.getImageData(Math.round((b.x + b.width / 2) * dpr), Math.round(b.y * dpr), 1, 1).data;
-                return p[1] > 120 && p[0] < 60 && p[2] < 60;  // the recognised face's box is green
-            }""")
-            ARTIFACTS.mkdir(exist_ok=True)
-            page.screenshot(path=str(ARTIFACTS / "browser-people.png"), full_page=True)
+        page.check("#opt-recognize")
+        page.click("#sw-models")
+        page.wait_for_selector("#state-models[data-kind=on]", timeout=60_000)
+        page.click("#sw-detect")
+        page.wait_for_selector("#face-name[data-label=Amy]", timeout=60_000)
+        page.wait_for_function("() => window.faceapiApp.fpsTimes.length >= 3", timeout=60_000)
+        match = page.evaluate("() => window.faceapiApp.lastResult.faces[0].match")
+        name_shown = page.inner_text("#face-name")
+        overlay_green = page.evaluate("""() => {
+            const app = window.faceapiApp, c = document.getElementById('overlay');
+            const dpr = window.devicePixelRatio || 1, ctx = c.getContext('2d'), b = app.drawnBoxes[0];
+            const p = ctx.getImageData(Math.round((b.x + b.width / 2) * dpr), Math.round(b.y * dpr), 1, 1).data;
+            return p[1] > 120 && p[0] < 60 && p[2] < 60;  // the recognised face's box is green
+        }""")
+        ARTIFACTS.mkdir(exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / "browser-people.png"), full_page=True)
 
-            page.click("#people-list li[data-name=Amy] button.remove")
-            page.wait_for_selector("#people-list li.empty")
-            removed_msg = page.inner_text("#enrol-msg")
-            page.wait_for_selector("#face-name[data-label=unknown]", timeout=30_000)
-        finally:
-            browser.close()
-            gallery.close()
+        page.click("#people-list li[data-name=Amy] button.remove")
+        page.wait_for_selector("#people-list li.empty")
+        removed_msg = page.inner_text("#enrol-msg")
+        page.wait_for_selector("#face-name[data-label=unknown]", timeout=30_000)
+    gallery.close()
 
     assert not errors, errors
     assert not outside, f"the page fetched from outside: {outside}"
