@@ -294,6 +294,25 @@ class Gallery:
         if delay:
             time.sleep(float(delay))
 
+    def _add_descriptors(self, pid: int, rows: list[tuple[np.ndarray, object, object]], now: str) -> tuple[int, int]:
+        """Insert (vector, image hash, created) rows for a person inside the caller's transaction, skipping
+        vectors the person already has; hashes and times that are not strings become NULL / `now`.
+        Returns (added, skipped)."""
+        have = {bytes(r[0]) for r in self._db.execute("SELECT vector FROM descriptors WHERE person_id = ?",
+                                                       (pid,))}
+        added = skipped = 0
+        for v, h, c in rows:
+            blob = _blob(v)
+            if blob in have:
+                skipped += 1
+                continue
+            have.add(blob)
+            self._db.execute("INSERT INTO descriptors (person_id, vector, image_sha256, created) VALUES (?, ?, ?, ?)",
+                             (pid, blob, h if isinstance(h, str) else None, c if isinstance(c, str) else now))
+            added += 1
+            self._row_written()
+        return added, skipped
+
     # -- reading ------------------------------------------------------------------------------------
     def people(self) -> list[Person]:
         """Everyone, by name (case-insensitive order)."""
@@ -375,20 +394,7 @@ class Gallery:
                 pid = self._insert_person(clean)
             else:
                 pid = row[0]
-            have = {bytes(r[0]) for r in self._db.execute("SELECT vector FROM descriptors WHERE person_id = ?",
-                                                           (pid,))}
-            added = skipped = 0
-            now = _now()
-            for v, h in zip(vecs, hashes):
-                blob = _blob(v)
-                if blob in have:
-                    skipped += 1
-                    continue
-                have.add(blob)
-                self._db.execute("INSERT INTO descriptors (person_id, vector, image_sha256, created) "
-                                 "VALUES (?, ?, ?, ?)", (pid, blob, h, now))
-                added += 1
-                self._row_written()
+            added, skipped = self._add_descriptors(pid, [(v, h, None) for v, h in zip(vecs, hashes)], _now())
             return EnrolResult(self._person(pid), added, skipped, created_person)
 
     def rename(self, old: str, new: str) -> Person:
@@ -519,22 +525,11 @@ class Gallery:
                 if row is None:
                     pid = self._insert_person(name, created)
                     added_people += 1
-                    have: set[bytes] = set()
                 else:
                     pid = row[0]
-                    have = {bytes(r[0]) for r in self._db.execute(
-                        "SELECT vector FROM descriptors WHERE person_id = ?", (pid,))}
-                for v, h, c in rows:
-                    blob = _blob(v)
-                    if blob in have:
-                        skipped += 1
-                        continue
-                    have.add(blob)
-                    self._db.execute("INSERT INTO descriptors (person_id, vector, image_sha256, created) "
-                                     "VALUES (?, ?, ?, ?)", (pid, blob, h if isinstance(h, str) else None,
-                                                             c if isinstance(c, str) else now))
-                    added += 1
-                    self._row_written()
+                a, k = self._add_descriptors(pid, rows, now)
+                added += a
+                skipped += k
         return {"people": len(people), "added_people": added_people, "added_descriptors": added,
                 "skipped_descriptors": skipped}
 
