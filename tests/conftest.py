@@ -43,3 +43,15 @@ def models_dir() -> Path:
     if absent:
         missing(f"model weights missing in {folder}: {', '.join(absent)} (run `faceapi models download`)")
     return folder
+
+
+def require(module: str):
+    """Import an optional dependency a test needs: skip without it, but fail under ``$CI``, where every
+    dependency is installed by the set-up and a missing one is breakage to see, not to hide."""
+    import importlib
+
+    try:
+        return importlib.import_module(module)
+    except ImportError as exc:
+        missing(f"{module} is not importable ({exc}); `scripts/setup.sh --dev` installs it")
+        raise  # not reached: missing() skips or fails
