@@ -15,12 +15,12 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from faceapi.engine.runtime import RuntimeConfig
 from faceapi.image import load_image
 from faceapi.nets import ssd_mobilenetv1, tiny_face_detector
 from faceapi.nets.ssd_mobilenetv1 import SsdMobilenetv1
 from faceapi.nets.tiny_face_detector import TinyFaceDetector
 from faceapi.options import TinyFaceDetectorOptions
-from faceapi.runtime import RuntimeConfig
 
 DEFAULT_IMAGE = Path(__file__).resolve().parents[2] / "shared" / "images" / "bbt4.jpg"
 

@@ -15,11 +15,11 @@ from pathlib import Path
 
 import numpy as np
 
+from faceapi.engine.runtime import RuntimeConfig
 from faceapi.nets.age_gender import AgeGenderNet
 from faceapi.nets.face_expression import FaceExpressionNet
 from faceapi.nets.face_landmark_68 import FaceLandmark68Net, FaceLandmark68TinyNet
 from faceapi.nets.face_recognition import FaceRecognitionNet
-from faceapi.runtime import RuntimeConfig
 
 # (label, class, crop kind, per-face target in ms)
 NETS = [

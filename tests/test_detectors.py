@@ -22,8 +22,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from faceapi.engine.geometry import iou_ssd, iou_xywh, nms_ssd, nms_tiny
 from faceapi.errors import OptionsError
-from faceapi.geometry import iou_ssd, iou_xywh, nms_ssd, nms_tiny
 from faceapi.image import load_image
 from faceapi.models import load_weights
 from faceapi.nets import ssd_mobilenetv1, tiny_face_detector

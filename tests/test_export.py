@@ -12,13 +12,13 @@ import onnxruntime as ort
 import pytest
 
 from faceapi.cli.main import main
+from faceapi.engine.runtime import RuntimeConfig
 from faceapi.nets import ssd_mobilenetv1 as ssd_mod
 from faceapi.nets import tiny_face_detector as tiny_mod
 from faceapi.nets.face_recognition import preprocess as preprocess_150
 from faceapi.nets.feature_extractor import preprocess_112
 from faceapi.options import SsdMobilenetv1Options, TinyFaceDetectorOptions
 from faceapi.pipeline import NETS, FaceAnalyzer
-from faceapi.runtime import RuntimeConfig
 
 from helpers import read_rgb, write_artifact
 

@@ -20,6 +20,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from faceapi.engine.runtime import RuntimeConfig
 from faceapi.models import load_weights
 from faceapi.nets import face_landmark_68 as lm_mod
 from faceapi.nets.age_gender import AgeGenderNet
@@ -28,7 +29,6 @@ from faceapi.nets.face_expression import FaceExpressionNet, softmax
 from faceapi.nets.face_landmark_68 import FaceLandmark68Net, FaceLandmark68TinyNet, relative_positions
 from faceapi.nets.face_recognition import FaceRecognitionNet
 from faceapi.results import EXPRESSION_LABELS
-from faceapi.runtime import RuntimeConfig
 
 from helpers import reference_dirs
 

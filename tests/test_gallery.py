@@ -29,6 +29,7 @@ from faceapi.gallery import (
     describe_face,
     enrol_images,
 )
+from faceapi.options import MatchOptions
 
 from helpers import write_artifact
 
@@ -354,7 +355,7 @@ GROUP_PHOTOS = {
 def test_label_the_faces_in_the_group_photos(enrolled, analyzer, shared_dir):
     """SSD + 68 landmarks + descriptors on the group photos, matched against the 16 enrolled photos."""
     people = {p.name for p in enrolled.people()}
-    options = AnalyzeOptions(landmarks="full", descriptors=True)
+    options = AnalyzeOptions(landmarks="full", descriptors=True, recognize=MatchOptions())
     labels = {}
     for name in GROUP_PHOTOS:
         result = analyzer.analyze(shared_dir / "images" / f"{name}.jpg", options, matcher=enrolled.matcher())

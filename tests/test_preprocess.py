@@ -5,7 +5,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from faceapi.preprocess import batch_net_input, js_round, pad_to_square, reshaped_dims, resize_bilinear, to_net_input
+from faceapi.engine.preprocess import (
+    batch_net_input,
+    js_round,
+    pad_to_square,
+    reshaped_dims,
+    resize_bilinear,
+    to_net_input,
+)
 
 
 def test_js_round_and_reshaped_dims():

@@ -134,7 +134,7 @@ def test_group_photo_over_the_stream(server, enrolled, images):
             result = recv_json(ws, timeout=120)
             assert result["type"] == "result", result
             assert labels_left_to_right(result) == GROUP_PHOTOS[name]
-            assert "descriptor" not in result["faces"][0] and "recognition" in result["timings_ms"]
+            assert "descriptor" not in result["faces"][0] and "recognize" in result["timings_ms"]
         ws.send(json.dumps({"type": "settings", **settings, "strategy": "nope"}))
         assert "strategy" in recv_json(ws)["error"]
 

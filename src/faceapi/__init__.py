@@ -30,7 +30,7 @@ _EXPORTS: dict[str, str] = {
     **dict.fromkeys(["FaceAnalyzer", "extract_faces"], "faceapi.pipeline"),
     **dict.fromkeys(["EXPRESSION_LABELS", "AgeGender", "Box", "Detection", "Expressions", "Face", "FaceMatch",
                      "FrameResult", "Landmarks68"], "faceapi.results"),
-    "RuntimeConfig": "faceapi.runtime",
+    "RuntimeConfig": "faceapi.engine.runtime",
 }
 _SUBMODULES = {"draw"}
 
@@ -101,6 +101,7 @@ if TYPE_CHECKING:  # for type checkers and IDEs: the same names, imported eagerl
         predict_expressions,
         set_default_analyzer,
     )
+    from faceapi.engine.runtime import RuntimeConfig
     from faceapi.errors import FaceApiError, ImageError, ModelError, ModelNotFoundError, OptionsError
     from faceapi.image import load_image
     from faceapi.matching import FaceMatcher, LabeledFaceDescriptors, euclidean_distance
@@ -117,4 +118,3 @@ if TYPE_CHECKING:  # for type checkers and IDEs: the same names, imported eagerl
         FrameResult,
         Landmarks68,
     )
-    from faceapi.runtime import RuntimeConfig

@@ -122,8 +122,8 @@ _worker: dict[str, Any] = {}
 def _init_worker(models_dir: str | os.PathLike | None, threads: int | None, max_pixels: int,
                  matcher: FaceMatcher | None = None) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C and terminates the pool
+    from faceapi.engine.runtime import RuntimeConfig
     from faceapi.pipeline import FaceAnalyzer
-    from faceapi.runtime import RuntimeConfig
 
     _worker["analyzer"] = FaceAnalyzer(models_dir, RuntimeConfig(threads=threads), max_pixels=max_pixels,
                                        matcher=matcher)

@@ -12,12 +12,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 import numpy as np
 
+from faceapi.options import DEFAULT_DISTANCE_THRESHOLD
 from faceapi.results import FaceMatch
-
-DEFAULT_DISTANCE_THRESHOLD = 0.6
 
 #: The fast float32 distances are within this of the exact ones (far inside, for descriptors of norm ~1.5:
 #: measured errors are ~1e-6 at distance 0.4). People within it of the best are recomputed exactly.
@@ -57,6 +57,13 @@ class LabeledFaceDescriptors:
     @classmethod
     def from_dict(cls, d: dict) -> LabeledFaceDescriptors:
         return cls(d["label"], d["descriptors"])
+
+
+class MatcherSource(Protocol):
+    """Whom faces are recognised against: gives a `FaceMatcher` for a threshold and strategy
+    (`FaceMatcher` itself, and `faceapi.gallery.Gallery`)."""
+
+    def matcher(self, distance_threshold: float, strategy: str) -> FaceMatcher: ...
 
 
 class FaceMatcher:
@@ -135,6 +142,13 @@ class FaceMatcher:
 
     def __len__(self) -> int:
         return len(self._labels)
+
+    def matcher(self, distance_threshold: float, strategy: str) -> FaceMatcher:
+        """This matcher with another threshold or strategy (itself when both are the same): a
+        `MatcherSource`, so a FaceMatcher can be given wherever a gallery can."""
+        if distance_threshold == self.distance_threshold and strategy == self.strategy:
+            return self
+        return FaceMatcher.from_arrays(self._labels, self._matrix, self._counts, distance_threshold, strategy)
 
     # -- matching -----------------------------------------------------------------------------------
     def _queries(self, descriptors: np.ndarray) -> np.ndarray:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
+from typing import Any, Literal, get_args
 
 from faceapi.errors import OptionsError
 
@@ -42,7 +43,31 @@ class TinyFaceDetectorOptions:
 
 DetectorOptions = SsdMobilenetv1Options | TinyFaceDetectorOptions
 
-LANDMARK_MODES = (None, "full", "tiny")
+#: The detectors by their short names (settings, query parameters, the CLI's --detector).
+DetectorKind = Literal["ssd", "tiny"]
+#: Which landmark net runs (None: none).
+LandmarksMode = Literal["full", "tiny"]
+LANDMARK_MODES = (None, *get_args(LandmarksMode))
+#: How a descriptor is compared with a person's samples: face-api.js's mean distance, or the closest one.
+MatchStrategy = Literal["mean", "nearest"]
+MATCH_STRATEGIES: tuple[str, ...] = get_args(MatchStrategy)
+DEFAULT_DISTANCE_THRESHOLD = 0.6
+
+
+@dataclass(frozen=True)
+class MatchOptions:
+    """How faces are recognised: a person's distance (by `strategy`) must be under `distance_threshold`
+    (face-api.js's FaceMatcher: 0.6, mean distance to each person's descriptors)."""
+
+    distance_threshold: float = DEFAULT_DISTANCE_THRESHOLD
+    strategy: MatchStrategy = "mean"
+
+    def __post_init__(self) -> None:
+        t = self.distance_threshold
+        if isinstance(t, bool) or not isinstance(t, (int, float)) or not 0 < t <= 10:
+            raise OptionsError(f"distance_threshold must be a number in (0, 10], got {t!r}")
+        if self.strategy not in MATCH_STRATEGIES:
+            raise OptionsError(f"match strategy must be 'mean' or 'nearest', got {self.strategy!r}")
 
 
 @dataclass(frozen=True)
@@ -54,34 +79,43 @@ class AnalyzeOptions:
     """
 
     detector: DetectorOptions = field(default_factory=SsdMobilenetv1Options)
-    landmarks: str | None = None  # None, "full" or "tiny"
+    landmarks: LandmarksMode | None = None
     expressions: bool = False
     age_gender: bool = False
     descriptors: bool = False
     single: bool = False  # only the best-scoring face (detectSingleFace)
+    recognize: MatchOptions | None = None  # match every face against the analyzer's gallery/matcher
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         if self.landmarks not in LANDMARK_MODES:
             raise OptionsError(f"AnalyzeOptions.landmarks must be None, 'full' or 'tiny', got {self.landmarks!r}")
         if not isinstance(self.detector, (SsdMobilenetv1Options, TinyFaceDetectorOptions)):
             raise OptionsError(f"AnalyzeOptions.detector must be detector options, got {type(self.detector).__name__}")
+        if self.recognize is not None and not isinstance(self.recognize, MatchOptions):
+            raise OptionsError(f"AnalyzeOptions.recognize must be MatchOptions or None, got {self.recognize!r}")
 
     @property
     def effective_landmarks(self) -> str | None:
         """Descriptors need landmarks: full ones when none were asked for."""
-        if self.descriptors and self.landmarks is None:
+        if self.needs_descriptors and self.landmarks is None:
             return "full"
         return self.landmarks
 
+    @property
+    def needs_descriptors(self) -> bool:
+        """Descriptors are computed when asked for, and for recognition."""
+        return self.descriptors or self.recognize is not None
+
     @classmethod
-    def from_dict(cls, d: dict) -> AnalyzeOptions:
+    def from_dict(cls, d: dict[str, Any]) -> AnalyzeOptions:
         """Build from JSON-style settings (the server's and CLI's), refusing unknown keys.
 
         Keys: detector ("ssd" | "tiny"), input_size, min_score (the detector's threshold), max_results,
-        landmarks (null | "full" | "tiny"), expressions, age_gender, descriptors, single.
+        landmarks (null | "full" | "tiny"), expressions, age_gender, descriptors, single, recognize (bool),
+        distance_threshold and match_strategy (how to recognise; only with recognize).
         """
         known = {"detector", "input_size", "min_score", "max_results", "landmarks", "expressions",
-                 "age_gender", "descriptors", "single"}
+                 "age_gender", "descriptors", "single", "recognize", "distance_threshold", "match_strategy"}
         unknown = set(d) - known
         if unknown:
             raise OptionsError(f"unknown option(s) {sorted(unknown)}; known: {sorted(known)}")
@@ -103,17 +137,26 @@ class AnalyzeOptions:
         if landmarks in ("", "off", "none", False):
             landmarks = None
         flags = {}
-        for key in ("expressions", "age_gender", "descriptors", "single"):
+        for key in ("expressions", "age_gender", "descriptors", "single", "recognize"):
             value = d.get(key, False)
             if not isinstance(value, bool):
                 raise OptionsError(f"option {key!r} must be true or false, got {value!r}")
             flags[key] = value
-        return cls(detector=det, landmarks=landmarks, **flags)
+        recognize = None
+        if flags.pop("recognize"):
+            recognize = MatchOptions(distance_threshold=d.get("distance_threshold", DEFAULT_DISTANCE_THRESHOLD),
+                                     strategy=d.get("match_strategy", "mean"))
+        elif "distance_threshold" in d or "match_strategy" in d:
+            raise OptionsError("distance_threshold and match_strategy apply only with recognize=true")
+        return cls(detector=det, landmarks=landmarks, recognize=recognize, **flags)
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         det = self.detector
-        d: dict = {"landmarks": self.landmarks, "expressions": self.expressions, "age_gender": self.age_gender,
-                   "descriptors": self.descriptors, "single": self.single}
+        d: dict[str, Any] = {"landmarks": self.landmarks, "expressions": self.expressions,
+                             "age_gender": self.age_gender, "descriptors": self.descriptors, "single": self.single,
+                             "recognize": self.recognize is not None}
+        if self.recognize is not None:
+            d.update(distance_threshold=self.recognize.distance_threshold, match_strategy=self.recognize.strategy)
         if isinstance(det, SsdMobilenetv1Options):
             d.update(detector="ssd", min_score=det.min_confidence, max_results=det.max_results)
         else:
@@ -121,4 +164,5 @@ class AnalyzeOptions:
         return d
 
 
-__all__ = ["AnalyzeOptions", "DetectorOptions", "SsdMobilenetv1Options", "TinyFaceDetectorOptions", "asdict"]
+__all__ = ["AnalyzeOptions", "DetectorKind", "DetectorOptions", "LandmarksMode", "MatchOptions", "MatchStrategy",
+           "SsdMobilenetv1Options", "TinyFaceDetectorOptions", "asdict"]

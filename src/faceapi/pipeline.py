@@ -20,11 +20,12 @@ from typing import Any
 
 import numpy as np
 
+from faceapi.engine.runtime import RuntimeConfig
+from faceapi.errors import OptionsError
 from faceapi.image import DEFAULT_MAX_PIXELS, ImageInput, load_image
-from faceapi.matching import FaceMatcher
+from faceapi.matching import FaceMatcher, MatcherSource
 from faceapi.options import AnalyzeOptions, SsdMobilenetv1Options, TinyFaceDetectorOptions
 from faceapi.results import Box, Detection, Face, FrameResult, Landmarks68
-from faceapi.runtime import RuntimeConfig
 
 #: Public net name -> (module, class). The model files are in faceapi.models.MODELS.
 NETS: dict[str, tuple[str, str]] = {
@@ -99,12 +100,12 @@ class FaceAnalyzer:
         models_dir: model folder (default: $FACEAPI_MODELS, then the user cache; see `faceapi models`).
         runtime: onnxruntime threads and providers.
         max_pixels: inputs with more pixels are refused with ImageError.
-        matcher: recognise faces against these references in every `analyze` call (unless the call
-            passes its own).
+        matcher: whom `analyze` recognises faces against when its options ask for it (`recognize`): a
+            `FaceMatcher`, or a `faceapi.gallery.Gallery` (anything with `matcher(threshold, strategy)`).
     """
 
     def __init__(self, models_dir: str | os.PathLike | None = None, runtime: RuntimeConfig | None = None,
-                 max_pixels: int = DEFAULT_MAX_PIXELS, matcher: FaceMatcher | None = None):
+                 max_pixels: int = DEFAULT_MAX_PIXELS, matcher: MatcherSource | None = None):
         self.models_dir = models_dir
         self.runtime = runtime
         self.max_pixels = max_pixels
@@ -149,7 +150,7 @@ class FaceAnalyzer:
             names.append("face_expression")
         if options.age_gender:
             names.append("age_gender")
-        if options.descriptors:
+        if options.needs_descriptors:
             names.append("face_recognition")
         return names
 
@@ -160,20 +161,27 @@ class FaceAnalyzer:
         return self.net("tiny_face_detector").detect(image, detector)
 
     def analyze(self, image: ImageInput, options: AnalyzeOptions | None = None,
-                matcher: FaceMatcher | None = None) -> FrameResult:
+                matcher: MatcherSource | None = None) -> FrameResult:
         """Detect faces and compute what `options` asks for.
 
-        With a `matcher`, descriptors are computed (whatever `options` says) and each face gets its best
-        match (a label or "unknown").
+        With `options.recognize`, descriptors are computed (whatever `options.descriptors` says) and each
+        face gets its best match (a label or "unknown") against `matcher` (default: the analyzer's). This is
+        the one place faces are recognised: the CLI, REST and the stream all come through here.
 
         Raises:
             ImageError: the input is not a usable image.
+            OptionsError: recognition asked for without a matcher.
             ModelNotFoundError / ModelError: a needed net's weights are missing or corrupt.
         """
         options = options or AnalyzeOptions()
-        matcher = matcher if matcher is not None else self.matcher
-        if matcher is not None and not options.descriptors:
-            options = replace(options, descriptors=True)
+        face_matcher: FaceMatcher | None = None
+        if options.recognize is not None:
+            source = matcher if matcher is not None else self.matcher
+            if source is None:
+                raise OptionsError("recognition needs a gallery or a FaceMatcher: none was given to the analyzer")
+            face_matcher = source.matcher(options.recognize.distance_threshold, options.recognize.strategy)
+            if not options.descriptors:
+                options = replace(options, descriptors=True)
         timings: dict[str, float] = {}
         t0 = time.perf_counter()
         img = load_image(image, self.max_pixels)
@@ -212,9 +220,9 @@ class FaceAnalyzer:
                     faces[i] = faces[i].with_(**{field_name: value})
             timings[stage] = (time.perf_counter() - t) * 1000
         have = [i for i, f in enumerate(faces) if f.descriptor is not None]
-        if matcher is not None and have:
+        if face_matcher is not None and have:
             t = time.perf_counter()
-            matches = matcher.match_descriptors(np.stack([faces[i].descriptor for i in have]))
+            matches = face_matcher.match_descriptors(np.stack([faces[i].descriptor for i in have]))
             for i, m in zip(have, matches):
                 faces[i] = faces[i].with_(match=m)
             timings["recognize"] = (time.perf_counter() - t) * 1000

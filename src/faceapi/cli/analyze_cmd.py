@@ -19,6 +19,7 @@ import argparse
 import os
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 from faceapi.cli.common import add_detector_args, add_net_args, analyze_options
@@ -31,10 +32,11 @@ from faceapi.collect import (
     analyze_image,
     expand_inputs,
 )
+from faceapi.engine.runtime import RuntimeConfig
 from faceapi.errors import OptionsError
 from faceapi.image import DEFAULT_MAX_PIXELS
+from faceapi.options import MatchOptions
 from faceapi.pipeline import FaceAnalyzer
-from faceapi.runtime import RuntimeConfig
 
 __all__ = ["register", "run", "annotate_target", "IMAGE_SUFFIXES"]
 
@@ -127,6 +129,9 @@ class _Run:
         self.options = analyze_options(args, **({"expressions": True} if args.timeline else {}))
         self.descriptors_out = not args.no_descriptor_output
         self.matcher = _gallery_matcher(args) if args.recognize else None
+        if self.matcher is not None:
+            self.options = replace(self.options, recognize=MatchOptions(self.matcher.distance_threshold,
+                                                                        self.matcher.strategy))
         self._analyzer: FaceAnalyzer | None = None
         self.counts = {"images": 0, "videos": 0, "frames": 0, "ok": 0, "failed": 0, "skipped": 0}
         self.failed: list[str] = []

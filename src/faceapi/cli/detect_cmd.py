@@ -6,9 +6,9 @@ import argparse
 import json
 
 from faceapi.cli.common import add_detector_args, analyze_options
+from faceapi.engine.runtime import RuntimeConfig
 from faceapi.errors import FaceApiError, ModelError
 from faceapi.pipeline import FaceAnalyzer
-from faceapi.runtime import RuntimeConfig
 
 
 def register(sub: argparse._SubParsersAction) -> None:

@@ -64,8 +64,8 @@ def _open(args: argparse.Namespace, create: bool = True) -> Gallery:
 
 
 def _add(args: argparse.Namespace) -> int:
+    from faceapi.engine.runtime import RuntimeConfig
     from faceapi.pipeline import FaceAnalyzer
-    from faceapi.runtime import RuntimeConfig
 
     detector = analyze_options(args).detector
     analyzer = FaceAnalyzer(args.models_dir, RuntimeConfig(threads=args.threads))

@@ -10,11 +10,11 @@ from collections.abc import Sequence
 import numpy as np
 import onnx
 
-from faceapi.graph import GraphBuilder
+from faceapi.engine.graph import GraphBuilder
+from faceapi.engine.runtime import OnnxNet
 from faceapi.models.manifest import WeightMap
 from faceapi.nets.feature_extractor import INPUT_SIZE, MEAN_RGB, finish_graph, preprocess_112
 from faceapi.results import AgeGender
-from faceapi.runtime import OnnxNet
 
 
 def preprocess(crops: Sequence[np.ndarray]) -> np.ndarray:

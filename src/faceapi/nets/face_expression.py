@@ -11,10 +11,10 @@ from collections.abc import Sequence
 import numpy as np
 import onnx
 
+from faceapi.engine.runtime import OnnxNet
 from faceapi.models.manifest import WeightMap
 from faceapi.nets.feature_extractor import INPUT_SIZE, feature_net_graph, finish_graph, preprocess_112
 from faceapi.results import EXPRESSION_LABELS, Expressions
-from faceapi.runtime import OnnxNet
 
 
 def preprocess(crops: Sequence[np.ndarray]) -> np.ndarray:

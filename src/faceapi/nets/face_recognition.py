@@ -14,11 +14,11 @@ from collections.abc import Sequence
 import numpy as np
 import onnx
 
-from faceapi.graph import GraphBuilder
+from faceapi.engine.graph import GraphBuilder
+from faceapi.engine.preprocess import batch_net_input
+from faceapi.engine.runtime import OnnxNet
 from faceapi.models.manifest import WeightMap
 from faceapi.nets.feature_extractor import MEAN_RGB, finish_graph
-from faceapi.preprocess import batch_net_input
-from faceapi.runtime import OnnxNet
 
 INPUT_SIZE = 150
 DESCRIPTOR_SIZE = 128

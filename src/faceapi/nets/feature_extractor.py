@@ -10,10 +10,10 @@ from __future__ import annotations
 import numpy as np
 import onnx
 
+from faceapi.engine.graph import GraphBuilder
+from faceapi.engine.preprocess import batch_net_input
 from faceapi.errors import ModelError
-from faceapi.graph import GraphBuilder
 from faceapi.models.manifest import WeightMap
-from faceapi.preprocess import batch_net_input
 
 #: Per-channel RGB mean subtracted by every face net before its divisor.
 MEAN_RGB = (122.782, 117.001, 104.298)

@@ -11,13 +11,13 @@ import numpy as np
 import onnx
 from onnx import helper, numpy_helper
 
-from faceapi.geometry import nms_ssd
-from faceapi.graph import GraphBuilder
+from faceapi.engine.geometry import nms_ssd
+from faceapi.engine.graph import GraphBuilder
+from faceapi.engine.preprocess import reshaped_dims, to_net_input
+from faceapi.engine.runtime import OnnxNet
 from faceapi.models.manifest import WeightMap
 from faceapi.options import SsdMobilenetv1Options
-from faceapi.preprocess import reshaped_dims, to_net_input
 from faceapi.results import Box, Detection
-from faceapi.runtime import OnnxNet
 
 INPUT_SIZE = 512
 NUM_ANCHORS = 5118

@@ -11,13 +11,13 @@ import math
 import numpy as np
 import onnx
 
-from faceapi.geometry import TINY_IOU_THRESHOLD, nms_tiny
-from faceapi.graph import GraphBuilder
+from faceapi.engine.geometry import TINY_IOU_THRESHOLD, nms_tiny
+from faceapi.engine.graph import GraphBuilder
+from faceapi.engine.preprocess import reshaped_dims, to_net_input
+from faceapi.engine.runtime import OnnxNet
 from faceapi.models.manifest import WeightMap
 from faceapi.options import TinyFaceDetectorOptions
-from faceapi.preprocess import reshaped_dims, to_net_input
 from faceapi.results import Box, Detection
-from faceapi.runtime import OnnxNet
 
 MEAN_RGB = (117.001, 114.697, 97.404)
 DIVISOR = 256.0

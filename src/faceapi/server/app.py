@@ -85,12 +85,11 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-import numpy as np
 from fastapi import FastAPI, Request, WebSocket, WebSocketDisconnect
 from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
@@ -99,7 +98,7 @@ from faceapi import __version__
 from faceapi.errors import FaceApiError, GalleryError, ImageError, ModelError, ModelNotFoundError, OptionsError
 from faceapi.matching import DEFAULT_DISTANCE_THRESHOLD
 from faceapi.models import MODELS, check_model, model_dir
-from faceapi.options import AnalyzeOptions
+from faceapi.options import AnalyzeOptions, MatchOptions
 from faceapi.pipeline import NETS, FaceAnalyzer
 from faceapi.results import FrameResult
 
@@ -384,20 +383,9 @@ def create_app(analyzer: FaceAnalyzer | None = None, *, max_frame_bytes: int = 2
 
     # -- analysis (runs in the pool) -----------------------------------------------------------------
     def run_analysis(data: bytes, options: AnalyzeOptions, recognize: Recognition | None) -> FrameResult:
-        result = analyzer.analyze(data, options)
-        gallery = app.state.gallery
-        if recognize is not None and gallery is not None:
-            t = time.perf_counter()
-            idx = [i for i, f in enumerate(result.faces) if f.descriptor is not None]
-            if idx:  # an empty gallery's matcher says "unknown" (distance null) to every face
-                matcher = gallery.matcher(recognize.distance_threshold, recognize.strategy)
-                matches = matcher.match_descriptors(np.stack([result.faces[i].descriptor for i in idx]))
-                faces = list(result.faces)
-                for i, m in zip(idx, matches):
-                    faces[i] = faces[i].with_(match=m)
-                result = FrameResult(result.width, result.height, tuple(faces), result.timings_ms)
-            result.timings_ms["recognition"] = (time.perf_counter() - t) * 1000
-        return result
+        if recognize is not None:
+            options = replace(options, recognize=MatchOptions(recognize.distance_threshold, recognize.strategy))
+        return analyzer.analyze(data, options, matcher=app.state.gallery)
 
     def stream_options(raw: dict) -> tuple[AnalyzeOptions, Recognition | None]:
         """Validate a settings message (without "type"): AnalyzeOptions and how to recognise (None: not)."""

@@ -384,7 +384,7 @@
     el.fps.textContent = fps ? fps.toFixed(1) : "–";
     el.rtt.textContent = fmt(app.rttAvg);
     el.faces.textContent = msg.faces.length;
-    const parts = ["decode", "detect", "landmarks", "expressions", "age_gender", "descriptors", "recognition"]
+    const parts = ["decode", "detect", "landmarks", "expressions", "age_gender", "descriptors", "recognize"]
       .filter((k) => t[k] != null).map((k) => `${k.replace("_", " ")} ${fmt(t[k])}`);
     el.stages.textContent = `server: ${parts.join(" · ")} · total ${fmt(t.server_total != null ? t.server_total : t.total)} ms`;
     const face = largestFace(msg.faces);

@@ -18,7 +18,7 @@ import numpy as np
 import onnx
 import onnxruntime as ort
 
-from faceapi.graph import BUILDER_VERSION
+from faceapi.engine.graph import BUILDER_VERSION
 from faceapi.models.manifest import WeightMap
 from faceapi.models.store import LoadedWeights, load_weights
 
