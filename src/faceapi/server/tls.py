@@ -10,6 +10,7 @@ made anew when it no longer covers the names asked for or is about to expire.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import ipaddress
 import os
@@ -39,16 +40,11 @@ def lan_addresses() -> list[str]:
     The first comes from the routing table: connecting a UDP socket picks the interface a packet would
     leave by, without sending anything. The rest come from resolving the host name."""
     found: list[str] = []
-    try:
-        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-            s.connect(("192.0.2.1", 9))  # TEST-NET-1: never routed anywhere; a UDP connect sends no packet
-            found.append(s.getsockname()[0])
-    except OSError:
-        pass
-    try:
+    with contextlib.suppress(OSError), socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.connect(("192.0.2.1", 9))  # TEST-NET-1: never routed anywhere; a UDP connect sends no packet
+        found.append(s.getsockname()[0])
+    with contextlib.suppress(OSError):
         found += socket.gethostbyname_ex(socket.gethostname())[2]
-    except OSError:
-        pass
     out: list[str] = []
     for a in found:
         ip = ipaddress.ip_address(a)
