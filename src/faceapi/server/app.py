@@ -9,7 +9,8 @@
 - ``uploads.py`` - the one upload reader (raw body or multipart file, with size limits).
 - ``models_state.py`` - background model loading (one load at a time; waiters share its completion).
 - ``stream.py`` - `StreamSession`: one stream connection's settings and messages.
-- ``security.py`` - the WebSocket's origin policy (request-wide checks go in `middleware_stack`).
+- ``security.py`` - the access policy (host allow-list, token, origins) as ASGI middleware, installed in
+  `middleware_stack` (issue 10; not wired yet: the WebSocket's origin check is in routers/stream.py).
 - ``routers/`` - service (page, health), analyze, people, models, stream.
 
 Everything runs in one process. Inference and model loading run off the event loop, in a bounded pool
@@ -119,7 +120,8 @@ def _fastapi(**kwargs: Any) -> FastAPI:
 
 def middleware_stack(ctx: ServerContext) -> list[Middleware]:
     """The request-wide checks, outermost first: the one place where host, token, origin and size checks
-    are installed (none yet; the WebSocket's origin check is at its handshake, routers/stream.py)."""
+    are installed (`faceapi.server.security.AccessMiddleware` goes here; none yet, and the WebSocket's
+    origin check is at its handshake, routers/stream.py)."""
     return []
 
 

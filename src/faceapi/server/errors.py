@@ -96,7 +96,7 @@ def validation_message(errors: Sequence[Any]) -> str:
             msg = str(err.get("msg", "invalid")).replace("Input should", "should")
             parts.append(f"option {name!r} {msg}, got {err.get('input')!r}")
     if unknown:
-        parts.insert(0, f"unknown option(s) {sorted(unknown)}")
+        parts.insert(0, f"unknown option(s) {sorted(unknown)} (the options are listed at /docs)")
     return "; ".join(parts) or "invalid request"
 
 

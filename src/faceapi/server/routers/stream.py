@@ -4,16 +4,43 @@
 from __future__ import annotations
 
 import logging
+from urllib.parse import urlsplit
 
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 
 from faceapi.server.context import ServerContext
-from faceapi.server.security import origin_allowed
 from faceapi.server.stream import StreamSession
 
 log = logging.getLogger("faceapi.server")
 
 router = APIRouter()
+
+#: Loopback names a page of this server may be opened with (same port).
+_LOOPBACK = frozenset({"localhost", "127.0.0.1", "::1"})
+
+
+def origin_allowed(origin: str | None, host: str | None, allowed: frozenset[str]) -> bool:
+    """Same-origin (Origin host:port == Host), a loopback name on the same port, or listed in `allowed`
+    (``"*"``: any). No Origin header: not a browser, accepted (origin checks protect browsers' users).
+    Goes when `faceapi.server.security.AccessMiddleware` is installed (it checks handshakes' origins)."""
+    if origin is None:
+        return True
+    origin = origin.rstrip("/")
+    if "*" in allowed or origin in allowed:
+        return True
+    try:
+        o = urlsplit(origin)
+        h = urlsplit("//" + (host or ""))
+        if o.scheme not in ("http", "https") or not o.hostname or not h.hostname:
+            return False
+        default = 443 if o.scheme == "https" else 80
+        o_port = o.port or default
+        h_port = h.port or default
+    except ValueError:
+        return False
+    if o.hostname == h.hostname and o_port == h_port:
+        return True
+    return o.hostname in _LOOPBACK and h.hostname in _LOOPBACK and o_port == h_port
 
 
 @router.websocket("/ws/stream")
