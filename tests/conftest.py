@@ -55,3 +55,66 @@ def require(module: str):
     except ImportError as exc:
         missing(f"{module} is not importable ({exc}); `scripts/setup.sh --dev` installs it")
         raise  # not reached: missing() skips or fails
+
+
+# browser fixtures ---------------------------------------------------------------------------------
+# A real server on loopback and Debian's Chromium driven by Playwright (tests/browser/).
+
+CHROMIUM = "/usr/bin/chromium"
+
+
+class LiveServer:
+    """uvicorn serving `app` on a pre-bound free 127.0.0.1 port, in a background thread."""
+
+    def __init__(self, app):
+        import socket
+        import threading
+
+        uvicorn = require("uvicorn")
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.sock.bind(("127.0.0.1", 0))
+        self.port = self.sock.getsockname()[1]
+        config = uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning",
+                                ws_max_size=16 * 1024 * 1024)
+        self.server = uvicorn.Server(config)
+        self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [self.sock]}, daemon=True)
+
+    def __enter__(self) -> LiveServer:
+        import time
+
+        self.thread.start()
+        deadline = time.monotonic() + 20
+        while not self.server.started:  # uvicorn offers no event: poll its flag, bounded
+            if time.monotonic() > deadline or not self.thread.is_alive():
+                raise RuntimeError("uvicorn did not start")
+            time.sleep(0.02)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.server.should_exit = True
+        self.thread.join(10)
+        self.sock.close()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def ws(self) -> str:
+        return f"ws://127.0.0.1:{self.port}/ws/stream"
+
+
+@pytest.fixture(scope="session")
+def live_server():
+    """`with live_server(app) as srv:` serves `app` on 127.0.0.1 (srv.url, srv.ws)."""
+    require("fastapi")
+    return LiveServer
+
+
+@pytest.fixture(scope="session")
+def chromium_path() -> str:
+    """Debian's Chromium (Playwright drives it; its own browser download is not used)."""
+    require("playwright.sync_api")
+    if not os.path.exists(CHROMIUM):
+        missing(f"Debian's chromium is not installed at {CHROMIUM} (scripts/setup.sh --dev installs it)")
+    return CHROMIUM
