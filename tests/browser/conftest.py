@@ -16,14 +16,6 @@ FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-
          "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 FAKE_CAMERA = ["--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream"]
 
-#: viewports of the layout tests: (name, Playwright context options)
-PHONE = {"viewport": {"width": 390, "height": 844}, "has_touch": True, "is_mobile": True, "device_scale_factor": 2}
-PHONE_LANDSCAPE = {"viewport": {"width": 844, "height": 390}, "has_touch": True, "is_mobile": True,
-                   "device_scale_factor": 2}
-TABLET = {"viewport": {"width": 820, "height": 1180}, "has_touch": True, "is_mobile": True}
-DESKTOP = {"viewport": {"width": 1280, "height": 800}}
-
-
 def _frame_with(photo: Image.Image, x: int, y: int) -> np.ndarray:
     frame = Image.new("RGB", (W, H), (24, 28, 34))
     frame.paste(photo, (x, y))

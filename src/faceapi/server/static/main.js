@@ -231,7 +231,8 @@ async function loadModels(quiet) {
   if (!quiet) setState(el.stModels, "loading…", "busy");
   let load;
   try {
-    load = await api.loadModels(settings());
+    const { tracking, ...engine } = settings();  // the nets depend on the engine settings only
+    load = await api.loadModels(engine);
     while (load.state === "loading") {
       renderNets(load);
       const done = load.nets.filter((n) => load.status[n] === "loaded").length;
