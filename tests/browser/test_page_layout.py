@@ -161,3 +161,36 @@ def test_page_with_the_keyboard_alone(live_server, open_page, still_frame, write
     for sw, f in focus.items():
         assert f["style"] != "none" and f["width"] >= 2, (sw, f)
     assert tab_focus == "tab-image" and image_shown
+
+
+def test_camera_choice(live_server, open_page, page_state, tmp_path):
+    """Several cameras: a device picker appears and switches the camera; Back turns the mirror off, Front on."""
+    from faceapi.server import create_app
+
+    args = ["--use-fake-device-for-media-stream=device-count=2", "--use-fake-ui-for-media-stream"]
+    with live_server(create_app(FaceAnalyzer(tmp_path / "no-models"))) as srv, \
+            open_page(srv, None, args=args, **SIZES["phone"]) as (page, outside, errors):
+        assert page.is_hidden("#camera-select")
+        page.tap("#sw-webcam")
+        page.wait_for_selector("#state-webcam[data-kind=on]", timeout=20_000)
+        page.wait_for_selector("#camera-select:not([hidden])")
+        options = page.eval_on_selector_all("#camera-select option", "os => os.map((o) => [o.value, o.textContent])")
+        first = page.inner_text("#state-webcam")
+        page.select_option("#camera-select", options[1][0])
+        page.wait_for_function("(first) => { const s = document.getElementById('state-webcam');"
+                               " return s.dataset.kind === 'on' && s.textContent !== first; }", arg=first,
+                               timeout=20_000)
+        second = page.inner_text("#state-webcam")
+        page.tap("text=Back")
+        page.wait_for_function("() => !document.getElementById('opt-mirror').checked")
+        page.wait_for_selector("#state-webcam[data-kind=on]", timeout=20_000)
+        back = page_state(page)
+        page.tap("text=Front")
+        page.wait_for_function("() => document.getElementById('opt-mirror').checked")
+        page.wait_for_selector("#state-webcam[data-kind=on]", timeout=20_000)
+        front = page_state(page)
+    assert not errors, errors
+    assert not outside, outside
+    assert len(options) == 2 and options[1][1] in second, (options, second)
+    assert back["camera"]["facing"] == "environment" and not back["video"]["mirrored"]
+    assert front["camera"]["facing"] == "user" and front["video"]["mirrored"]
