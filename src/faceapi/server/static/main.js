@@ -231,7 +231,8 @@ async function loadModels(quiet) {
   if (!quiet) setState(el.stModels, "loading…", "busy");
   let load;
   try {
-    const { tracking, ...engine } = settings();  // the nets depend on the engine settings only
+    const engine = settings();
+    delete engine.tracking;  // a stream setting: the nets depend on the engine settings only
     load = await api.loadModels(engine);
     while (load.state === "loading") {
       renderNets(load);
