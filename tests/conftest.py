@@ -201,3 +201,17 @@ def serve_process():
     """The `ServeProcess` class: ``with serve_process(["--log-level", "warning"], env) as proc``."""
     require("uvicorn")
     return ServeProcess
+
+
+# browser fixtures ---------------------------------------------------------------------------------
+# Debian's Chromium driven by Playwright (tests/browser/), against a `live_server`.
+CHROMIUM = "/usr/bin/chromium"
+
+
+@pytest.fixture(scope="session")
+def chromium_path() -> str:
+    """Debian's Chromium (Playwright drives it; its own browser download is not used)."""
+    require("playwright.sync_api")
+    if not os.path.exists(CHROMIUM):
+        missing(f"Debian's chromium is not installed at {CHROMIUM} (scripts/setup.sh --dev installs it)")
+    return CHROMIUM

@@ -165,7 +165,7 @@ def test_page_and_docs(http):
     r = http.get("/")
     assert r.status_code == 200 and "Load models" in r.text
     assert "default-src 'self'" in r.headers["content-security-policy"]
-    for path in ("/static/app.js", "/static/style.css", "/openapi.json", "/docs"):
+    for path in ("/static/main.js", "/static/style.css", "/openapi.json", "/docs"):
         assert http.get(path).status_code == 200, path
     paths = http.get("/openapi.json").json()["paths"]
     assert {"/api/analyze", "/api/models", "/api/models/load", "/api/health"} <= set(paths)
