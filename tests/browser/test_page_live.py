@@ -65,7 +65,7 @@ def test_page_with_fake_webcam(live_server, open_page, page_state, still_frame, 
     assert not errors, errors
     assert not outside, f"the page fetched from outside: {outside}"
     # the page takes the frame limit from the server's hello
-    assert state["hello"]["max_frame_bytes"] == app.state.max_frame_bytes
+    assert state["hello"]["max_frame_bytes"] == app.state.ctx.max_frame_bytes
     # the server found the face where the engine finds it in the webcam frame
     result = state["result"]
     assert result["image"] == {"width": w, "height": h}
