@@ -46,11 +46,3 @@ def write_artifact(name: str, data: dict) -> Path:
     path.write_text(json.dumps(data, indent=1, default=lambda o: o.tolist() if hasattr(o, "tolist") else str(o)))
     return path
 
-
-def iou(a: dict, b: dict) -> float:
-    ax2, ay2 = a["x"] + a["width"], a["y"] + a["height"]
-    bx2, by2 = b["x"] + b["width"], b["y"] + b["height"]
-    iw = max(0.0, min(ax2, bx2) - max(a["x"], b["x"]))
-    ih = max(0.0, min(ay2, by2) - max(a["y"], b["y"]))
-    inter = iw * ih
-    return inter / (a["width"] * a["height"] + b["width"] * b["height"] - inter)
