@@ -17,8 +17,6 @@ pytest.importorskip("fastapi")
 pytest.importorskip("uvicorn")
 sync_api = pytest.importorskip("playwright.sync_api")
 
-from test_server import LiveServer  # noqa: E402
-
 from faceapi.options import AnalyzeOptions  # noqa: E402
 from faceapi.pipeline import FaceAnalyzer  # noqa: E402
 from faceapi.server import create_app  # noqa: E402
@@ -70,7 +68,7 @@ def iou(a: dict, b: dict) -> float:
 
 
 @contextlib.contextmanager
-def webcam_page(chromium_path: str, srv: LiveServer, video: Path):
+def webcam_page(chromium_path: str, srv, video: Path):
     """Chromium with `video` as its webcam, on the server's page once the server answers. Yields the page
     and two lists that fill while it runs: requests to anywhere but the server, and page errors."""
     with sync_api.sync_playwright() as pw:
@@ -99,7 +97,7 @@ def chromium_path() -> str:
     return CHROMIUM
 
 
-def test_page_with_fake_webcam(chromium_path, models_dir, shared_dir, tmp_path):
+def test_page_with_fake_webcam(chromium_path, models_dir, shared_dir, tmp_path, live_server):
     rgb = webcam_frame(shared_dir / "images" / "happy.jpg")
     video = tmp_path / "webcam.y4m"
     write_y4m(rgb, video)
@@ -110,7 +108,7 @@ def test_page_with_fake_webcam(chromium_path, models_dir, shared_dir, tmp_path):
     face = expected["faces"][0]["box"]
 
     app = create_app(analyzer)
-    with LiveServer(app) as srv, webcam_page(chromium_path, srv, video) as (page, outside, errors):
+    with live_server(app) as srv, webcam_page(chromium_path, srv, video) as (page, outside, errors):
         page.click("#sw-webcam")
         page.wait_for_selector("#state-webcam[data-kind=on]", timeout=20_000)
         page.click("#sw-models")
@@ -168,13 +166,13 @@ def test_page_with_fake_webcam(chromium_path, models_dir, shared_dir, tmp_path):
     assert f"{n_faces} faces" in image_status and photo_boxes == n_faces, image_status
 
 
-def test_page_says_what_is_wrong(chromium_path, tmp_path):
+def test_page_says_what_is_wrong(chromium_path, tmp_path, live_server):
     """No camera, camera permission denied, weights missing: each switch says so in words."""
     app = create_app(FaceAnalyzer(tmp_path / "no-models"))
     base = [f for f in FLAGS if "fake" not in f]
     runs = [(base, "no camera found"),
             ([*base, "--use-fake-device-for-media-stream", "--deny-permission-prompts"], "permission denied")]
-    with LiveServer(app) as srv, sync_api.sync_playwright() as pw:
+    with live_server(app) as srv, sync_api.sync_playwright() as pw:
         for args, webcam_words in runs:
             browser = pw.chromium.launch(executable_path=chromium_path, headless=True, args=args)
             try:
@@ -197,7 +195,7 @@ def test_page_says_what_is_wrong(chromium_path, tmp_path):
                 browser.close()
 
 
-def test_page_enrols_recognises_and_removes_people(chromium_path, models_dir, shared_dir, tmp_path):
+def test_page_enrols_recognises_and_removes_people(chromium_path, models_dir, shared_dir, tmp_path, live_server):
     """Enrol the face in view by name, see the person in the list, switch Recognition on and see the name on
     the overlay, then remove the person from the list. Saves test-artifacts/browser-people.png."""
     from faceapi.gallery import Gallery
@@ -206,7 +204,7 @@ def test_page_enrols_recognises_and_removes_people(chromium_path, models_dir, sh
     write_y4m(webcam_frame(shared_dir / "images" / "happy.jpg"), video)
     gallery = Gallery(tmp_path / "people.sqlite3")
     app = create_app(FaceAnalyzer(models_dir), gallery=gallery)
-    with LiveServer(app) as srv, webcam_page(chromium_path, srv, video) as (page, outside, errors):
+    with live_server(app) as srv, webcam_page(chromium_path, srv, video) as (page, outside, errors):
         page.wait_for_selector("#people-list li.empty")
         assert page.is_enabled("#opt-recognize")
 
