@@ -26,8 +26,3 @@ class OptionsError(FaceApiError, ValueError):
 class GalleryError(FaceApiError):
     """The people gallery refused an operation: an unknown or duplicate name, an enrolment image without
     exactly one face, a file that is not a gallery (or is from a newer faceapi), a bad import file."""
-
-
-class DescriptorError(FaceApiError, ValueError):
-    """Face descriptors that cannot be compared: lengths that differ, a reference matrix of the wrong
-    shape, a label without descriptors."""

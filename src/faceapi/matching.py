@@ -16,7 +16,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from faceapi.errors import DescriptorError, OptionsError
+from faceapi.errors import OptionsError
 from faceapi.options import DEFAULT_DISTANCE_THRESHOLD, MATCH_STRATEGIES, MatchStrategy
 from faceapi.results import FaceMatch
 
@@ -28,11 +28,11 @@ _CHUNK_ELEMENTS = 1 << 22
 
 
 def euclidean_distance(a: Sequence[float] | np.ndarray, b: Sequence[float] | np.ndarray) -> float:
-    """``sqrt(sum((a_i - b_i)^2))`` in float64. Raises DescriptorError (a ValueError) when the lengths differ."""
+    """``sqrt(sum((a_i - b_i)^2))`` in float64. Raises OptionsError (a ValueError) when the lengths differ."""
     a64 = np.asarray(a, dtype=np.float64).ravel()
     b64 = np.asarray(b, dtype=np.float64).ravel()
     if a64.shape != b64.shape:
-        raise DescriptorError(f"euclidean_distance: arrays have different lengths ({a64.size} and {b64.size})")
+        raise OptionsError(f"euclidean_distance: arrays have different lengths ({a64.size} and {b64.size})")
     return float(np.sqrt(np.sum((a64 - b64) ** 2)))
 
 
@@ -45,10 +45,10 @@ class LabeledFaceDescriptors:
 
     def __init__(self, label: str, descriptors: Iterable[Sequence[float] | np.ndarray]):
         if not isinstance(label, str):
-            raise DescriptorError(f"LabeledFaceDescriptors: label must be a string, got {type(label).__name__}")
+            raise OptionsError(f"LabeledFaceDescriptors: label must be a string, got {type(label).__name__}")
         descs = tuple(np.asarray(d, dtype=np.float32).ravel() for d in descriptors)
         if not descs:
-            raise DescriptorError(f"LabeledFaceDescriptors {label!r}: needs at least one descriptor")
+            raise OptionsError(f"LabeledFaceDescriptors {label!r}: needs at least one descriptor")
         object.__setattr__(self, "label", label)
         object.__setattr__(self, "descriptors", descs)
 
@@ -113,10 +113,10 @@ class FaceMatcher:
             raise OptionsError(f"FaceMatcher: strategy must be 'mean' or 'nearest', got {strategy!r}")
         matrix = np.ascontiguousarray(np.asarray(matrix, dtype=np.float32))
         if matrix.ndim != 2:
-            raise DescriptorError(f"FaceMatcher: reference matrix must be 2-d, got shape {matrix.shape}")
+            raise OptionsError(f"FaceMatcher: reference matrix must be 2-d, got shape {matrix.shape}")
         counts_a = np.asarray(counts, dtype=np.intp)
         if len(labels) != len(counts_a) or int(counts_a.sum()) != matrix.shape[0] or (counts_a < 1).any():
-            raise DescriptorError(f"FaceMatcher: {len(labels)} labels with counts summing to {int(counts_a.sum())} "
+            raise OptionsError(f"FaceMatcher: {len(labels)} labels with counts summing to {int(counts_a.sum())} "
                              f"do not fit {matrix.shape[0]} reference rows (every label needs >= 1 row)")
         self.distance_threshold = distance_threshold
         self.strategy = strategy
@@ -158,7 +158,7 @@ class FaceMatcher:
     def _queries(self, descriptors: np.ndarray) -> np.ndarray:
         q = np.atleast_2d(np.asarray(descriptors, dtype=np.float64))
         if q.ndim != 2 or (self._labels and q.shape[1] != self._matrix.shape[1]):
-            raise DescriptorError(f"FaceMatcher: descriptors have shape {q.shape}, references have "
+            raise OptionsError(f"FaceMatcher: descriptors have shape {q.shape}, references have "
                              f"{self._matrix.shape[1]} values each")
         return q
 
