@@ -48,15 +48,6 @@ def write_artifact(name: str, data: dict) -> Path:
     return path
 
 
-def iou(a: dict, b: dict) -> float:
-    ax2, ay2 = a["x"] + a["width"], a["y"] + a["height"]
-    bx2, by2 = b["x"] + b["width"], b["y"] + b["height"]
-    iw = max(0.0, min(ax2, bx2) - max(a["x"], b["x"]))
-    ih = max(0.0, min(ay2, by2) - max(a["y"], b["y"]))
-    inter = iw * ih
-    return inter / (a["width"] * a["height"] + b["width"] * b["height"] - inter)
-
-
 def missing(reason: str) -> None:
     """Skip the test (or fail it when ``$CI`` is set) because data it needs is not there."""
     if os.environ.get("CI"):
