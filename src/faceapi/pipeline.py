@@ -23,7 +23,7 @@ from faceapi.engine.runtime import OnnxNet, RuntimeConfig
 from faceapi.errors import OptionsError
 from faceapi.image import DEFAULT_MAX_PIXELS, ImageInput, load_image
 from faceapi.matching import FaceMatcher, MatcherSource
-from faceapi.nets import NET_SPECS, net_names, spec
+from faceapi.nets import NET_SPECS, spec
 from faceapi.nets.age_gender import AgeGenderNet
 from faceapi.nets.face_expression import FaceExpressionNet
 from faceapi.nets.face_landmark_68 import FaceLandmark68Net, FaceLandmark68TinyNet
@@ -32,9 +32,6 @@ from faceapi.nets.ssd_mobilenetv1 import SsdMobilenetv1
 from faceapi.nets.tiny_face_detector import TinyFaceDetector
 from faceapi.options import AnalyzeOptions, DetectorKind, LandmarksMode, SsdMobilenetv1Options, TinyFaceDetectorOptions
 from faceapi.results import Box, Detection, Face, FrameResult, Landmarks68
-
-#: The net names, in `faceapi.nets.NET_SPECS` order. Kept for the server until it reads NET_SPECS itself.
-NETS: tuple[str, ...] = net_names()
 
 #: The detector and landmark net of each mode (`DetectorKind`, `LandmarksMode`).
 DETECTOR_NETS: dict[DetectorKind, str] = {"ssd": "ssd_mobilenetv1", "tiny": "tiny_face_detector"}
