@@ -107,6 +107,7 @@ class ImageJob:
     says so)."""
 
     kind: ClassVar[str] = "image"
+    single: ClassVar[bool] = True  # yields exactly one record
     source: str
     annotate_to: str | None = None
     not_video: bool = False
@@ -153,6 +154,7 @@ class VideoJob:
     the name its timeline files start with (when the settings ask for timelines)."""
 
     kind: ClassVar[str] = "video"
+    single: ClassVar[bool] = False
     source: str
     annotate_to: str | None = None
     timeline_stem: str | None = None
@@ -188,6 +190,7 @@ class SkipJob:
     """A file found in a folder that is not analysed (another extension)."""
 
     kind: ClassVar[str] = "skip"
+    single: ClassVar[bool] = True  # yields exactly one record
     source: str
     reason: str
 
@@ -200,6 +203,7 @@ class ErrorJob:
     """An input that cannot be analysed at all (missing, not a file, an empty folder)."""
 
     kind: ClassVar[str] = "error"
+    single: ClassVar[bool] = True  # yields exactly one record
     source: str
     reason: str
 

@@ -48,13 +48,13 @@ class Tally:
             if "frame" in record:
                 self.frames += 1
 
-    def input_done(self, kind: str, clean: bool) -> None:
-        """One input finished; `clean`: none of its records was an error."""
+    def input_done(self, kind: str, ok: bool) -> None:
+        """One input done (or cut short); `ok`: all of it analysed, none of its records an error."""
         if kind == "image":
             self.images += 1
         elif kind == "video":
             self.videos += 1
-        if clean and kind in ("image", "video"):
+        if ok and kind in ("image", "video"):
             self.ok += 1
 
     def summary(self, seconds: float, stopped: str | None = None) -> str:
@@ -129,11 +129,18 @@ def run_jobs(jobs: Sequence[Job], ctx: JobContext, writer: RecordWriter, tally: 
     with StopBetweenRecords() as stop, contextlib.closing(_scheduled(jobs, ctx, pool)) as scheduled:
         for job, records in scheduled:
             failed_before = tally.failed
-            with contextlib.closing(records):  # an interrupted job finishes its side outputs now
-                for record in records:
-                    writer.write(record)
-                    tally.record(record)
-                    stop.check()
+            written = 0
+            try:
+                with contextlib.closing(records):  # an interrupted job finishes its side outputs now
+                    for record in records:
+                        writer.write(record)
+                        tally.record(record)
+                        written += 1
+                        stop.check()
+            except KeyboardInterrupt:
+                if written:  # started: counted; done only if its one record is out (a video cut short is not)
+                    tally.input_done(job.kind, job.single and tally.failed == failed_before)
+                raise
             tally.input_done(job.kind, tally.failed == failed_before)
             if progress is not None:
                 progress.advance()
