@@ -384,21 +384,32 @@ def _run_until_interrupted(args: list, records_before: int, timeout: float = 120
     import signal
     import subprocess
     import sys
+    import threading
 
     env = dict(os.environ, FACEAPI_THREADS="1")
     proc = subprocess.Popen([sys.executable, "-m", "faceapi.cli.main", *map(str, args), "--out", "-"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, text=True)
+    out: dict[str, str] = {}
+    # the rest is read through the same buffered streams (communicate() would bypass what readline buffered)
+    readers = [threading.Thread(target=lambda name=name: out.__setitem__(name, getattr(proc, name).read()))
+               for name in ("stdout", "stderr")]
     try:
         lines = [proc.stdout.readline() for _ in range(records_before)]
         assert all(line.endswith("\n") for line in lines), f"ended before {records_before} records: {lines}"
         assert proc.poll() is None, "finished before it could be interrupted"
         proc.send_signal(signal.SIGINT)
-        rest, stderr = proc.communicate(timeout=timeout)
+        for t in readers:
+            t.start()
+        proc.wait(timeout=timeout)
+        for t in readers:
+            t.join(timeout)
     finally:
         proc.kill()
         proc.wait()
+    rest = out["stdout"]
     assert rest == "" or rest.endswith("\n")
-    return [json.loads(line) for line in "".join(lines).splitlines() + rest.splitlines()], stderr, proc.returncode
+    records = [json.loads(line) for line in "".join(lines).splitlines() + rest.splitlines()]
+    return records, out["stderr"], proc.returncode
 
 
 @pytest.fixture
