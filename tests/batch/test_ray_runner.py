@@ -250,6 +250,26 @@ def test_a_killed_worker_costs_nothing(cluster, inputs, local_records, tmp_path)
     assert without_timings(records) == without_timings(local_records)  # each input once, in order
 
 
+def test_uri_inputs_are_listed_by_the_driver_and_read_by_the_workers(cluster, tmp_path):
+    """A ``file://`` URI goes through pyarrow's filesystems as ``s3://`` does: same records as the local
+    run on the same files, naming the URI; an unreadable object is an error record."""
+    folder = tmp_path / "store"
+    folder.mkdir()
+    for name in ("happy.jpg", "angry.jpg"):
+        shutil.copy(IMAGES / name, folder / name)
+    (folder / "broken.png").write_bytes(b"\x89PNG not really")
+    (folder / "notes.txt").write_text("not an image")
+    local_out = tmp_path / "local.jsonl"
+    main(["analyze", str(folder), *NET_ARGS, "--out", str(local_out)])
+    expected = [json.loads(line.replace(str(folder), f"file://{folder}")) for line in local_out.read_text().splitlines()]
+    out = tmp_path / "ray.jsonl"
+    gone = f"file://{tmp_path}/gone.jpg"
+    finish(start_driver(cluster, inputs=[f"file://{folder}", gone], out=str(out), batch=4))
+    records = read_jsonl(out)
+    assert without_timings(records[:-1]) == without_timings(expected)
+    assert records[-1] == {"source": gone, "status": "error", "error": f"{gone}: no such file or folder"}
+
+
 def test_parquet_dataset_written_by_the_workers(cluster, inputs, local_records, tmp_path):
     pq = require("pyarrow.parquet")
     target = tmp_path / "parquet"
