@@ -27,7 +27,9 @@ import logging
 import os
 import re
 import shutil
+import sys
 import tempfile
+import time
 import warnings
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
@@ -585,3 +587,58 @@ def analyze_on_ray(inputs: Sequence[str], options: AnalyzeOptions | None = None,
     return RayJob(inputs, settings, cfg, models_dir=models_dir, matcher=matcher).records()
 
 
+
+
+# -- the command line -------------------------------------------------------------------------------------
+def run_command(args: Any) -> int:
+    """`faceapi analyze ... --ray ADDRESS` with the local command's parsed arguments: writes what the local
+    run writes (JSON lines / CSV through the same writer, or a Parquet folder with ``--format parquet``),
+    a progress line and the summary on stderr. Exit status as locally: 1 when any input failed."""
+    from dataclasses import replace
+
+    from faceapi.cli.analyze_cmd import _gallery_matcher
+    from faceapi.cli.common import analyze_options
+    from faceapi.collect import ProgressBar, RecordWriter
+    from faceapi.options import MatchOptions
+
+    for name, minimum in (("every", 1), ("smooth", 1)):
+        if getattr(args, name) < minimum:
+            raise OptionsError(f"--{name} must be >= {minimum}, got {getattr(args, name)}")
+    if not 0 < args.iou <= 1:
+        raise OptionsError(f"--iou must be in (0, 1], got {args.iou}")
+    parquet = getattr(args, "format", "jsonl") == "parquet"
+    if parquet and (not args.out or args.out == "-" or args.csv):
+        raise OptionsError("--format parquet writes a folder: give it as --out DIR (and no --csv)")
+    _ray()  # the install hint before any work
+    options = analyze_options(args, **({"expressions": True} if args.timeline else {}))
+    matcher = _gallery_matcher(args) if args.recognize else None
+    if matcher is not None:
+        options = replace(options, recognize=MatchOptions(matcher.distance_threshold, matcher.strategy))
+    settings = Settings(options, descriptors=not args.no_descriptor_output, every=args.every, smooth=args.smooth,
+                        iou=args.iou, reid_seconds=args.reid_seconds, reid_distance=args.reid_distance,
+                        timeline=args.timeline)
+    config = RayConfig(check_address(args.ray), cpus_per_actor=args.threads or 1)
+    t0 = time.perf_counter()
+    job = RayJob(args.images, settings, config, models_dir=args.models_dir, matcher=matcher, annotate=args.annotate)
+    progress = ProgressBar(len(job.items), enabled=args.progress)
+    writer = None if parquet else RecordWriter.open(args.out, args.csv)
+    stopped: str | None = None
+    try:
+        for _, _, records in job.results(parquet=args.out if parquet else None):
+            if writer is not None:
+                for record in records:
+                    writer.write(record)
+            progress.advance()
+    except KeyboardInterrupt:
+        stopped = "interrupted"
+        raise
+    except BaseException:
+        stopped = "stopped"
+        raise
+    finally:
+        progress.close()
+        if writer is not None:
+            writer.close()
+        if stopped != "stopped":  # an error that stops the run is reported on its own (main prints it)
+            print(job.summary.text(time.perf_counter() - t0, stopped), file=sys.stderr, flush=True)
+    return 1 if job.summary.failed else 0
