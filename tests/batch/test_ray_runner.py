@@ -261,7 +261,8 @@ def test_uri_inputs_are_listed_by_the_driver_and_read_by_the_workers(cluster, tm
     (folder / "notes.txt").write_text("not an image")
     local_out = tmp_path / "local.jsonl"
     main(["analyze", str(folder), *NET_ARGS, "--out", str(local_out)])
-    expected = [json.loads(line.replace(str(folder), f"file://{folder}")) for line in local_out.read_text().splitlines()]
+    lines = local_out.read_text().splitlines()
+    expected = [json.loads(line.replace(str(folder), f"file://{folder}")) for line in lines]
     out = tmp_path / "ray.jsonl"
     gone = f"file://{tmp_path}/gone.jpg"
     finish(start_driver(cluster, inputs=[f"file://{folder}", gone], out=str(out), batch=4))

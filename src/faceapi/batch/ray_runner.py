@@ -506,7 +506,10 @@ class RayJob:
         self._weights_ref = ray.put(self.weights)  # once into the object store; held for the whole run, so a
         # restarted actor can read it again
         rows = [{"item": json.dumps(asdict(it))} for it in self.items]
-        ds = ray.data.from_items(rows, override_num_blocks=max(1, min(len(rows), 4 * self.actors)))
+        # One block per batch: a Ray Data task is then exactly one batch, so a retry repeats just that batch
+        # (whose rows never left the lost worker) and records stream back batch by batch.
+        blocks = max(1, -(-len(rows) // self.config.batch_size))
+        ds = ray.data.from_items(rows, override_num_blocks=blocks)
         with warnings.catch_warnings():  # max_restarts / max_task_retries only go through ray_remote_args
             warnings.simplefilter("ignore")
             ds = ds.map_batches(
