@@ -294,16 +294,15 @@ def _local_copy(path: str) -> Iterator[tuple[Any, Any]]:
 def read_weights(models_dir: str | os.PathLike[str] | None, options: AnalyzeOptions) -> dict[str, bytes]:
     """File name -> bytes of every weight file the options need, from the model folder, verified."""
     import hashlib
-    import importlib
 
     from faceapi.models import MODELS, load_weights, model_dir
-    from faceapi.pipeline import NETS, FaceAnalyzer
+    from faceapi.nets import spec as net_spec
+    from faceapi.pipeline import FaceAnalyzer
 
     folder = model_dir(models_dir)
     files: dict[str, bytes] = {}
     for net in FaceAnalyzer.nets_for(options):
-        module, cls = NETS[net]
-        name = getattr(importlib.import_module(module), cls).model_name
+        name = net_spec(net).model
         load_weights(name, folder)  # the one check of a model folder (pinned sums, byte counts)
         spec = MODELS[name]
         manifest = folder / spec.manifest
