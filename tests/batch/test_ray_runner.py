@@ -25,8 +25,7 @@ import pytest
 import faceapi
 from faceapi.cli.main import main
 
-from conftest import missing, require
-from helpers import SHARED
+from helpers import SHARED, missing, require
 
 VIDEO = SHARED / "videos" / "video.mp4"
 IMAGES = SHARED / "images"
