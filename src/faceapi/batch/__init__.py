@@ -31,8 +31,8 @@ from faceapi.batch.writers import CSV_COLUMNS, RecordWriter, csv_rows
 
 __all__ = ["CSV_COLUMNS", "IMAGE_SUFFIXES", "ErrorJob", "ImageJob", "ImageOutcome", "ImagePool", "InputItem", "Job",
            "JobContext", "JobSettings", "ProgressBar", "Record", "RecordWriter", "SkipJob", "StopBetweenRecords",
-           "Tally", "VideoJob", "analyze_on_ray", "csv_rows", "error_record", "expand_inputs", "frame_record", "image_record",
-           "kind_of", "plan_jobs", "run_jobs", "skipped_record"]
+           "Tally", "VideoJob", "analyze_on_ray", "csv_rows", "error_record", "expand_inputs", "frame_record",
+           "image_record", "kind_of", "plan_jobs", "run_jobs", "skipped_record"]
 
 
 def __getattr__(name: str) -> Any:
