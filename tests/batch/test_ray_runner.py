@@ -335,6 +335,22 @@ def test_uri_inputs_are_listed_by_the_driver_and_read_by_the_workers(cluster, tm
     assert records[-1] == {"source": gone, "status": "error", "error": f"{gone}: no such file or folder"}
 
 
+def test_recognition_on_ray_names_faces_as_locally(cluster, tmp_path):
+    """--recognize: the gallery's matcher travels with the job; the same names and distances as locally."""
+    gallery = tmp_path / "people.sqlite3"
+    for name, photos in (("amy", ["amy1.png", "amy2.png"]), ("sheldon", ["sheldon1.png"])):
+        assert main(["people", "add", name, *(str(IMAGES / f) for f in photos), "--crop",
+                     "--gallery", str(gallery)]) == 0
+    photos = [str(IMAGES / f) for f in ("amy3.png", "sheldon2.png", "bbt1.jpg")]
+    args = [*photos, "--recognize", "--gallery", gallery, "--no-descriptor-output"]
+    local_out, out = tmp_path / "local.jsonl", tmp_path / "ray.jsonl"
+    assert main(["analyze", *map(str, args), "--out", str(local_out)]) == 0
+    finish(cli(cluster, *args, "--out", out), rc=0)
+    expected = read_jsonl(local_out)
+    assert {f["match"]["label"] for r in expected for f in r["faces"]} & {"amy", "sheldon"}  # someone named
+    assert without_timings(read_jsonl(out)) == without_timings(expected)
+
+
 def test_bad_address_format_and_missing_extra_say_what_to_do(analyze_cli, tmp_path):
     from faceapi.batch.ray_runner import check_address
     from faceapi.errors import OptionsError
