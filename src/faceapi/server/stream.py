@@ -8,12 +8,15 @@ next message, so one frame per client is in flight and answers come in order (an
 Tracking is a stream setting: ``"tracking": true`` (off until a client asks; the page asks by default) and
 ``"tracking_options": {...}`` (`TrackingOptions` keys, each optional). With tracking on, a result has
 ``"detected"`` and ``"detect_reason"``, and each face ``"track"`` and ``"raw"`` (see `faceapi.tracking`).
+A frame message may give the frame's capture time, ``{"type": "frame", "id": N, "time": <seconds>}`` (any
+clock of the client's, increasing); the tracker's filters use it, else the time the frame arrived.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import math
 import time
 from typing import Any
 
@@ -73,6 +76,7 @@ class StreamSession:
         self.ctx = ctx
         self.options = stream_options({}, ctx.recognition_available)
         self.next_id = 1
+        self.next_time: float | None = None  # the capture time the client gave the next frame, in seconds
         self.tracking = TrackingOptions()
         self.tracker: FaceTracker | None = None  # while tracking is on
 
@@ -120,7 +124,12 @@ class StreamSession:
             fid = msg.get("id")
             if not isinstance(fid, int) or isinstance(fid, bool):
                 return {"type": "error", "error": f"frame id must be an integer, got {fid!r}"}
+            ftime = msg.get("time")
+            if ftime is not None and (isinstance(ftime, bool) or not isinstance(ftime, (int, float))
+                                      or not math.isfinite(ftime)):
+                return {"type": "error", "error": f"frame time must be a number of seconds, got {ftime!r}"}
             self.next_id = fid
+            self.next_time = None if ftime is None else float(ftime)
             return None
         if kind == "ping":
             return {"type": "pong"}
@@ -129,6 +138,8 @@ class StreamSession:
     async def handle_frame(self, data: bytes) -> dict[str, Any]:
         """One binary frame: its result (coordinates in the frame's pixels) or an error message."""
         frame_id, self.next_id = self.next_id, self.next_id + 1
+        # the frame's time for the tracker's filters: the client's capture time, else when it came in
+        frame_time, self.next_time = (self.next_time if self.next_time is not None else time.monotonic()), None
         t0 = time.perf_counter()
         limit = self.ctx.max_frame_bytes
         if len(data) > limit:
@@ -137,13 +148,12 @@ class StreamSession:
         if not data:
             return {"type": "error", "frame": frame_id, "error": "empty frame (0 bytes)"}
         options, tracker = self.options, self.tracker
-        arrived = time.monotonic()  # the frame's time for the tracker's filters: when it came in
         queued: list[float] = []
 
         def job() -> FrameResult | TrackedFrame:
             queued.append((time.perf_counter() - t0) * 1000)
             if tracker is not None:
-                return tracker.update(data, arrived)
+                return tracker.update(data, frame_time)
             return self.ctx.analyzer.analyze(data, options, matcher=self.ctx.gallery)
 
         try:

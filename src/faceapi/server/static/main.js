@@ -318,7 +318,7 @@ async function pump() {
     const bytes = await fl.frame.blob.arrayBuffer();
     if (state.inflight !== fl) return;  // stopped meanwhile
     fl.sent = performance.now();
-    if (!stream.sendFrame(fl.id, bytes)) state.inflight = null;  // closed: onClose reconnects
+    if (!stream.sendFrame(fl.id, bytes, fl.t0 / 1000)) state.inflight = null;  // closed: onClose reconnects
   } catch (e) {
     if (state.inflight !== fl) return;
     state.inflight = null;
