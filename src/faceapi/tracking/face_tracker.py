@@ -8,14 +8,22 @@ Per frame (`FaceTracker.update`):
    thumbnails) and when a track's landmarks are implausible (below). Otherwise each track's region for
    this frame comes from its landmarks in the previous frame, as MediaPipe does with its mesh: the
    landmarks' bounding box, moved and scaled by the relation between the detection box and the landmark
-   box learned when the detector last found the face; the chain (`FaceAnalyzer.analyze(regions=...)`)
-   runs on those regions without the detector.
-2. **Plausibility** (regions only; any failure re-runs the frame with the detector): the landmark box
-   may not jump by more than `MAX_JUMP` of the face's size nor change size by more than a factor
-   `MAX_SCALE` from the previous frame; the shape must stay a face (eyes above nose tip above mouth across
-   the eye line; eye distance over landmark-box width within a factor `MAX_SHAPE` of the ratio at the last
-   detection); two tracks may not land on one face (landmark boxes with IoU above `MAX_OVERLAP`); a
-   region mostly outside the image (less than `MIN_VISIBLE` of it inside) means the face is leaving.
+   box learned when the detector last found the face, and moved on by the track's velocity (constant
+   motion predicted); the chain (`FaceAnalyzer.analyze(regions=...)`) runs on those regions without the
+   detector.
+2. **Plausibility** (regions only; any failure re-runs the frame with the detector): the landmark nets
+   re-centre a face that sits up to about a fifth of the crop off its centre, not further (they then stay
+   near the crop's centre), so the face found may sit at most `MAX_OFFSET` of the region's size away from
+   where the region expected it; further off, they place a face at the crop's centre whatever it holds,
+   so the grey patch under the landmark box must still look like the previous frame's (normalised
+   correlation at least `MIN_SIMILARITY`); the landmark box may not change size by more than a factor
+   `MAX_SCALE` from the previous frame; the shape must stay a face
+   (eyes above nose tip above mouth across the eye line; eye distance over landmark-box width within a
+   factor `MAX_SHAPE` of the ratio at the last detection); two tracks may not land on one face (landmark
+   boxes with IoU above `MAX_OVERLAP`); a region mostly outside the image (less than `MIN_VISIBLE` of it
+   inside) means the face is leaving. A face found more than `REFINE_OFFSET` off its region's centre (it
+   moved faster than predicted) is looked for once more in a region centred where it was found, and the
+   checks apply to that second pass.
 3. **Ids** (detector frames): a face continues the track whose expected box it overlaps most (IoU >=
    `iou_threshold`, greedy); left-over faces with descriptors take up a track seen within `reid_seconds`
    whose mean descriptor is within `reid_distance`; the rest start new tracks (ids count up from 1, never
@@ -48,11 +56,15 @@ from faceapi.results import AgeGender, Box, Detection, Expressions, Face, FrameR
 from faceapi.tracking.one_euro import ExponentialSmoother, OneEuroFilter
 
 #: Plausibility bounds of a track's landmarks between two frames (see the module docstring).
-MAX_JUMP = 0.5      # centre move, as a fraction of the landmark box's larger side
 MAX_SCALE = 1.3     # landmark box size change (either way)
 MAX_SHAPE = 1.35    # eye distance / landmark box width, against the ratio at the last detection (either way)
 MAX_OVERLAP = 0.5   # IoU of two tracks' landmark boxes
 MIN_VISIBLE = 0.6   # fraction of a region's area inside the image
+MAX_OFFSET = 0.1    # how far the face may sit from where the region expected it, as a fraction of the region
+REFINE_OFFSET = 0.04  # further off than this, the region is re-centred on the landmarks found and run again
+MIN_SIMILARITY = 0.7  # correlation of the face's grey patch with the previous frame's
+VELOCITY_ALPHA = 0.7  # exponential smoothing of a track's velocity (the region's motion prediction)
+PATCH = 24          # side of the grey patch sampled in the landmark box for the appearance check
 
 #: Why the detector ran on a frame (`TrackedFrame.reason`).
 REASONS = ("start", "options", "no_faces", "no_landmarks", "interval", "scene_change", "implausible")
@@ -78,6 +90,23 @@ def thumbnail(image: np.ndarray) -> np.ndarray:
     out: np.ndarray = small[:h, :w].reshape(h // _THUMB_BLOCK, _THUMB_BLOCK, w // _THUMB_BLOCK,
                                             _THUMB_BLOCK).mean(axis=(1, 3))
     return out
+
+
+def face_patch(image: np.ndarray, points: np.ndarray) -> np.ndarray | None:
+    """The grey picture under the landmarks' box, `PATCH` x `PATCH` (2x2 means of a sampled grid), zero mean
+    and unit norm: its dot product with another is their normalised correlation. None when flat or empty."""
+    h, w = image.shape[:2]
+    lb = landmark_box(points)
+    if lb.width <= 0 or lb.height <= 0:
+        return None
+    n = 2 * PATCH
+    xs = np.clip(np.round(lb.x + (np.arange(n) + 0.5) * lb.width / n), 0, w - 1).astype(np.intp)
+    ys = np.clip(np.round(lb.y + (np.arange(n) + 0.5) * lb.height / n), 0, h - 1).astype(np.intp)
+    grey = image[ys[:, None], xs[None, :]].astype(np.float32).mean(axis=2)
+    patch: np.ndarray = grey.reshape(PATCH, 2, PATCH, 2).mean(axis=(1, 3))
+    patch -= patch.mean()
+    norm = float(np.linalg.norm(patch))
+    return patch / norm if norm > 1e-6 else None
 
 
 def _eyes_nose_mouth(points: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -157,6 +186,9 @@ class _Track:
         self.lost_since: float | None = None
         self.last_box: Box | None = None            # the raw detection/region box of the last frame seen
         self.landmarks: np.ndarray | None = None     # raw landmarks of the last frame seen
+        self.patch: np.ndarray | None = None          # the grey patch under them (appearance check)
+        self.seen_at = 0.0                            # when they were seen
+        self.velocity = np.zeros(2)                   # of the landmark box's centre, px/s, smoothed
         self.relation: tuple[float, float, float, float] | None = None  # detection box vs landmark box
         self.eye_ratio = 0.0
         self.score = 0.0
@@ -166,6 +198,12 @@ class _Track:
         self.expressions = ExponentialSmoother(tracking.expression_alpha)
         self.age = ExponentialSmoother(tracking.age_alpha)
         self.male = ExponentialSmoother(tracking.age_alpha)
+
+    def restart_motion(self) -> None:
+        """Forget the motion (after a cut, a loss or a re-identification elsewhere): no velocity from a jump."""
+        self.velocity = np.zeros(2)
+        self.landmarks = None
+        self.patch = None
 
     @property
     def mean_descriptor(self) -> np.ndarray | None:
@@ -190,36 +228,59 @@ class _Track:
                          db.width / lb.width, db.height / lb.height)
         self.eye_ratio = eye_ratio(pts)
 
-    def region(self) -> Box | None:
-        """Where to look for the face in the next frame: the last landmarks' box through the learned relation."""
+    def region(self, t: float | None = None) -> Box | None:
+        """Where to look for the face at time `t`: the last landmarks' box through the learned relation,
+        moved on by the velocity (None: where it was last seen)."""
         if self.relation is None or self.landmarks is None:
             return None
-        lb = landmark_box(self.landmarks)
+        return self._region_of(self.landmarks, self.velocity * (t - self.seen_at) if t is not None else None)
+
+    def _region_of(self, points: np.ndarray, move: np.ndarray | None = None) -> Box:
+        lb = landmark_box(points)
+        assert self.relation is not None
         dx, dy, sw, sh = self.relation
         w, h = sw * lb.width, sh * lb.height
         cx, cy = lb.x + lb.width / 2 + dx * lb.width, lb.y + lb.height / 2 + dy * lb.height
+        if move is not None:
+            cx, cy = cx + float(move[0]), cy + float(move[1])
         return Box(cx - w / 2, cy - h / 2, w, h)
 
-    def expected_box(self) -> Box | None:
-        """The box a detection of this face should have now (matching at detector frames)."""
+    def expected_box(self, t: float) -> Box | None:
+        """The box a detection of this face should have at time `t` (matching at detector frames)."""
         if self.lost_since is None:
-            region = self.region()
+            region = self.region(t)
             if region is not None:
                 return region
         return self.last_box
 
-    def plausible(self, face: Face) -> bool:
+    def offset(self, face: Face) -> float:
+        """How far the face found sits from the centre of the region it was found in, as a fraction of the
+        region's size (inf without landmarks)."""
+        if face.landmarks is None or self.relation is None:
+            return math.inf
+        region, found = face.detection.box, self._region_of(face.landmarks.positions)
+        return math.hypot(found.x + found.width / 2 - (region.x + region.width / 2),
+                          found.y + found.height / 2 - (region.y + region.height / 2)) / max(region.width,
+                                                                                             region.height)
+
+    def recentred(self, face: Face) -> Box | None:
+        """The region the landmarks just found call for (no motion prediction)."""
+        if face.landmarks is None or self.relation is None:
+            return None
+        return self._region_of(face.landmarks.positions)
+
+    def plausible(self, face: Face, image: np.ndarray) -> bool:
         """The landmarks found in this track's region still look like this face (module docstring, step 2)."""
-        if face.landmarks is None or self.landmarks is None:
+        if face.landmarks is None or self.landmarks is None or self.relation is None:
             return False
         pts = face.landmarks.positions
+        if self.offset(face) > MAX_OFFSET:
+            return False
+        patch = face_patch(image, pts)
+        if patch is None or self.patch is None or float(np.sum(patch * self.patch)) < MIN_SIMILARITY:
+            return False
         new, old = landmark_box(pts), landmark_box(self.landmarks)
         if min(new.width, new.height, old.width, old.height) <= 0:
-            return False
-        size = max(old.width, old.height)
-        jump = math.hypot(new.x + new.width / 2 - (old.x + old.width / 2),
-                          new.y + new.height / 2 - (old.y + old.height / 2))
-        if jump > MAX_JUMP * size:
             return False
         for a, b in ((new.width, old.width), (new.height, old.height)):
             if not 1 / MAX_SCALE <= a / b <= MAX_SCALE:
@@ -229,12 +290,17 @@ class _Track:
         ratio = eye_ratio(pts)
         return self.eye_ratio <= 0 or 1 / MAX_SHAPE <= ratio / self.eye_ratio <= MAX_SHAPE
 
-    def observe(self, raw: Face, t: float, tracking: TrackingOptions) -> TrackedFace:
-        """Record the face seen at time `t` and give its smoothed version."""
+    def observe(self, raw: Face, t: float, tracking: TrackingOptions, image: np.ndarray) -> TrackedFace:
+        """Record the face seen at time `t` in `image` and give its smoothed version."""
         self.lost_since = None
         self.last_box = raw.detection.box
         if raw.landmarks is not None:
-            self.landmarks = raw.landmarks.positions
+            pts = raw.landmarks.positions
+            self.patch = face_patch(image, pts)
+            if self.landmarks is not None and t > self.seen_at:
+                v = (pts.mean(axis=0) - self.landmarks.mean(axis=0)) / (t - self.seen_at)
+                self.velocity = self.velocity + VELOCITY_ALPHA * (v - self.velocity)
+            self.landmarks, self.seen_at = pts, t
         if raw.descriptor is not None:
             self.descriptors.append(np.asarray(raw.descriptor, np.float64))
         if not tracking.smoothing:
@@ -326,7 +392,7 @@ class FaceTracker:
         regions: list[tuple[_Track, Box]] = []
         if reason is None:
             for tr in active:
-                region = tr.region()
+                region = tr.region(now)
                 if region is None:
                     reason = "no_landmarks"
                     break
@@ -342,9 +408,21 @@ class FaceTracker:
             dets = [Detection(r, tr.score, w, h) for tr, r in regions]
             raw = self.analyzer.analyze(img, self.options, self.matcher, regions=dets)
             engine_ms += raw.timings_ms["total"]
-            if not self._all_plausible([tr for tr, _ in regions], raw.faces):
+            tracks = [tr for tr, _ in regions]
+            again = [tr.recentred(f) for tr, f in zip(tracks, raw.faces)] if len(raw.faces) == len(tracks) else []
+            if again and any(tr.offset(f) > REFINE_OFFSET for tr, f in zip(tracks, raw.faces)) \
+                    and all(r is not None for r in again):
+                # the face moved more than predicted: once more, on regions centred where it was found
+                regions = [(tr, r) for tr, r in zip(tracks, again) if r is not None]
+                dets = [Detection(r, tr.score, w, h) for tr, r in regions]
+                raw = self.analyzer.analyze(img, self.options, self.matcher, regions=dets)
+                engine_ms += raw.timings_ms["total"]
+            if not self._all_plausible([tr for tr, _ in regions], raw.faces, img):
                 reason = "implausible"
         if reason is not None:
+            if reason == "scene_change":
+                for tr in self._tracks.values():
+                    tr.restart_motion()
             raw = self.analyzer.analyze(img, self.options, self.matcher)
             engine_ms += raw.timings_ms["total"]
             pairs = self._match(raw.faces, now)
@@ -354,7 +432,7 @@ class FaceTracker:
             assert raw is not None
             pairs = list(zip([tr for tr, _ in regions], raw.faces))
         self._forget(now)
-        tracked = tuple(tr.observe(face, now, self.tracking) for tr, face in pairs)
+        tracked = tuple(tr.observe(face, now, self.tracking, img) for tr, face in pairs)
         self.frames += 1
         self._thumb, self._size = thumb, (w, h)
         timings = dict(raw.timings_ms)
@@ -386,8 +464,8 @@ class FaceTracker:
             return "scene_change"
         return None
 
-    def _all_plausible(self, tracks: Sequence[_Track], faces: Sequence[Face]) -> bool:
-        if len(faces) != len(tracks) or not all(tr.plausible(f) for tr, f in zip(tracks, faces)):
+    def _all_plausible(self, tracks: Sequence[_Track], faces: Sequence[Face], image: np.ndarray) -> bool:
+        if len(faces) != len(tracks) or not all(tr.plausible(f, image) for tr, f in zip(tracks, faces)):
             return False
         boxes = [landmark_box(f.landmarks.positions) for f in faces if f.landmarks is not None]
         return all(boxes[i].iou(boxes[j]) <= MAX_OVERLAP for i in range(len(boxes)) for j in range(i))
@@ -403,7 +481,7 @@ class FaceTracker:
         pairs: list[tuple[float, int, _Track]] = []
         for fi, face in enumerate(faces):
             for t in candidates:
-                box = t.expected_box()
+                box = t.expected_box(now)
                 if box is not None:
                     v = face.detection.box.iou(box)
                     if v >= tr_opts.iou_threshold:
@@ -424,6 +502,8 @@ class FaceTracker:
                 if fi not in assigned and t.id not in used:
                     assigned[fi] = t
                     used.add(t.id)
+                    if group is by_descriptor or t.lost_since is not None:
+                        t.restart_motion()
         out: list[tuple[_Track, Face]] = []
         for fi, face in enumerate(faces):
             track = assigned.get(fi)
