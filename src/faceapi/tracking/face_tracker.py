@@ -24,11 +24,12 @@ Per frame (`FaceTracker.update`):
    inside) means the face is leaving. A face found more than `REFINE_OFFSET` off its region's centre (it
    moved faster than predicted) is looked for once more in a region centred where it was found, and the
    checks apply to that second pass.
-3. **Ids** (detector frames): a face continues the track whose expected box it overlaps most (IoU >=
-   `iou_threshold`, greedy); left-over faces with descriptors take up a track seen within `reid_seconds`
-   whose mean descriptor is within `reid_distance`; the rest start new tracks (ids count up from 1, never
-   reused). A track not found is *lost*: it can be taken up again within `reid_seconds` (by IoU with its
-   last box or by descriptor), then it is forgotten.
+3. **Ids** (detector frames): a face continues the track whose box it overlaps most (IoU >= `iou_threshold`
+   with the box where it was last seen or where its motion puts it now; greedy), else the track whose box's
+   centre is nearest within `MAX_MOVE` of its size (a fast face overlaps little); left-over faces with
+   descriptors take up a track seen within `reid_seconds` whose mean descriptor is within `reid_distance`;
+   the rest start new tracks (ids count up from 1, never reused). A track not found is *lost*: it can be
+   taken up again within `reid_seconds` (by its last box or by descriptor), then it is forgotten.
 4. **Smoothing** (per track): One Euro filter on the box corners and the landmarks; exponential smoothing
    of expression probabilities, age and the probability of "male" (the gender is the likelier one).
 
@@ -60,6 +61,7 @@ MAX_SCALE = 1.3     # landmark box size change (either way)
 MAX_SHAPE = 1.35    # eye distance / landmark box width, against the ratio at the last detection (either way)
 MAX_OVERLAP = 0.5   # IoU of two tracks' landmark boxes
 MIN_VISIBLE = 0.6   # fraction of a region's area inside the image
+MAX_MOVE = 0.75     # ids: a face's centre this close to a track's box (fraction of its size) continues it
 MAX_OFFSET = 0.1    # how far the face may sit from where the region expected it, as a fraction of the region
 REFINE_OFFSET = 0.04  # further off than this, the region is re-centred on the landmarks found and run again
 MIN_SIMILARITY = 0.7  # correlation of the face's grey patch with the previous frame's
@@ -245,13 +247,15 @@ class _Track:
             cx, cy = cx + float(move[0]), cy + float(move[1])
         return Box(cx - w / 2, cy - h / 2, w, h)
 
-    def expected_box(self, t: float) -> Box | None:
-        """The box a detection of this face should have at time `t` (matching at detector frames)."""
+    def expected_boxes(self, t: float) -> list[Box]:
+        """Where a detection of this face may be at time `t` (matching at detector frames): where it was
+        last seen and, while followed, where its motion puts it."""
+        boxes = [self.last_box] if self.last_box is not None else []
         if self.lost_since is None:
             region = self.region(t)
             if region is not None:
-                return region
-        return self.last_box
+                boxes.append(region)
+        return boxes
 
     def offset(self, face: Face) -> float:
         """How far the face found sits from the centre of the region it was found in, as a fraction of the
@@ -481,11 +485,18 @@ class FaceTracker:
         pairs: list[tuple[float, int, _Track]] = []
         for fi, face in enumerate(faces):
             for t in candidates:
-                box = t.expected_box(now)
-                if box is not None:
-                    v = face.detection.box.iou(box)
-                    if v >= tr_opts.iou_threshold:
-                        pairs.append((-v, fi, t))
+                v = max((face.detection.box.iou(b) for b in t.expected_boxes(now)), default=0.0)
+                if v >= tr_opts.iou_threshold:
+                    pairs.append((-v, fi, t))
+        nearby: list[tuple[float, int, _Track]] = []  # no overlap to go by: a fast face, centres close
+        for fi, face in enumerate(faces):
+            fb = face.detection.box
+            for t in candidates:
+                for b in t.expected_boxes(now):
+                    dist = math.hypot(fb.x + fb.width / 2 - (b.x + b.width / 2),
+                                      fb.y + fb.height / 2 - (b.y + b.height / 2))
+                    if dist <= MAX_MOVE * max(b.width, b.height):
+                        nearby.append((dist / max(b.width, b.height), fi, t))
         by_descriptor: list[tuple[float, int, _Track]] = []
         for fi, face in enumerate(faces):
             if face.descriptor is None:
@@ -497,7 +508,7 @@ class FaceTracker:
                     dist = float(np.linalg.norm(d - mean))
                     if dist <= tr_opts.reid_distance:
                         by_descriptor.append((dist, fi, t))
-        for group in (pairs, by_descriptor):  # overlap first, then descriptors for what is left
+        for group in (pairs, nearby, by_descriptor):  # overlap first, then closeness, then descriptors
             for _, fi, t in sorted(group, key=lambda p: (p[0], p[1], p[2].id)):
                 if fi not in assigned and t.id not in used:
                     assigned[fi] = t
