@@ -393,8 +393,9 @@ function showStats(msg) {
   el.fps.textContent = fps ? fps.toFixed(1) : "–";
   el.rtt.textContent = fmtMs(state.rttAvg);
   el.faces.textContent = msg.faces.length;
-  const parts = ["decode", "detect", "landmarks", "expressions", "age_gender", "descriptors", "recognize"]
+  const parts = ["decode", "detect", "landmarks", "expressions", "age_gender", "descriptors", "recognize", "tracking"]
     .filter((k) => t[k] != null).map((k) => `${k.replace("_", " ")} ${fmtMs(t[k])}`);
+  if (msg.detected === false) parts.splice(1, 0, "detect skipped (tracked)");  // tracking: no detector this frame
   el.stages.textContent = `server: ${parts.join(" · ")} · total ${fmtMs(t.server_total != null ? t.server_total : t.total)} ms`;
 }
 
