@@ -16,11 +16,12 @@ import contextlib
 import io
 import os
 from collections.abc import Callable, Generator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar, Literal
 
 from faceapi.batch.inputs import IMAGE_SUFFIXES, InputItem
+from faceapi.batch.prefetch import Decoded
 from faceapi.batch.records import Record, error_record, frame_record, image_record, skipped_record
 from faceapi.draw import annotate
 from faceapi.errors import FaceApiError, ModelError, OptionsError, VideoError
@@ -120,16 +121,30 @@ class ImageJob:
     annotate_to: str | None = None
     not_video: bool = False
 
-    def analyse(self, analyzer: FaceAnalyzer, settings: JobSettings) -> ImageOutcome:
+    def analyse(self, analyzer: FaceAnalyzer, settings: JobSettings,
+                decoded: Decoded | None = None) -> ImageOutcome:
         """The record and annotated bytes; any failure other than missing weights becomes an error record
-        (a file that breaks a decoder must not stop the run)."""
+        (a file that breaks a decoder must not stop the run).
+
+        `decoded`: the image already decoded (by `faceapi.batch.prefetch`); its decode time is the record's
+        "decode" timing, counted in "total" as when the analyzer decodes. Without pixels (the decode
+        failed) the image is analysed from its path, so its error is exactly the analyzer's.
+        """
         try:
-            result = analyzer.analyze(self.source, settings.options)
+            pixels = decoded.image if decoded is not None else None
+            if decoded is not None and pixels is not None:
+                result = analyzer.analyze(pixels, settings.options)
+                timings = dict(result.timings_ms)
+                timings["total"] += decoded.decode_ms - timings["decode"]
+                timings["decode"] = decoded.decode_ms
+                result = replace(result, timings_ms=timings)
+            else:
+                result = analyzer.analyze(self.source, settings.options)
             annotated = None
             if self.annotate_to is not None:
                 buf = io.BytesIO()
                 fmt = _PIL_FORMATS.get(Path(self.annotate_to).suffix.lower(), "PNG")
-                annotate(self.source, result).save(buf, format=fmt)
+                annotate(pixels if pixels is not None else self.source, result).save(buf, format=fmt)
                 annotated = buf.getvalue()
             return ImageOutcome(image_record(self.source, result, settings.descriptors), annotated)
         except ModelError:
@@ -152,8 +167,8 @@ class ImageJob:
             return error_record(self.source, f"{self.annotate_to}: cannot write the annotated copy ({exc})")
         return {**outcome.record, "annotated": self.annotate_to}
 
-    def records(self, ctx: JobContext) -> Generator[Record, None, None]:
-        yield self.commit(self.analyse(ctx.analyzer, ctx.settings))
+    def records(self, ctx: JobContext, decoded: Decoded | None = None) -> Generator[Record, None, None]:
+        yield self.commit(self.analyse(ctx.analyzer, ctx.settings, decoded))
 
 
 @dataclass(frozen=True)
