@@ -31,6 +31,19 @@ class RequestTooLarge(FaceApiError):
     """A request body, an uploaded image or a form part over its limit (answered 413)."""
 
 
+class UnsupportedMediaType(FaceApiError):
+    """A body of a Content-Type the route does not take (answered 415): JSON routes take application/json,
+    uploads an image type, application/octet-stream or a multipart form."""
+
+
+class RequestTimeout(FaceApiError):
+    """A request body that did not arrive in time (answered 408)."""
+
+
+class NotOnTheLan(FaceApiError):
+    """``GET /api/phone`` on a server not started with ``--lan`` (answered 404)."""
+
+
 class GalleryUnavailable(FaceApiError):
     """The server runs without a gallery (``--no-gallery``) and the request needs one (answered 503)."""
 
@@ -45,9 +58,12 @@ ERROR_STATUS: dict[type[FaceApiError], int] = {
     ImageError: 400,
     OptionsError: 400,
     RequestTooLarge: 413,
+    UnsupportedMediaType: 415,
+    RequestTimeout: 408,
     ModelError: 503,
     ModelNotFoundError: 503,
     GalleryUnavailable: 503,
+    NotOnTheLan: 404,
     GalleryError: 422,
     UnknownPersonError: 404,
     NameTakenError: 409,
@@ -77,6 +93,12 @@ def error_response(exc: FaceApiError) -> JSONResponse:
     return JSONResponse(error_payload(exc), status_code=status_of(exc))
 
 
+#: What some parameters must be, said whole when one is refused (pydantic names one broken constraint;
+#: a user needs all of them, e.g. both the step and the range of input_size).
+RULES = {"input_size": "must be a multiple of 32 from 128 to 1024",
+         "max_results": "must be an integer from 1 to 1000"}
+
+
 def validation_message(errors: Sequence[Any]) -> str:
     """One line naming each refused parameter (``option 'min_score' ...``) or the unknown ones, from
     pydantic's (or FastAPI's) error list."""
@@ -88,7 +110,9 @@ def validation_message(errors: Sequence[Any]) -> str:
         kind = err.get("type", "")
         if kind == "extra_forbidden":
             unknown.append(name)
-        elif kind == "bool_parsing":
+        elif name in RULES:
+            parts.append(f"option {name!r} {RULES[name]}, got {err.get('input')!r}")
+        elif kind in ("bool_parsing", "bool_type"):
             parts.append(f"option {name!r} must be true or false, got {err.get('input')!r}")
         elif kind == "missing":
             parts.append(f"option {name!r} is required")

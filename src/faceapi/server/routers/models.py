@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
 from dataclasses import dataclass
 from typing import Annotated, Any
 
@@ -16,7 +15,7 @@ from faceapi.pipeline import NETS, FaceAnalyzer
 from faceapi.server.context import ServerContext, get_ctx
 from faceapi.server.errors import DOWNLOAD_COMMAND
 from faceapi.server.stream import stream_options
-from faceapi.server.uploads import read_body
+from faceapi.server.uploads import read_json
 
 #: Largest body of POST /api/models/load.
 MAX_LOAD_BODY = 4096
@@ -81,12 +80,8 @@ async def models(ctx: Annotated[ServerContext, Depends(get_ctx)],
             "load": ctx.loader.snapshot()}
 
 
-def _nets_to_load(ctx: ServerContext, body: bytes) -> list[str]:
+def _nets_to_load(ctx: ServerContext, payload: Any) -> list[str]:
     """The nets a load request names: ``{"nets": [...]}``, ``{"settings": {...}}`` or all (empty body)."""
-    try:
-        payload = json.loads(body) if body.strip() else {}
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise OptionsError(f"body is not valid JSON: {exc}") from None
     if not isinstance(payload, dict):
         raise OptionsError("body must be a JSON object: {\"nets\": [...]} or {\"settings\": {...}}")
     names = [n.name for n in known_nets()]
@@ -110,15 +105,16 @@ def _nets_to_load(ctx: ServerContext, body: bytes) -> list[str]:
 @router.post("/api/models/load", status_code=202, responses={
     200: {"description": "loading ended (with wait=true)"},
     400: {"description": "bad body"}, 413: {"description": "body over 4096 bytes"},
+    415: {"description": "a body that is not application/json"},
     503: {"description": "loading failed (with wait=true): `error` and the `command` to run"}})
 async def models_load(request: Request, ctx: Annotated[ServerContext, Depends(get_ctx)],
                       wait: Annotated[bool, Query(description="answer when loading ends")] = False,
                       ) -> JSONResponse:
-    """Load nets: body ``{"nets": [...]}`` or ``{"settings": {...}}`` (the nets those settings need;
-    default: all). Answers at once (202) with the load state; poll ``GET /api/models`` for progress. A
+    """Load nets: a JSON body ``{"nets": [...]}`` or ``{"settings": {...}}`` (the nets those settings need;
+    no body: all). Answers at once (202) with the load state; poll ``GET /api/models`` for progress. A
     request while a load runs joins it. With ``wait=true`` answers when loading ends: 200, or 503 with the
     error and the command to run."""
-    nets = _nets_to_load(ctx, await read_body(request, MAX_LOAD_BODY))
+    nets = _nets_to_load(ctx, await read_json(request, MAX_LOAD_BODY, empty={}))
     job = ctx.loader.start(nets)
     if not wait:
         return JSONResponse(ctx.loader.state_of(job), status_code=202)

@@ -8,7 +8,7 @@ image in the inference pool, as ``faceapi people add`` does (SSD MobileNetV1 + 6
 from __future__ import annotations
 
 import asyncio
-import json
+from collections.abc import Callable
 from typing import Annotated, Any, TypeVar
 
 from fastapi import APIRouter, Depends, Query, Request
@@ -16,11 +16,11 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ValidationError
 
 from faceapi.errors import GalleryError, OptionsError
-from faceapi.gallery import DescribedImage, check_name, describe_face
+from faceapi.gallery import DescribedImage, UnknownPersonError, check_name, describe_face
 from faceapi.server.context import ServerContext, get_ctx
 from faceapi.server.errors import validation_message
 from faceapi.server.params import EnrolParams, ImportParams, MatchParams
-from faceapi.server.uploads import UPLOAD_OPENAPI, Upload, read_body, read_upload
+from faceapi.server.uploads import UPLOAD_OPENAPI, Upload, read_json, read_upload
 
 #: Largest body of POST /api/people/import (a gallery export) and of PATCH /api/people/{name}.
 MAX_IMPORT_BYTES = 64 * 1024 * 1024
@@ -29,6 +29,7 @@ MAX_RENAME_BYTES = 4096
 router = APIRouter(tags=["people"])
 Ctx = Annotated[ServerContext, Depends(get_ctx)]
 P = TypeVar("P", bound=BaseModel)
+T = TypeVar("T")
 
 
 def _with_form_fields(params: P, upload: Upload) -> P:
@@ -45,12 +46,13 @@ async def _describe(ctx: ServerContext, upload: Upload, crop: bool) -> Described
     return await ctx.run(lambda: describe_face(ctx.analyzer, upload.data, crop=crop, label=upload.label))
 
 
-async def _json_body(request: Request, limit: int, hint: str) -> Any:
-    body = await read_body(request, limit)
+async def _for_person(name: str, fn: Callable[[str], T]) -> T:
+    """`fn(name)` off the event loop, with the gallery's "no such person" error reduced to the name asked
+    for: the library's message lists similar names and the gallery's path, which a client is not told."""
     try:
-        return json.loads(body)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise OptionsError(f"body is not valid JSON: {exc}{hint}") from None
+        return await asyncio.to_thread(fn, name)
+    except UnknownPersonError:
+        raise UnknownPersonError(f"no person called {name!r}") from None
 
 
 @router.get("/api/people")
@@ -108,7 +110,7 @@ async def people_import(request: Request, params: Annotated[ImportParams, Query(
     """Merge people from a JSON body (a gallery export, or face-api.js's ``FaceMatcher.toJSON()``);
     ``replace=true`` empties the gallery first. All or nothing; answers with counts."""
     gallery = ctx.need_gallery()
-    payload = await _json_body(request, MAX_IMPORT_BYTES, "")
+    payload = await read_json(request, MAX_IMPORT_BYTES)
     counts: dict[str, Any] = await asyncio.to_thread(gallery.import_json, payload, replace=params.replace)
     return counts
 
@@ -116,14 +118,14 @@ async def people_import(request: Request, params: Annotated[ImportParams, Query(
 @router.get("/api/people/{name:path}")
 async def people_get(name: str, ctx: Ctx) -> dict[str, Any]:
     """One person (any case); 404 when unknown."""
-    person = await asyncio.to_thread(ctx.need_gallery().person, name)
+    person = await _for_person(name, ctx.need_gallery().person)
     return person.to_dict()
 
 
 @router.delete("/api/people/{name:path}")
 async def people_remove(name: str, ctx: Ctx) -> dict[str, Any]:
     """Remove a person and all their descriptors; answers with who was removed (404 when unknown)."""
-    person = await asyncio.to_thread(ctx.need_gallery().remove, name)
+    person = await _for_person(name, ctx.need_gallery().remove)
     return {"removed": person.to_dict()}
 
 
@@ -131,8 +133,9 @@ async def people_remove(name: str, ctx: Ctx) -> dict[str, Any]:
 async def people_rename(name: str, request: Request, ctx: Ctx) -> dict[str, Any]:
     """Rename: body ``{"name": "new name"}``. 404 unknown, 409 when the new name is taken, 422 a bad name."""
     gallery = ctx.need_gallery()
-    payload = await _json_body(request, MAX_RENAME_BYTES, '; send {"name": "new name"}')
+    payload = await read_json(request, MAX_RENAME_BYTES, '; send {"name": "new name"}')
     if not isinstance(payload, dict) or "name" not in payload:
         raise OptionsError('body must be a JSON object {"name": "new name"}')
-    person = await asyncio.to_thread(gallery.rename, name, payload["name"])
+    new = payload["name"]
+    person = await _for_person(name, lambda old: gallery.rename(old, new))
     return person.to_dict()
