@@ -81,7 +81,8 @@ def webcam_page(chromium_path: str, srv, video: Path):
                     else outside.append(req.url))
             errors: list[str] = []
             page.on("pageerror", lambda exc: errors.append(str(exc)))
-            page.goto(srv.url + "/")
+            page.goto(srv.page_url)  # the token URL `faceapi serve` prints: sets the cookie, then redirects
+            assert page.url == srv.url + "/", "the token is removed from the address bar"
             page.wait_for_selector("#server-state[data-state=ok]")
             yield page, outside, errors
         finally:
@@ -177,7 +178,7 @@ def test_page_says_what_is_wrong(chromium_path, tmp_path, live_server):
             browser = pw.chromium.launch(executable_path=chromium_path, headless=True, args=args)
             try:
                 page = browser.new_page()
-                page.goto(srv.url + "/")
+                page.goto(srv.page_url)
                 page.wait_for_selector("#state-models[data-kind=error]")  # weights missing, said at once
                 assert "faceapi models download" in page.inner_text("#state-models")
                 page.click("#sw-webcam")
