@@ -48,9 +48,11 @@ WS_SLACK_BYTES = 64 * 1024
 class GuardedH11Protocol(H11Protocol):
     """uvicorn's h11 protocol with a deadline for each request's head (see the module's doc)."""
 
+    head_timeout_s: float = HEAD_TIMEOUT_S
+
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         super().connection_made(transport)  # type: ignore[arg-type]
-        self._head_timer: asyncio.TimerHandle | None = self.loop.call_later(HEAD_TIMEOUT_S, self._head_overdue)
+        self._head_timer: asyncio.TimerHandle | None = self.loop.call_later(self.head_timeout_s, self._head_overdue)
 
     def data_received(self, data: bytes) -> None:
         super().data_received(data)
@@ -59,7 +61,7 @@ class GuardedH11Protocol(H11Protocol):
             self._stop_head_timer()
         elif self._head_timer is None and self.conn.trailing_data[0]:
             # the first bytes of another request on a kept-alive connection: its head has a deadline too
-            self._head_timer = self.loop.call_later(HEAD_TIMEOUT_S, self._head_overdue)
+            self._head_timer = self.loop.call_later(self.head_timeout_s, self._head_overdue)
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._stop_head_timer()
@@ -75,7 +77,7 @@ class GuardedH11Protocol(H11Protocol):
         if self.transport.is_closing() or self.transport.get_protocol() is not self:
             return  # closed, or upgraded to a WebSocket
         if self.conn.their_state is h11.IDLE and (self.cycle is None or self.cycle.response_complete):
-            self.logger.debug("closing a connection whose request head did not arrive in %s s", HEAD_TIMEOUT_S)
+            self.logger.debug("closing a connection whose request head did not arrive in %s s", self.head_timeout_s)
             self.transport.close()
 
 
@@ -87,13 +89,18 @@ def log_config(level: str) -> dict[str, Any]:
 
 
 def uvicorn_config(app: FastAPI, *, host: str = "127.0.0.1", port: int = 8000, log_level: str = "info",
-                   ssl_certfile: str | None = None, ssl_keyfile: str | None = None) -> Config:
-    """The uvicorn configuration serving `app` (made by `faceapi.server.create_app`) with the limits above."""
+                   ssl_certfile: str | None = None, ssl_keyfile: str | None = None,
+                   head_timeout_s: float = HEAD_TIMEOUT_S) -> Config:
+    """The uvicorn configuration serving `app` (made by `faceapi.server.create_app`) with the limits above
+    (`head_timeout_s`: the request-head deadline; tests shorten it)."""
     max_frame_bytes: int = app.state.ctx.max_frame_bytes
+    protocol: type[GuardedH11Protocol] = GuardedH11Protocol
+    if head_timeout_s != HEAD_TIMEOUT_S:
+        protocol = type("GuardedH11Protocol", (GuardedH11Protocol,), {"head_timeout_s": head_timeout_s})
     return Config(
         app, host=host, port=port, log_level=log_level, log_config=log_config(log_level), access_log=False,
         ssl_certfile=ssl_certfile, ssl_keyfile=ssl_keyfile,
-        http=GuardedH11Protocol, h11_max_incomplete_event_size=MAX_HEAD_BYTES,
+        http=protocol, h11_max_incomplete_event_size=MAX_HEAD_BYTES,
         limit_concurrency=MAX_CONNECTIONS, timeout_keep_alive=KEEP_ALIVE_S,
         ws="websockets-sansio", ws_max_size=max_frame_bytes + WS_SLACK_BYTES, ws_per_message_deflate=False,
         ws_ping_interval=20.0, ws_ping_timeout=20.0,
