@@ -14,14 +14,7 @@ import pytest
 
 from faceapi.models import MODELS, model_dir
 
-from helpers import reference_dirs, shared_path
-
-
-def missing(reason: str) -> None:
-    """Skip the test (or fail it when ``$CI`` is set) because data it needs is not there."""
-    if os.environ.get("CI"):
-        pytest.fail(f"{reason} (CI is set, so missing data is an error)")
-    pytest.skip(reason)
+from helpers import missing, reference_dirs, require, shared_path
 
 
 @pytest.fixture(scope="session")
@@ -43,18 +36,6 @@ def models_dir() -> Path:
     if absent:
         missing(f"model weights missing in {folder}: {', '.join(absent)} (run `faceapi models download`)")
     return folder
-
-
-def require(module: str):
-    """Import an optional dependency a test needs: skip without it, but fail under ``$CI``, where every
-    dependency is installed by the set-up and a missing one is breakage to see, not to hide."""
-    import importlib
-
-    try:
-        return importlib.import_module(module)
-    except ImportError as exc:
-        missing(f"{module} is not importable ({exc}); `scripts/setup.sh --dev` installs it")
-        raise  # not reached: missing() skips or fails
 
 
 # server fixtures ----------------------------------------------------------------------------------------
@@ -259,3 +240,17 @@ def serve_process():
     """The `ServeProcess` class: ``with serve_process(["--log-level", "warning"], env) as proc``."""
     require("uvicorn")
     return ServeProcess
+
+
+# browser fixtures ---------------------------------------------------------------------------------
+# Debian's Chromium driven by Playwright (tests/browser/), against a `live_server`.
+CHROMIUM = "/usr/bin/chromium"
+
+
+@pytest.fixture(scope="session")
+def chromium_path() -> str:
+    """Debian's Chromium (Playwright drives it; its own browser download is not used)."""
+    require("playwright.sync_api")
+    if not os.path.exists(CHROMIUM):
+        missing(f"Debian's chromium is not installed at {CHROMIUM} (scripts/setup.sh --dev installs it)")
+    return CHROMIUM

@@ -20,7 +20,7 @@ from PIL import Image
 from faceapi.options import AnalyzeOptions
 from faceapi.pipeline import FaceAnalyzer
 
-from conftest import missing, require
+from helpers import missing, require
 
 MAX_FRAME = 1_000_000
 JPEG = {"content-type": "image/jpeg"}  # uploads name their type (415 otherwise)
@@ -167,7 +167,7 @@ def test_page_and_docs(http):
     r = http.get("/")
     assert r.status_code == 200 and "Load models" in r.text
     assert "default-src 'self'" in r.headers["content-security-policy"]
-    for path in ("/static/app.js", "/static/style.css", "/openapi.json", "/docs"):
+    for path in ("/static/main.js", "/static/style.css", "/openapi.json", "/docs"):
         assert http.get(path).status_code == 200, path
     paths = http.get("/openapi.json").json()["paths"]
     assert {"/api/analyze", "/api/models", "/api/models/load", "/api/health"} <= set(paths)

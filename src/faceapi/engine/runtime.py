@@ -12,15 +12,22 @@ import os
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 import numpy as np
-import onnx
-import onnxruntime as ort
 
-from faceapi.engine.graph import BUILDER_VERSION
 from faceapi.models.manifest import WeightMap
 from faceapi.models.store import LoadedWeights, load_weights
+
+if TYPE_CHECKING:  # onnx (0.7 s to import) is needed only to build a graph, onnxruntime only to run one
+    import onnx
+    import onnxruntime as ort
+
+    from faceapi.nets.base import NetSpec
+
+#: Changes whenever the graph builder (`faceapi.engine.graph`) makes different graphs; part of the cached
+#: graphs' file names. Here, not in graph.py, so that a cached graph loads without importing onnx.
+BUILDER_VERSION = "2"
 
 log = logging.getLogger("faceapi")
 log.addHandler(logging.NullHandler())
@@ -46,6 +53,8 @@ class RuntimeConfig:
         env = os.environ.get("FACEAPI_PROVIDERS")
         if env:
             return [p.strip() for p in env.split(",") if p.strip()]
+        import onnxruntime as ort
+
         available = ort.get_available_providers()
         preferred = [p for p in ("CUDAExecutionProvider",) if p in available]
         return preferred + ["CPUExecutionProvider"]
@@ -57,6 +66,8 @@ class RuntimeConfig:
 
 
 def create_session(model: bytes, config: RuntimeConfig | None = None) -> ort.InferenceSession:
+    import onnxruntime as ort
+
     config = config or RuntimeConfig()
     options = ort.SessionOptions()
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
@@ -78,7 +89,7 @@ def cached_graph(name: str, loaded: LoadedWeights, version: str,
     path = loaded.folder / "onnx" / f"{name}-{loaded.key}-v{version}-b{BUILDER_VERSION}.onnx"
     if path.is_file():
         return path.read_bytes()
-    data = build(loaded.weights).SerializeToString()
+    data: bytes = build(loaded.weights).SerializeToString()
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".part")
@@ -93,24 +104,22 @@ def cached_graph(name: str, loaded: LoadedWeights, version: str,
 class OnnxNet:
     """Base of every net: loads the weights, builds (or reuses) the graph, holds one session.
 
-    Subclasses set `model_name`, `graph_version` and implement `build_graph`; they add pure
-    `preprocess`/`postprocess` functions in their own module.
+    Each subclass gets its `NetSpec` (``spec``) in its module, which also holds the pure
+    ``preprocess``/``postprocess`` functions around the graph.
     """
 
-    model_name: ClassVar[str]
-    graph_version: ClassVar[str] = "1"
+    spec: ClassVar[NetSpec]
     input_name: ClassVar[str] = "input"
 
-    def __init__(self, models_dir: str | os.PathLike | None = None, runtime: RuntimeConfig | None = None):
-        loaded = load_weights(self.model_name, models_dir)
-        self.model_bytes = cached_graph(self.model_name, loaded, self.graph_version, self.build_graph)
+    def __init__(self, models_dir: str | os.PathLike[str] | None = None, runtime: RuntimeConfig | None = None):
+        spec = self.spec
+        loaded = load_weights(spec.model, models_dir)
+        self.model_bytes = cached_graph(spec.model, loaded, spec.graph_version, spec.build_graph)
         self.session = create_session(self.model_bytes, runtime)
-        self.output_names = [o.name for o in self.session.get_outputs()]
+        self.output_names: list[str] = [o.name for o in self.session.get_outputs()]
 
-    @staticmethod
-    def build_graph(weights: WeightMap) -> onnx.ModelProto:
-        raise NotImplementedError
-
-    def run(self, batch: np.ndarray) -> list[np.ndarray]:
-        """Run the graph on an NHWC float32 batch; returns the outputs in graph order."""
-        return self.session.run(None, {self.input_name: np.ascontiguousarray(batch, dtype=np.float32)})
+    def forward(self, batch: np.ndarray) -> list[np.ndarray]:
+        """The graph's raw outputs, in graph order, for an NHWC float32 batch of padded, resized raw pixels."""
+        outputs: list[np.ndarray] = self.session.run(
+            None, {self.input_name: np.ascontiguousarray(batch, dtype=np.float32)})
+        return outputs

