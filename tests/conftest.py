@@ -124,10 +124,11 @@ class Authenticated:
 
 
 class LiveServer(Authenticated):
-    """uvicorn serving `app` on a free 127.0.0.1 port, in a background thread: ``with LiveServer(app) as srv``.
-    The app's token is ``srv.token`` (`create_app` makes one unless given an access policy)."""
+    """uvicorn serving `app` on a free 127.0.0.1 port, in a background thread: ``with LiveServer(app) as srv``
+    (`config`: more arguments of `faceapi.server.serving.uvicorn_config`). The app's token is ``srv.token``
+    (`create_app` makes one unless given an access policy)."""
 
-    def __init__(self, app) -> None:
+    def __init__(self, app, **config) -> None:
         import socket
         import threading
 
@@ -138,7 +139,8 @@ class LiveServer(Authenticated):
         self.sock.bind(("127.0.0.1", 0))
         self.port = self.sock.getsockname()[1]
         self.token = app.state.ctx.access.token
-        self.server = uvicorn.Server(uvicorn_config(app, host="127.0.0.1", port=self.port, log_level="warning"))
+        self.server = uvicorn.Server(uvicorn_config(app, host="127.0.0.1", port=self.port, log_level="warning",
+                                                    **config))
         self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [self.sock]}, daemon=True)
         self._started = threading.Event()
 

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import logging
 from typing import TYPE_CHECKING, Any
 
 import h11
@@ -55,6 +56,8 @@ class GuardedH11Protocol(H11Protocol):
         self._head_timer: asyncio.TimerHandle | None = self.loop.call_later(self.head_timeout_s, self._head_overdue)
 
     def data_received(self, data: bytes) -> None:
+        if self.conn.their_state is h11.IDLE and self._head_too_large(data):
+            return
         super().data_received(data)
         waiting = self.conn.their_state is h11.IDLE
         if not waiting:
@@ -62,6 +65,19 @@ class GuardedH11Protocol(H11Protocol):
         elif self._head_timer is None and self.conn.trailing_data[0]:
             # the first bytes of another request on a kept-alive connection: its head has a deadline too
             self._head_timer = self.loop.call_later(self.head_timeout_s, self._head_overdue)
+
+    def _head_too_large(self, data: bytes) -> bool:
+        """Refuse (431) a request head over `MAX_HEAD_BYTES`: h11's own limit holds only while a head is
+        incomplete, so a large head that arrives in one read would pass it."""
+        buffered = self.conn.trailing_data[0] + data
+        end = buffered.find(b"\r\n\r\n")
+        if (end if end >= 0 else len(buffered)) <= MAX_HEAD_BYTES:
+            return False
+        body = f"request head over {MAX_HEAD_BYTES} bytes".encode()
+        self.transport.write(b"HTTP/1.1 431 Request Header Fields Too Large\r\ncontent-type: text/plain\r\n"
+                             b"connection: close\r\ncontent-length: " + str(len(body)).encode() + b"\r\n\r\n" + body)
+        self.transport.close()
+        return True
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._stop_head_timer()
@@ -81,9 +97,19 @@ class GuardedH11Protocol(H11Protocol):
             self.transport.close()
 
 
+class DropWebSocketPathLines(logging.Filter):
+    """Drops uvicorn's own ``"WebSocket /path?query" [accepted]`` lines: they print the query (the token of
+    ``/ws/stream?token=``). The access middleware logs each handshake, redacted."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not (isinstance(record.msg, str) and record.msg.startswith('%s - "WebSocket %s"'))
+
+
 def log_config(level: str) -> dict[str, Any]:
     """uvicorn's logging configuration plus faceapi's loggers (the redacted access log among them)."""
     config = copy.deepcopy(LOGGING_CONFIG)
+    config["filters"] = {"no_websocket_paths": {"()": DropWebSocketPathLines}}
+    config["loggers"]["uvicorn.error"] = {**config["loggers"]["uvicorn.error"], "filters": ["no_websocket_paths"]}
     config["loggers"]["faceapi"] = {"handlers": ["default"], "level": level.upper(), "propagate": False}
     return config
 
