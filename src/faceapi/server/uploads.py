@@ -53,6 +53,11 @@ UPLOAD_OPENAPI: dict[str, Any] = {"requestBody": {"required": True, "content": {
 }}}
 
 
+def json_body_openapi(schema: dict[str, Any], required: bool = True) -> dict[str, Any]:
+    """OpenAPI description of a JSON body a route reads itself (with `read_json`)."""
+    return {"requestBody": {"required": required, "content": {"application/json": {"schema": schema}}}}
+
+
 @dataclass(frozen=True)
 class Upload:
     """An uploaded image, the text fields of its form (none for a raw body), and a name for messages."""

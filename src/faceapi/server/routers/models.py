@@ -15,7 +15,7 @@ from faceapi.pipeline import FaceAnalyzer
 from faceapi.server.context import ServerContext, get_ctx
 from faceapi.server.errors import DOWNLOAD_COMMAND
 from faceapi.server.stream import stream_options
-from faceapi.server.uploads import read_json
+from faceapi.server.uploads import json_body_openapi, read_json
 
 #: Largest body of POST /api/models/load.
 MAX_LOAD_BODY = 4096
@@ -80,7 +80,13 @@ def _nets_to_load(ctx: ServerContext, payload: Any) -> list[str]:
     return names
 
 
-@router.post("/api/models/load", status_code=202, responses={
+_LOAD_SCHEMA = {"type": "object", "properties": {
+    "nets": {"type": "array", "items": {"type": "string"}, "description": "net names (GET /api/models)"},
+    "settings": {"type": "object", "description": "stream settings: the nets they need"}}}
+
+
+@router.post("/api/models/load", status_code=202, openapi_extra=json_body_openapi(_LOAD_SCHEMA, required=False),
+             responses={
     200: {"description": "loading ended (with wait=true)"},
     400: {"description": "bad body"}, 413: {"description": "body over 4096 bytes"},
     415: {"description": "a body that is not application/json"},

@@ -20,7 +20,7 @@ from faceapi.gallery import DescribedImage, UnknownPersonError, check_name, desc
 from faceapi.server.context import ServerContext, get_ctx
 from faceapi.server.errors import validation_message
 from faceapi.server.params import EnrolParams, ImportParams, MatchParams
-from faceapi.server.uploads import UPLOAD_OPENAPI, Upload, read_json, read_upload
+from faceapi.server.uploads import UPLOAD_OPENAPI, Upload, json_body_openapi, read_json, read_upload
 
 #: Largest body of POST /api/people/import (a gallery export) and of PATCH /api/people/{name}.
 MAX_IMPORT_BYTES = 64 * 1024 * 1024
@@ -105,7 +105,20 @@ async def people_export(ctx: Ctx) -> JSONResponse:
     return JSONResponse(data, headers={"Content-Disposition": 'attachment; filename="faceapi-gallery.json"'})
 
 
-@router.post("/api/people/import")
+_IMPORT_SCHEMA = {
+    "description": "a gallery export (`faceapi people export`), or face-api.js's FaceMatcher.toJSON()",
+    "type": "object", "properties": {
+        "format": {"type": "string", "enum": ["faceapi-gallery"]}, "version": {"type": "integer"},
+        "people": {"type": "array", "items": {"type": "object", "required": ["name", "descriptors"], "properties": {
+            "name": {"type": "string"},
+            "descriptors": {"type": "array", "items": {"type": "array", "items": {"type": "number"},
+                                                        "minItems": 128, "maxItems": 128}}}}}}}
+_RENAME_SCHEMA = {"type": "object", "required": ["name"], "properties": {"name": {"type": "string"}}}
+
+
+@router.post("/api/people/import", openapi_extra=json_body_openapi(_IMPORT_SCHEMA), responses={
+    413: {"description": "body over 64 MB"}, 415: {"description": "a body that is not application/json"},
+    422: {"description": "not a gallery export, or a descriptor out of range"}})
 async def people_import(request: Request, params: Annotated[ImportParams, Query()], ctx: Ctx) -> dict[str, Any]:
     """Merge people from a JSON body (a gallery export, or face-api.js's ``FaceMatcher.toJSON()``);
     ``replace=true`` empties the gallery first. All or nothing; answers with counts."""
@@ -129,7 +142,7 @@ async def people_remove(name: str, ctx: Ctx) -> dict[str, Any]:
     return {"removed": person.to_dict()}
 
 
-@router.patch("/api/people/{name:path}")
+@router.patch("/api/people/{name:path}", openapi_extra=json_body_openapi(_RENAME_SCHEMA))
 async def people_rename(name: str, request: Request, ctx: Ctx) -> dict[str, Any]:
     """Rename: body ``{"name": "new name"}``. 404 unknown, 409 when the new name is taken, 422 a bad name."""
     gallery = ctx.need_gallery()
