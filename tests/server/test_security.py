@@ -434,3 +434,22 @@ def test_access_log_has_no_names_and_no_tokens(models_dir, tmp_path, serve_proce
         assert word not in log
     # the token appears once: in the address printed for the person at start, never in a log line
     assert log.count(srv.token) == 1 and re.search(r"open the page at \S+\?token=", log)
+
+
+def test_only_the_project_image_formats_are_decoded(http):
+    """EPS/PostScript (Ghostscript) and other formats Pillow knows are refused before any decoder runs."""
+    import io
+
+    from PIL import Image
+
+    from faceapi.errors import ImageError
+    from faceapi.image import load_image
+
+    eps = (b"%!PS-Adobe-3.0 EPSF-3.0\n%%BoundingBox: 0 0 8 8\n%%EndComments\n"
+           b"newpath 0 0 moveto 8 8 lineto stroke showpage\n%%EOF\n")
+    assert Image.open(io.BytesIO(eps)).format == "EPS"  # Pillow alone would take it
+    with pytest.raises(ImageError, match="accepted: JPEG, PNG"):
+        load_image(eps)
+    for ctype in ("image/x-eps", "application/octet-stream"):
+        r = http.post("/api/analyze", content=eps, headers={"content-type": ctype})
+        assert r.status_code == 400 and "not an image" in r.json()["error"], r.text
