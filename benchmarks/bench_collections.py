@@ -22,8 +22,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from faceapi.batch import IMAGE_SUFFIXES
 from faceapi.cli.main import main as cli
-from faceapi.collect import IMAGE_SUFFIXES
 
 SHARED = Path(os.environ.get("FACEAPI_SHARED", Path(__file__).resolve().parents[2] / "shared"))
 

@@ -6,10 +6,9 @@ import argparse
 import json
 import sys
 
+from faceapi.cli.common import add_models_dir_arg
 from faceapi.models import check_model, download_models, model_dir
 from faceapi.nets import NET_SPECS
-
-_DIR_HELP = "model folder (default: $FACEAPI_MODELS or the user cache); --dir is the old name"
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -17,10 +16,10 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     msub = p.add_subparsers(dest="models_command", metavar="ACTION", required=True)
     d = msub.add_parser("download", help="fetch the weights with `npm pack` (or from --from PATH), verify, install")
     d.add_argument("--from", dest="source", metavar="PATH", help="a folder or .tgz of @vladmandic/face-api you have")
-    d.add_argument("--models-dir", "--dir", dest="models_dir", metavar="DIR", help=_DIR_HELP)
+    add_models_dir_arg(d, old_name="--dir")
     d.set_defaults(func=_download)
     ls = msub.add_parser("list", help="show each model, its files and sizes, and whether it verifies")
-    ls.add_argument("--models-dir", "--dir", dest="models_dir", metavar="DIR", help=_DIR_HELP)
+    add_models_dir_arg(ls, old_name="--dir")
     ls.add_argument("--json", action="store_true", help="one JSON object per model")
     ls.set_defaults(func=_list)
 

@@ -12,6 +12,7 @@ import threading
 import webbrowser
 from urllib.parse import quote
 
+from faceapi.cli.common import add_gallery_arg, add_models_dir_arg
 from faceapi.errors import FaceApiError
 
 #: The largest image `faceapi serve` decodes, in pixels: a 12-megapixel phone photo or a 4K webcam frame
@@ -46,19 +47,17 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser(
         "serve", help="start the web app: the real-time emotion page, the REST API and the stream (with a token)",
         description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--host", default="127.0.0.1",
+    p.add_argument("--host", default="127.0.0.1", metavar="ADDRESS",
                    help="address to bind (default 127.0.0.1: this machine only; see --lan for phones)")
-    p.add_argument("--port", type=int, default=8000, help="port (default 8000)")
-    p.add_argument("--models-dir", help="model folder (default: $FACEAPI_MODELS or the user cache)")
+    p.add_argument("--port", type=int, default=8000, metavar="PORT", help="port (default 8000)")
+    add_models_dir_arg(p)
     g = p.add_mutually_exclusive_group()
-    g.add_argument("--gallery", metavar="PATH",
-                   help="the people gallery for recognition and /api/people (default: $FACEAPI_GALLERY or "
-                        "gallery.sqlite3 in the user data folder; created when missing)")
+    add_gallery_arg(g, "the people gallery for recognition and /api/people, created when missing")
     g.add_argument("--no-gallery", action="store_true",
                    help="serve without a gallery: no recognition, /api/people answers 503")
-    p.add_argument("--max-frame-bytes", type=int, default=2_000_000,
+    p.add_argument("--max-frame-bytes", type=int, default=2_000_000, metavar="BYTES",
                    help="largest frame or upload accepted, in bytes (default 2000000)")
-    p.add_argument("--max-pixels", type=int, default=SERVE_MAX_PIXELS,
+    p.add_argument("--max-pixels", type=int, default=SERVE_MAX_PIXELS, metavar="PIXELS",
                    help=f"largest image decoded, in pixels (default {SERVE_MAX_PIXELS}: a 12 MP photo or a 4K "
                         "webcam frame)")
     t = p.add_mutually_exclusive_group()
@@ -78,14 +77,16 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--lan", action="store_true",
                    help="serve phones on the LAN: listen on all interfaces with --https and the token, and print "
                         "the phone's address and a QR code of it")
-    p.add_argument("--ssl-certfile", help="serve HTTPS with this certificate (PEM) instead of the self-signed one")
-    p.add_argument("--ssl-keyfile", help="the certificate's private key (PEM)")
+    p.add_argument("--ssl-certfile", metavar="FILE",
+                   help="serve HTTPS with this certificate (PEM) instead of the self-signed one")
+    p.add_argument("--ssl-keyfile", metavar="FILE", help="the certificate's private key (PEM)")
     p.add_argument("--workers-threads", type=int, default=2, metavar="N",
                    help="threads running inference (default 2)")
     p.add_argument("--preload", action="store_true", help="load every net before accepting connections")
     p.add_argument("--open", action="store_true",
                    help="open the page (the address with the token) in a browser once the server is up")
-    p.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"])
+    p.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"],
+                   help="log level (default info; the access log names no people and shows no tokens)")
     # internal: serve on an already bound, listening TCP socket inherited as this file descriptor (tests and
     # benchmarks pass one, so no port is picked, released and re-bound in between); --host/--port are ignored
     p.add_argument("--fd", type=int, default=None, help=argparse.SUPPRESS)
