@@ -453,3 +453,124 @@ def test_only_the_project_image_formats_are_decoded(http):
     for ctype in ("image/x-eps", "application/octet-stream"):
         r = http.post("/api/analyze", content=eps, headers={"content-type": ctype})
         assert r.status_code == 400 and "not an image" in r.json()["error"], r.text
+
+
+# -- data integrity ------------------------------------------------------------------------------------------
+def test_out_of_range_descriptors_cannot_be_imported(http, gallery, descriptor):
+    """The attack: descriptors of +-3.4e38 imported, after which every recognition failed."""
+    before = http.get("/api/people/export").json()
+    bad = {"huge": [3.4e38] * 64 + [-3.4e38] * 64, "one huge value": [*descriptor[:-1], 3.4e38],
+           "too large": [x * 5 for x in descriptor], "zeros": [0.0] * 128, "127 numbers": descriptor[:127],
+           "strings": ["0.1"] * 128}
+    for what, vector in bad.items():
+        payload = {"format": "faceapi-gallery", "version": 1, "people": [{"name": "mallory", "descriptors": [vector]}]}
+        r = http.post("/api/people/import", json=payload)
+        assert r.status_code == 422, (what, r.text)
+        assert "descriptor" in r.json()["error"], (what, r.json())
+    assert http.get("/api/people/export").json()["people"] == before["people"]
+    fine = {"format": "faceapi-gallery", "version": 1, "people": [{"name": "real", "descriptors": [descriptor]}]}
+    assert http.post("/api/people/import", json=fine).status_code == 200
+    assert http.delete("/api/people/real").status_code == 200
+
+
+def test_reference_descriptors_are_all_within_the_bounds(shared_dir):
+    """The bounds were measured on the reference outputs: every reference descriptor passes them."""
+    validation = require("faceapi.gallery.validation")
+    found = []
+
+    def walk(o):
+        if isinstance(o, dict):
+            for k, v in o.items():
+                if k == "descriptor" and isinstance(v, list) and len(v) == 128:
+                    found.append(v)
+                else:
+                    walk(v)
+        elif isinstance(o, list):
+            for v in o:
+                walk(v)
+
+    for path in sorted((shared_dir / "reference").glob("*/*result.json")):
+        walk(json.loads(path.read_text()))
+    assert len(found) >= 100
+    for vector in found:
+        validation.check_descriptor(vector)
+
+
+def test_matching_survives_bad_rows_already_stored(http, gallery, descriptor, shared_dir):
+    """Rows written before the bounds (or by hand) are left out of matching, not allowed to break it."""
+    import sqlite3
+    import struct as st
+
+    gallery.enrol("amy", [descriptor])
+    pid = None
+    try:
+        with sqlite3.connect(gallery.path) as db:
+            pid = db.execute("INSERT INTO people (name, created) VALUES ('corrupt', '2026-01-01T00:00:00Z')").lastrowid
+            for vector in ([3.4e38] * 128, [float("nan")] * 128, [-3.4e38] * 64 + [0.0] * 64):
+                db.execute("INSERT INTO descriptors (person_id, vector, created) VALUES (?, ?, '2026-01-01T00:00:00Z')",
+                           (pid, st.pack("<128f", *vector)))
+        held_out = (shared_dir / "images" / "amy3.png").read_bytes()
+        for strategy in ("mean", "nearest"):
+            r = http.post("/api/people/match", params={"crop": "true", "strategy": strategy}, content=held_out,
+                          headers={"content-type": "image/png"})
+            assert r.status_code == 200, r.text
+            assert r.json()["match"]["label"] == "amy" and r.json()["match"]["distance"] < 0.6
+        r = http.post("/api/analyze", params={"detector": "ssd", "landmarks": "full", "recognize": "true"},
+                      content=(shared_dir / "images" / "amy1.png").read_bytes(), headers={"content-type": "image/png"})
+        assert r.status_code == 200 and all(f["match"]["label"] in ("amy", "unknown") for f in r.json()["faces"])
+    finally:
+        gallery.remove("amy")
+        if pid is not None:
+            gallery.remove("corrupt")
+
+
+def test_enrolling_an_existing_name_needs_append_and_a_close_sample(http, shared_dir):
+    """A typo must not merge two people: an existing name needs append=true, and a sample farther than the
+    match threshold from the person's samples needs force=true."""
+    images = shared_dir / "images"
+
+    def enrol(photo: str, **flags) -> httpx.Response:
+        params = {"name": "Amy T", "crop": "true", **{k: str(v).lower() for k, v in flags.items()}}
+        return http.post("/api/people", params=params, content=(images / photo).read_bytes(),
+                         headers={"content-type": "image/png"})
+
+    try:
+        assert enrol("amy1.png").status_code == 201
+        r = enrol("amy2.png")
+        assert r.status_code == 409 and "append=true" in r.json()["error"]
+        r = enrol("amy2.png", append=True)
+        assert r.status_code == 201 and r.json()["descriptors"] == 2 and r.json()["created_person"] is False
+        r = enrol("sheldon1.png", append=True)  # somebody else under Amy's name
+        assert r.status_code == 409, r.text
+        err = r.json()["error"]
+        assert "beyond the match threshold 0.6" in err and "force=true" in err and "somebody else" in err
+        assert http.get("/api/people/Amy T").json()["descriptors"] == 2
+        r = enrol("sheldon1.png", append=True, force=True)
+        assert r.status_code == 201 and r.json()["descriptors"] == 3
+    finally:
+        http.delete("/api/people/Amy T")
+
+
+def test_gallery_and_its_wal_and_shm_are_private(models_dir, tmp_path, create_app, live_server, shared_dir):
+    """The attack: the gallery and its -wal/-shm files were 0644 (readable by every user of the machine)."""
+    import stat
+
+    Gallery = require("faceapi.gallery").Gallery
+    folder = tmp_path / "new" / "people"
+    g = Gallery(folder / "gallery.sqlite3")
+    with live_server(create_app(FaceAnalyzer(models_dir), gallery=g)) as srv, srv.client(timeout=120) as http:
+        r = http.post("/api/people", params={"name": "amy", "crop": "true"},
+                      content=(shared_dir / "images" / "amy1.png").read_bytes(), headers={"content-type": "image/png"})
+        assert r.status_code == 201
+        files = [g.path, folder / "gallery.sqlite3-wal", folder / "gallery.sqlite3-shm"]
+        assert all(f.exists() for f in files), [f.name for f in folder.iterdir()]
+        modes = {f.name: stat.S_IMODE(f.stat().st_mode) for f in files}
+        assert set(modes.values()) == {0o600}, modes
+        assert stat.S_IMODE(folder.stat().st_mode) == 0o700
+    g.close()
+    # a gallery made readable by others (an older faceapi made them 0644) is made private when opened
+    for f in files:
+        if f.exists():
+            os.chmod(f, 0o644)
+    Gallery(folder / "gallery.sqlite3").close()
+    assert stat.S_IMODE(g.path.stat().st_mode) == 0o600

@@ -64,21 +64,21 @@ def http(server):
         yield client
 
 
-def enrol(http, name: str, path, crop: bool, multipart: bool = False) -> httpx.Response:
+def enrol(http, name: str, path, crop: bool, multipart: bool = False, append: bool = False) -> httpx.Response:
     data = path.read_bytes()
+    fields = {"name": name, "crop": str(crop).lower(), **({"append": "true"} if append else {})}
     if multipart:
-        return http.post("/api/people", data={"name": name, "crop": str(crop).lower()},
-                         files={"file": (path.name, data, "image/png")})
-    return http.post("/api/people", params={"name": name, "crop": str(crop).lower()}, content=data,
-                     headers={"content-type": "image/png"})
+        return http.post("/api/people", data=fields, files={"file": (path.name, data, "image/png")})
+    return http.post("/api/people", params=fields, content=data, headers={"content-type": "image/png"})
 
 
 @pytest.fixture(scope="module")
 def enrolled(http, images):
-    """The first two photos of each person, enrolled with crop=true (one as raw bytes, one multipart)."""
+    """The first two photos of each person, enrolled with crop=true (one as raw bytes, one multipart; the
+    second with append=true)."""
     for person in PEOPLE:
         for k in (1, 2):
-            r = enrol(http, person, images / f"{person}{k}.png", crop=True, multipart=k == 2)
+            r = enrol(http, person, images / f"{person}{k}.png", crop=True, multipart=k == 2, append=k == 2)
             assert r.status_code == 201, r.text
             body = r.json()
             assert body["name"] == person and body["descriptors"] == k and body["added"] == 1
@@ -174,7 +174,7 @@ def test_a_person_not_enrolled_is_unknown(http, enrolled, images, analyzer, gall
         assert labels_left_to_right(r.json()) == want
     finally:
         for k in (1, 2):
-            assert enrol(http, "howard", images / f"howard{k}.png", crop=True).status_code == 201
+            assert enrol(http, "howard", images / f"howard{k}.png", crop=True, append=k == 2).status_code == 201
 
 
 def test_enrolment_errors_are_clear(http, enrolled, images):
@@ -206,7 +206,9 @@ def test_enrolment_errors_are_clear(http, enrolled, images):
 def test_rename_remove_export_import(http, enrolled, images):
     r = enrol(http, "Happy", images / "happy.jpg", crop=False)  # one face, detected by SSD
     assert r.status_code == 201 and r.json()["descriptors"] == 1
-    again = enrol(http, "happy", images / "happy.jpg", crop=False)  # the same image: nothing new
+    taken = enrol(http, "happy", images / "happy.jpg", crop=False)  # the name exists: append=true needed
+    assert taken.status_code == 409 and "append=true" in taken.json()["error"]
+    again = enrol(http, "happy", images / "happy.jpg", crop=False, append=True)  # the same image: nothing new
     assert again.status_code == 201 and again.json()["added"] == 0 and again.json()["skipped"] == 1
     r = http.patch("/api/people/Happy", json={"name": "amy"})
     assert r.status_code == 409 and "already a person called 'amy'" in r.json()["error"]

@@ -27,6 +27,7 @@ from faceapi.errors import (
     ModelNotFoundError,
     NameTakenError,
     OptionsError,
+    SampleMismatchError,
     UnknownPersonError,
     VideoError,
 )
@@ -77,6 +78,7 @@ ERROR_STATUS: dict[type[FaceApiError], int] = {
     GalleryError: 422,
     UnknownPersonError: 404,
     NameTakenError: 409,
+    SampleMismatchError: 409,
     FaceCountError: 422,
     VideoError: 422,
 }

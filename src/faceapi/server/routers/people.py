@@ -17,6 +17,7 @@ from pydantic import BaseModel, ValidationError
 
 from faceapi.errors import GalleryError, OptionsError
 from faceapi.gallery import DescribedImage, UnknownPersonError, check_name, describe_face
+from faceapi.options import DEFAULT_DISTANCE_THRESHOLD
 from faceapi.server.context import ServerContext, get_ctx
 from faceapi.server.errors import validation_message
 from faceapi.server.params import EnrolParams, ImportParams, MatchParams
@@ -65,12 +66,17 @@ async def people_list(ctx: Ctx) -> dict[str, Any]:
 @router.post("/api/people", status_code=201, openapi_extra=UPLOAD_OPENAPI, responses={
     201: {"description": "the person after enrolment, with how many descriptors were added"},
     400: {"description": "not an image, or a bad option"}, 413: {"description": "body over the size limit"},
+    409: {"description": "the name exists (without append=true), or the new sample is farther than the match "
+                        "threshold from the person's samples (without force=true)"},
+    415: {"description": "neither an image type, application/octet-stream nor a multipart form"},
     422: {"description": "no face or several faces (`faces` says how many), or a bad name"},
     503: {"description": "no gallery, or model weights missing"}})
 async def people_enrol(request: Request, params: Annotated[EnrolParams, Query()], ctx: Ctx) -> JSONResponse:
     """Enrol the one face of an image under ``name``: the raw body with ``?name=``, or a multipart form with
     a file and ``name`` (field or query). ``crop=true``: the image is a face crop already (described whole,
-    no detection). An existing name gets one more sample."""
+    no detection). An existing name is refused (409) unless ``append=true``; then the new sample must lie
+    within the match threshold (0.6) of one of the person's samples (409 saying the distance otherwise: it
+    may be somebody else) unless ``force=true``."""
     gallery = ctx.need_gallery()
     upload = await read_upload(request, ctx.max_frame_bytes)
     params = _with_form_fields(params, upload)
@@ -78,7 +84,9 @@ async def people_enrol(request: Request, params: Annotated[EnrolParams, Query()]
         raise GalleryError("give the person's name: ?name=... (or a 'name' form field)")
     name = check_name(params.name)
     described = await _describe(ctx, upload, params.crop)
-    result = await asyncio.to_thread(gallery.enrol, name, [described.descriptor], [described.sha256])
+    max_distance = None if params.force else DEFAULT_DISTANCE_THRESHOLD
+    result = await asyncio.to_thread(lambda: gallery.enrol(name, [described.descriptor], [described.sha256],
+                                                           append=params.append, max_distance=max_distance))
     return JSONResponse(result.to_dict(), status_code=201)
 
 
