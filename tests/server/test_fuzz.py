@@ -9,7 +9,7 @@ import pytest
 
 from faceapi.pipeline import FaceAnalyzer
 
-from conftest import require
+from helpers import require
 
 #: Generated cases per operation (about 15 operations): a few seconds each.
 EXAMPLES = 30

@@ -21,7 +21,7 @@ import pytest
 
 from faceapi.pipeline import FaceAnalyzer
 
-from conftest import require
+from helpers import require
 
 JSON = {"content-type": "application/json"}
 JPEG = {"content-type": "image/jpeg"}

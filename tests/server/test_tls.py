@@ -12,7 +12,7 @@ import stat
 import httpx
 import pytest
 
-from conftest import require
+from helpers import require
 
 
 @pytest.fixture(scope="module")
