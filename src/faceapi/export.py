@@ -21,6 +21,7 @@ import onnx
 
 from faceapi import __version__
 from faceapi.errors import ModelError
+from faceapi.fileio import atomic_open, atomic_write_bytes
 from faceapi.nets import NET_SPECS, spec
 from faceapi.nets.ssd_mobilenetv1 import NUM_ANCHORS
 from faceapi.pipeline import FaceAnalyzer
@@ -89,22 +90,21 @@ def export_nets(folder: str | os.PathLike[str], analyzer: FaceAnalyzer | None = 
                                             "faceapi.description": json.dumps(desc)})
         onnx.checker.check_model(model)
         data = model.SerializeToString()
-        _write_bytes(onnx_path, data)
+        atomic_write_bytes(onnx_path, data)
         entry: dict[str, Any] = {"net": name, "onnx": str(onnx_path), "bytes": len(data),
                                  "sha256": hashlib.sha256(data).hexdigest()}
         if "anchors_file" in desc:
             anchors = _ssd_anchors(model)
             anchors_path = folder / desc["anchors_file"]
-            tmp = anchors_path.with_name(".anchors.part.npy")
-            np.save(tmp, anchors)
-            os.replace(tmp, anchors_path)
+            with atomic_open(anchors_path) as f:
+                np.save(f, anchors)
             entry["anchors"] = str(anchors_path)
         desc["sha256"] = entry["sha256"]
         json_path = folder / f"{name}.json"
-        _write_bytes(json_path, (json.dumps(desc, indent=2) + "\n").encode())
+        atomic_write_bytes(json_path, (json.dumps(desc, indent=2) + "\n").encode())
         entry["json"] = str(json_path)
         written.append(entry)
-    _write_bytes(folder / "index.json", (json.dumps(
+    atomic_write_bytes(folder / "index.json", (json.dumps(
         {"faceapi": __version__, "nets": [{k: (Path(v).name if k in ("onnx", "json", "anchors") else v)
                                            for k, v in e.items()} for e in written]}, indent=2) + "\n").encode())
     return written
@@ -119,8 +119,3 @@ def _ssd_anchors(model: onnx.ModelProto) -> np.ndarray:
                 return value.astype(np.float32)
     raise ModelError(f"ssd_mobilenetv1 graph has no anchors constant of shape ({NUM_ANCHORS}, 4)")
 
-
-def _write_bytes(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.part")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)

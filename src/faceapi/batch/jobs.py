@@ -16,21 +16,22 @@ import contextlib
 import io
 import os
 from collections.abc import Callable, Generator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar, Literal
 
 from faceapi.batch.inputs import IMAGE_SUFFIXES, InputItem
+from faceapi.batch.prefetch import Decoded
 from faceapi.batch.records import Record, error_record, frame_record, image_record, skipped_record
 from faceapi.draw import annotate
 from faceapi.errors import FaceApiError, ModelError, OptionsError, VideoError
 from faceapi.fileio import atomic_write_bytes
-from faceapi.options import AnalyzeOptions
-from faceapi.tracking import Tracker
+from faceapi.options import AnalyzeOptions, TrackingOptions
 from faceapi.video.decode import VIDEO_SUFFIXES, is_video, probe
 
 if TYPE_CHECKING:
     from faceapi.pipeline import FaceAnalyzer
+    from faceapi.tracking import FaceTracker
 
 
 @dataclass(frozen=True)
@@ -41,7 +42,8 @@ class JobSettings:
         options: what to compute for each image or frame.
         descriptors: keep the faces' descriptors in the records.
         every, smooth, iou, reid_seconds, reid_distance: videos: analyse every N-th frame; the tracker's
-            smoothing window, IoU threshold and re-identification limits (see `faceapi.tracking.Tracker`).
+            expression smoothing (exponential, over about `smooth` frames: weight 2 / (smooth + 1) for a new
+            one), IoU threshold and re-identification limits (see `faceapi.tracking.FaceTracker`).
         timeline_dir: videos: write per-track expression timelines there.
     """
 
@@ -62,9 +64,16 @@ class JobSettings:
         if not 0 < self.iou <= 1:
             raise OptionsError(f"iou must be in (0, 1], got {self.iou}")
 
-    def tracker(self) -> Tracker:
-        return Tracker(iou_threshold=self.iou, reid_distance=self.reid_distance, reid_seconds=self.reid_seconds,
-                       smooth_window=self.smooth)
+    def tracking(self) -> TrackingOptions:
+        """The video tracker's options from these settings (the rest: `TrackingOptions`'s defaults)."""
+        return TrackingOptions(expression_alpha=2 / (self.smooth + 1), iou_threshold=self.iou,
+                               reid_seconds=self.reid_seconds, reid_distance=self.reid_distance)
+
+    def tracker(self, analyzer: FaceAnalyzer) -> FaceTracker:
+        """A new tracker for one video."""
+        from faceapi.tracking import FaceTracker
+
+        return FaceTracker(analyzer, self.options, self.tracking())
 
 
 class JobContext:
@@ -112,16 +121,30 @@ class ImageJob:
     annotate_to: str | None = None
     not_video: bool = False
 
-    def analyse(self, analyzer: FaceAnalyzer, settings: JobSettings) -> ImageOutcome:
+    def analyse(self, analyzer: FaceAnalyzer, settings: JobSettings,
+                decoded: Decoded | None = None) -> ImageOutcome:
         """The record and annotated bytes; any failure other than missing weights becomes an error record
-        (a file that breaks a decoder must not stop the run)."""
+        (a file that breaks a decoder must not stop the run).
+
+        `decoded`: the image already decoded (by `faceapi.batch.prefetch`); its decode time is the record's
+        "decode" timing, counted in "total" as when the analyzer decodes. Without pixels (the decode
+        failed) the image is analysed from its path, so its error is exactly the analyzer's.
+        """
         try:
-            result = analyzer.analyze(self.source, settings.options)
+            pixels = decoded.image if decoded is not None else None
+            if decoded is not None and pixels is not None:
+                result = analyzer.analyze(pixels, settings.options)
+                timings = dict(result.timings_ms)
+                timings["total"] += decoded.decode_ms - timings["decode"]
+                timings["decode"] = decoded.decode_ms
+                result = replace(result, timings_ms=timings)
+            else:
+                result = analyzer.analyze(self.source, settings.options)
             annotated = None
             if self.annotate_to is not None:
                 buf = io.BytesIO()
                 fmt = _PIL_FORMATS.get(Path(self.annotate_to).suffix.lower(), "PNG")
-                annotate(self.source, result).save(buf, format=fmt)
+                annotate(pixels if pixels is not None else self.source, result).save(buf, format=fmt)
                 annotated = buf.getvalue()
             return ImageOutcome(image_record(self.source, result, settings.descriptors), annotated)
         except ModelError:
@@ -144,8 +167,8 @@ class ImageJob:
             return error_record(self.source, f"{self.annotate_to}: cannot write the annotated copy ({exc})")
         return {**outcome.record, "annotated": self.annotate_to}
 
-    def records(self, ctx: JobContext) -> Generator[Record, None, None]:
-        yield self.commit(self.analyse(ctx.analyzer, ctx.settings))
+    def records(self, ctx: JobContext, decoded: Decoded | None = None) -> Generator[Record, None, None]:
+        yield self.commit(self.analyse(ctx.analyzer, ctx.settings, decoded))
 
 
 @dataclass(frozen=True)
@@ -171,7 +194,8 @@ class VideoJob:
             total = info.frames_to_analyse(settings.every)
             ctx.video_frame(name, 0, total)
             frames = analyze_video(ctx.analyzer, self.source, settings.options, every=settings.every,
-                                   tracker=settings.tracker(), annotate_to=self.annotate_to, timeline=timeline,
+                                   tracker=settings.tracker(ctx.analyzer), annotate_to=self.annotate_to,
+                                   timeline=timeline,
                                    info=info)
             with contextlib.closing(frames):
                 for done, f in enumerate(frames, 1):

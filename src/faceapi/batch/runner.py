@@ -9,6 +9,7 @@ the annotated copies and video, and the timelines cover the same images and fram
 from __future__ import annotations
 
 import contextlib
+import functools
 import itertools
 import signal
 import threading
@@ -18,9 +19,11 @@ from types import FrameType, TracebackType
 
 from faceapi.batch.jobs import ImageJob, Job, JobContext
 from faceapi.batch.pool import ImagePool
+from faceapi.batch.prefetch import DEFAULT_DEPTH, Prefetcher
 from faceapi.batch.progress import ProgressBar
 from faceapi.batch.records import Record
 from faceapi.batch.writers import RecordWriter
+from faceapi.image import load_image
 
 
 @dataclass
@@ -107,26 +110,35 @@ def _one(record: Record) -> Generator[Record, None, None]:
     yield record
 
 
-def _scheduled(jobs: Sequence[Job], ctx: JobContext,
-               pool: ImagePool | None) -> Generator[tuple[Job, Generator[Record, None, None]], None, None]:
-    """Each job with its records, in order; runs of consecutive images go through the pool when there is one
-    (their annotated copies are written here, in this process, just before their records)."""
-    for pooled, group in itertools.groupby(jobs, key=lambda j: pool is not None and isinstance(j, ImageJob)):
-        if pool is not None and pooled:
-            images = [j for j in group if isinstance(j, ImageJob)]
+def _scheduled(jobs: Sequence[Job], ctx: JobContext, pool: ImagePool | None,
+               prefetch: int) -> Generator[tuple[Job, Generator[Record, None, None]], None, None]:
+    """Each job with its records, in order. Runs of consecutive images go through the pool when there is one
+    (their annotated copies are written here, in this process, just before their records); without a pool,
+    a run of two or more images is decoded ahead by a `Prefetcher` holding up to `prefetch` images."""
+    for images_run, group in itertools.groupby(jobs, key=lambda j: isinstance(j, ImageJob)):
+        run = list(group)
+        images = [j for j in run if isinstance(j, ImageJob)]
+        if pool is not None and images_run:
             for image, outcome in zip(images, pool.analyse(images)):
                 yield image, _one(image.commit(outcome))
+        elif images_run and prefetch > 0 and len(images) > 1:
+            decode = functools.partial(load_image, max_pixels=ctx.analyzer.max_pixels)
+            with Prefetcher([j.source for j in images], decode, max_items=prefetch) as ahead:
+                for image, decoded in zip(images, ahead):
+                    yield image, image.records(ctx, decoded)
         else:
-            for job in group:
+            for job in run:
                 yield job, job.records(ctx)
 
 
 def run_jobs(jobs: Sequence[Job], ctx: JobContext, writer: RecordWriter, tally: Tally, *,
-             pool: ImagePool | None = None, progress: ProgressBar | None = None) -> None:
+             pool: ImagePool | None = None, progress: ProgressBar | None = None,
+             prefetch: int = DEFAULT_DEPTH) -> None:
     """Run `jobs` in order, writing every record and counting it in `tally` (which stays valid when this
     raises). Missing model weights (ModelError) stop the run; KeyboardInterrupt is raised between records
-    (see the module docstring)."""
-    with StopBetweenRecords() as stop, contextlib.closing(_scheduled(jobs, ctx, pool)) as scheduled:
+    (see the module docstring). `prefetch`: without a pool, decode up to this many images ahead while one
+    is analysed (0: decode each when its turn comes); records are the same either way."""
+    with StopBetweenRecords() as stop, contextlib.closing(_scheduled(jobs, ctx, pool, prefetch)) as scheduled:
         for job, records in scheduled:
             failed_before = tally.failed
             written = 0

@@ -16,6 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from faceapi.errors import ModelError
+from faceapi.fileio import atomic_open
 from faceapi.models.registry import MODELS, NPM_PACKAGE
 from faceapi.models.store import check_model, model_dir
 
@@ -115,8 +116,7 @@ def download_models(
             if actual != digest:
                 raise ModelError(f"{fname}: SHA-256 {actual} does not match the pinned {digest}; refusing it")
         for fname in pinned:
-            part = target / (fname + ".part")
-            shutil.copyfile(src_dir / fname, part)
-            os.replace(part, target / fname)
+            with open(src_dir / fname, "rb") as src_file, atomic_open(target / fname) as out:
+                shutil.copyfileobj(src_file, out)
             log(f"installed {fname}")
     return target

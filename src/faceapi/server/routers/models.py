@@ -14,7 +14,7 @@ from faceapi.nets import NET_SPECS, net_names
 from faceapi.pipeline import FaceAnalyzer
 from faceapi.server.context import ServerContext, get_ctx
 from faceapi.server.errors import DOWNLOAD_COMMAND
-from faceapi.server.stream import stream_options
+from faceapi.server.stream import stream_options, tracking_settings
 from faceapi.server.uploads import json_body_openapi, read_json
 
 #: Largest body of POST /api/models/load.
@@ -75,7 +75,9 @@ def _nets_to_load(ctx: ServerContext, payload: Any) -> list[str]:
         settings = payload["settings"]
         if not isinstance(settings, dict):
             raise OptionsError("'settings' must be a JSON object")
-        opts = stream_options({k: v for k, v in settings.items() if k != "type"}, ctx.recognition_available)
+        settings = {k: v for k, v in settings.items() if k != "type"}
+        tracking_settings(settings)  # a stream's tracking keys need no nets: checked and set aside
+        opts = stream_options(settings, ctx.recognition_available)
         return FaceAnalyzer.nets_for(opts)
     return names
 
