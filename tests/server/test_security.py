@@ -537,12 +537,13 @@ def test_enrolling_an_existing_name_needs_append_and_a_close_sample(http, shared
     try:
         assert enrol("amy1.png").status_code == 201
         r = enrol("amy2.png")
-        assert r.status_code == 409 and "append=true" in r.json()["error"]
+        assert r.status_code == 409 and "append=true" in r.json()["error"] and r.json()["conflict"] == "name_taken"
         r = enrol("amy2.png", append=True)
         assert r.status_code == 201 and r.json()["descriptors"] == 2 and r.json()["created_person"] is False
         r = enrol("sheldon1.png", append=True)  # somebody else under Amy's name
         assert r.status_code == 409, r.text
         err = r.json()["error"]
+        assert r.json()["conflict"] == "sample_mismatch"
         assert "beyond the match threshold 0.6" in err and "force=true" in err and "somebody else" in err
         assert http.get("/api/people/Amy T").json()["descriptors"] == 2
         r = enrol("sheldon1.png", append=True, force=True)

@@ -1,8 +1,9 @@
 """The one table from errors to HTTP answers. Every route raises; nothing else maps an error to a status.
 
 `ERROR_STATUS` maps each `FaceApiError` subclass to its HTTP status (the most specific class listed in an
-exception's MRO wins); the body is always ``{"error": message}``, plus ``faces`` for `FaceCountError`
-and ``command`` for a `ModelError` (what to run to fetch the weights). The WebSocket sends the same body
+exception's MRO wins); the body is always ``{"error": message}``, plus ``faces`` for `FaceCountError`,
+``command`` for a `ModelError` (what to run to fetch the weights) and ``conflict`` for a 409
+(``name_taken`` or ``sample_mismatch``: what the page asks the person about). The WebSocket sends the same body
 (`error_payload`) inside its ``{"type": "error"}`` messages. Request validation errors (FastAPI's, for
 declared parameters) answer 400 with a message naming the parameter.
 """
@@ -97,6 +98,10 @@ def error_payload(exc: FaceApiError) -> dict[str, Any]:
     body: dict[str, Any] = {"error": str(exc)}
     if isinstance(exc, FaceCountError):
         body["faces"] = exc.faces
+    if isinstance(exc, SampleMismatchError):  # for the page: offer "add anyway" (force=true)
+        body["conflict"] = "sample_mismatch"
+    elif isinstance(exc, NameTakenError):  # for the page: ask before adding to that person (append=true)
+        body["conflict"] = "name_taken"
     if isinstance(exc, ModelError):
         body["command"] = DOWNLOAD_COMMAND
     return body
