@@ -4,7 +4,7 @@ frames per second, the median / p95 round trip and the median engine time per fr
 landmark jitter, lag, expression and id stability on the synthetic noisy clip, as markdown tables.
 
     .venv/bin/python benchmarks/bench_stream.py                 # starts `faceapi serve` on a free port
-    .venv/bin/python benchmarks/bench_stream.py --url ws://127.0.0.1:8000/ws/stream
+    .venv/bin/python benchmarks/bench_stream.py --url "ws://127.0.0.1:8000/ws/stream?token=TOKEN"
     .venv/bin/python benchmarks/bench_stream.py --clients 1,2,3,4 --seconds 20 --threads 2
 
 The frames are the synthetic clip of `faceapi.tracking.clip.noisy_clip` (happy.jpg, webcam-like noise sigma 6
@@ -21,6 +21,7 @@ import asyncio
 import json
 import os
 import platform
+import secrets
 import socket
 import statistics
 import subprocess
@@ -147,7 +148,9 @@ def start_server(threads: int, models_dir: str | None) -> tuple[subprocess.Popen
            "--workers-threads", str(threads)]
     if models_dir:
         cmd += ["--models-dir", models_dir]
-    proc = subprocess.Popen(cmd, stderr=subprocess.PIPE, pass_fds=(sock.fileno(),))
+    token = secrets.token_urlsafe(16)  # the server's token (issue 10: every request needs one)
+    proc = subprocess.Popen(cmd, stderr=subprocess.PIPE, pass_fds=(sock.fileno(),),
+                            env={**os.environ, "FACEAPI_TOKEN": token})
     sock.close()  # the server holds it now
     base = f"http://127.0.0.1:{port}"
     try:
@@ -155,9 +158,10 @@ def start_server(threads: int, models_dir: str | None) -> tuple[subprocess.Popen
     except httpx.TransportError:
         proc.kill()
         raise RuntimeError("faceapi serve did not start: " + proc.communicate()[1].decode()) from None
-    r = httpx.post(base + "/api/models/load?wait=true", json={"settings": SETTINGS}, timeout=300)
+    r = httpx.post(base + "/api/models/load?wait=true", json={"settings": SETTINGS}, timeout=300,
+                   headers={"Authorization": f"Bearer {token}"})
     r.raise_for_status()
-    return proc, f"ws://127.0.0.1:{port}/ws/stream"
+    return proc, f"ws://127.0.0.1:{port}/ws/stream?token={token}"
 
 
 def main() -> int:

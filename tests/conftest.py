@@ -39,9 +39,11 @@ def models_dir() -> Path:
 
 
 # server fixtures ----------------------------------------------------------------------------------------
-# The web app started for real on 127.0.0.1: in this process (LiveServer, uvicorn in a thread) or as
-# `faceapi serve` (ServeProcess). Both get a socket bound here and handed over (a Python socket or an
-# inherited file descriptor), so no port is picked, released and re-bound in between.
+# The web app started for real on 127.0.0.1: in this process (LiveServer, uvicorn in a thread, configured by
+# faceapi.server.serving as `faceapi serve` is) or as `faceapi serve` (ServeProcess). Both get a socket bound
+# here and handed over (a Python socket or an inherited file descriptor), so no port is picked, released and
+# re-bound in between. Both know the server's token: `client()` is an authenticated httpx client, `page_url`
+# the address a person opens (with ?token=), `stream()` opens the WebSocket with the token.
 class StreamConnection:
     """A `/ws/stream` client connection (websockets' sync client) that reads JSON answers."""
 
@@ -59,20 +61,86 @@ class StreamConnection:
         return json.loads(msg)
 
 
-class LiveServer:
-    """uvicorn serving `app` on a free 127.0.0.1 port, in a background thread: ``with LiveServer(app) as srv``."""
+class Authenticated:
+    """What a test needs to talk to a server with its token (`url`, `port` and `token` set by the class)."""
 
-    def __init__(self, app) -> None:
+    url: str
+    port: int
+    token: str | None
+
+    @property
+    def auth(self) -> dict:
+        """The Authorization header of an API client (empty for a server without a token)."""
+        return {"Authorization": f"Bearer {self.token}"} if self.token else {}
+
+    @property
+    def page_url(self) -> str:
+        """The page's address with the token, as `faceapi serve` prints it."""
+        return f"{self.url}/?token={self.token}" if self.token else f"{self.url}/"
+
+    def client(self, **kw):
+        """An httpx client sending the token (``with srv.client(timeout=60) as http``)."""
+        import httpx
+
+        return httpx.Client(base_url=self.url, headers=self.auth, **kw)
+
+    @property
+    def ws(self) -> str:
+        scheme = "wss" if self.url.startswith("https") else "ws"
+        return f"{scheme}://127.0.0.1:{self.port}/ws/stream"
+
+    @property
+    def ws_with_token(self) -> str:
+        return f"{self.ws}?token={self.token}" if self.token else self.ws
+
+    def stream(self, settings: dict | None = None, **kw):
+        """A stream connection (with the token) past the server's hello (and, given `settings`, their
+        acknowledgement)."""
+        import contextlib
+        import json
+
+        connect = require("websockets.sync.client").connect
+        if self.ws.startswith("wss:") and "ssl" not in kw:  # the tests' own self-signed certificates
+            import ssl
+
+            kw["ssl"] = ssl.create_default_context()
+            kw["ssl"].check_hostname = False
+            kw["ssl"].verify_mode = ssl.CERT_NONE
+
+        @contextlib.contextmanager
+        def opened():
+            with connect(self.ws_with_token, max_size=None, **kw) as ws:
+                conn = StreamConnection(ws)
+                hello = conn.recv_json()
+                assert hello["type"] == "hello"
+                conn.hello = hello
+                if settings is not None:
+                    ws.send(json.dumps({"type": "settings", **settings}))
+                    reply = conn.recv_json()
+                    assert reply["type"] == "settings" and reply["ok"], reply
+                yield conn
+
+        return opened()
+
+
+class LiveServer(Authenticated):
+    """uvicorn serving `app` on a free 127.0.0.1 port, in a background thread: ``with LiveServer(app) as srv``
+    (`config`: more arguments of `faceapi.server.serving.uvicorn_config`). The app's token is ``srv.token``
+    (`create_app` makes one unless given an access policy)."""
+
+    def __init__(self, app, **config) -> None:
         import socket
         import threading
 
         uvicorn = require("uvicorn")
+        from faceapi.server.serving import uvicorn_config
+
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self.sock.bind(("127.0.0.1", 0))
         self.port = self.sock.getsockname()[1]
-        config = uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning",
-                                ws_max_size=16 * 1024 * 1024)
-        self.server = uvicorn.Server(config)
+        self.token = app.state.ctx.access.token
+        self.server = uvicorn.Server(uvicorn_config(app, host="127.0.0.1", port=self.port, log_level="warning",
+                                                    **config))
         self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [self.sock]}, daemon=True)
         self._started = threading.Event()
 
@@ -102,43 +170,30 @@ class LiveServer:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    @property
-    def ws(self) -> str:
-        return f"ws://127.0.0.1:{self.port}/ws/stream"
 
-    def stream(self, settings: dict | None = None, **kw):
-        """A stream connection past the server's hello (and, given `settings`, their acknowledgement)."""
-        import contextlib
-        import json
-
-        connect = require("websockets.sync.client").connect
-
-        @contextlib.contextmanager
-        def opened():
-            with connect(self.ws, max_size=None, **kw) as ws:
-                conn = StreamConnection(ws)
-                hello = conn.recv_json()
-                assert hello["type"] == "hello"
-                conn.hello = hello
-                if settings is not None:
-                    ws.send(json.dumps({"type": "settings", **settings}))
-                    reply = conn.recv_json()
-                    assert reply["type"] == "settings" and reply["ok"], reply
-                yield conn
-
-        return opened()
-
-
-class ServeProcess:
+class ServeProcess(Authenticated):
     """`faceapi serve ARGS` in a subprocess, on a listening 127.0.0.1 socket bound here and inherited through
     ``--fd``: requests sent before the server is up wait in the socket's backlog, not refused.
-    ``with ServeProcess([...], env) as proc``; `proc.stderr` holds its stderr after the block."""
+    ``with ServeProcess([...], env) as proc``; `proc.stderr` holds its stderr after the block. Unless ARGS
+    give ``--token`` or ``--no-token``, the server gets a fresh token through $FACEAPI_TOKEN (`proc.token`);
+    with ``--https`` or ``--lan``, `proc.url` is https:// (clients must then ignore certificate errors)."""
 
     def __init__(self, args: list[str], env: dict | None = None) -> None:
+        import os
+        import secrets
         import socket
 
         self.args = args
+        env = dict(os.environ if env is None else env)
+        if "--no-token" in args:
+            self.token = None
+        elif "--token" in args:
+            self.token = args[args.index("--token") + 1]
+        else:
+            self.token = env["FACEAPI_TOKEN"] = secrets.token_urlsafe(16)
         self.env = env
+        https = any(a in args for a in ("--https", "--lan", "--ssl-certfile"))
+        self.scheme = "https" if https else "http"
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self.sock.bind(("127.0.0.1", 0))
         self.sock.listen(64)
@@ -165,13 +220,18 @@ class ServeProcess:
             _, err = self.proc.communicate()
         self.stderr = err.decode("utf-8", "replace")
 
-    def url(self, scheme: str = "http") -> str:
-        return f"{scheme}://127.0.0.1:{self.port}"
+    @property
+    def url(self) -> str:
+        return f"{self.scheme}://127.0.0.1:{self.port}"
+
+    def client(self, **kw):
+        return super().client(**({"verify": False} if self.scheme == "https" else {}) | kw)
 
 
 @pytest.fixture(scope="session")
 def live_server():
-    """The `LiveServer` class: ``with live_server(create_app(...)) as srv`` (srv.url, srv.ws, srv.stream())."""
+    """The `LiveServer` class: ``with live_server(create_app(...)) as srv`` (srv.url, srv.client(), srv.page_url,
+    srv.stream())."""
     require("fastapi")
     require("websockets")
     return LiveServer

@@ -20,6 +20,9 @@ ImageInput = str | os.PathLike[str] | bytes | bytearray | memoryview | Image.Ima
 
 #: Default limit on width x height; larger inputs are refused before they are decoded.
 DEFAULT_MAX_PIXELS = 40_000_000
+#: The formats decoded (Pillow's names). Everything else is refused before a decoder runs: Pillow would
+#: otherwise also hand EPS/PostScript to Ghostscript and parse dozens of rarely used formats.
+IMAGE_FORMATS = ("JPEG", "PNG", "WEBP", "GIF", "BMP", "TIFF")
 
 _SRGB = ImageCms.createProfile("sRGB")
 _ORIENTATION = 0x0112  # EXIF tag
@@ -135,7 +138,7 @@ def load_image(source: ImageInput, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.n
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(stream) as im:
+            with Image.open(stream, formats=IMAGE_FORMATS) as im:
                 w, h = im.size  # known from the header: refuse huge images before decoding them
                 if w * h > max_pixels:
                     raise ImageError(f"{name}: image is {w}x{h} = {w * h} pixels, over the limit of {max_pixels}")
@@ -146,6 +149,7 @@ def load_image(source: ImageInput, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.n
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
         raise ImageError(f"{name}: image too large ({exc})") from exc
     except UnidentifiedImageError as exc:
-        raise ImageError(f"{name}: not an image file that can be decoded") from exc
+        raise ImageError(f"{name}: not an image file that can be decoded (accepted: JPEG, PNG, WebP, GIF, BMP, "
+                         f"TIFF)") from exc
     except (OSError, ValueError, SyntaxError, EOFError) as exc:
         raise ImageError(f"{name}: corrupt or truncated image ({exc})") from exc

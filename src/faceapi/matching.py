@@ -179,6 +179,9 @@ class FaceMatcher:
             else:
                 per = np.minimum.reduceat(d, self._starts, axis=1)
             out[lo : lo + step] = per
+        # a reference that is not a real descriptor (NaN, or so large that float32 overflows) is infinitely
+        # far, not a NaN that would make every comparison false and fail every match
+        np.nan_to_num(out, copy=False, nan=np.inf)
         return out
 
     def _exact(self, q: np.ndarray, people: np.ndarray) -> np.ndarray:
@@ -193,6 +196,7 @@ class FaceMatcher:
         local = np.concatenate([[0], np.cumsum(counts)[:-1]]).astype(np.intp)
         per: np.ndarray = (np.add.reduceat(d, local) / counts if self.strategy == "mean"
                            else np.minimum.reduceat(d, local))
+        np.nan_to_num(per, copy=False, nan=np.inf)
         return per
 
     def distances(self, descriptors: np.ndarray) -> np.ndarray:

@@ -86,7 +86,8 @@ def open_page(chromium_path) -> Callable[..., contextlib.AbstractContextManager]
                         else outside.append(req.url))
                 errors: list[str] = []
                 page.on("pageerror", lambda exc: errors.append(str(exc)))
-                page.goto(srv.url + "/")
+                page.goto(srv.page_url)  # the token URL `faceapi serve` prints: sets the cookie, then redirects
+                assert page.url == srv.url + "/", "the token is removed from the address bar"
                 if wait_ok:
                     page.wait_for_selector("#server-state[data-state=ok]")
                 yield page, outside, errors

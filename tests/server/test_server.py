@@ -23,6 +23,7 @@ from faceapi.pipeline import FaceAnalyzer
 from helpers import missing, require
 
 MAX_FRAME = 1_000_000
+JPEG = {"content-type": "image/jpeg"}  # uploads name their type (415 otherwise)
 MAX_PIXELS = 1_000_000  # bbt1.jpg (1366x768) is over it, the other photos are under
 STREAM = {"detector": "tiny", "input_size": 416, "min_score": 0.5, "landmarks": "full", "expressions": True}
 
@@ -48,7 +49,7 @@ def server(analyzer, create_app, live_server):
 
 @pytest.fixture(scope="module")
 def http(server):
-    with httpx.Client(base_url=server.url, timeout=60) as client:
+    with server.client(timeout=60) as client:
         yield client
 
 
@@ -102,7 +103,7 @@ def test_models_load(http):
     assert set(body["nets"]) <= set(loaded)
     r = http.post("/api/models/load", json={"nets": ["nope"]})
     assert r.status_code == 400 and "unknown net" in r.json()["error"]
-    r = http.post("/api/models/load", content=b"{not json")
+    r = http.post("/api/models/load", content=b"{not json", headers={"content-type": "application/json"})
     assert r.status_code == 400 and "JSON" in r.json()["error"]
 
 
@@ -130,7 +131,8 @@ def test_analyze_multipart_and_annotate(http, analyzer, images):
     assert_same_faces(r.json(), engine(analyzer, data, {"detector": "ssd", "expressions": True}))
     assert r.json()["faces"][0]["expressions"]["dominant"] == "happy"
     for fmt, kind in (("jpeg", "JPEG"), ("png", "PNG")):
-        r = http.post("/api/analyze", params={"annotate": "true", "format": fmt, "landmarks": "full"}, content=data)
+        r = http.post("/api/analyze", params={"annotate": "true", "format": fmt, "landmarks": "full"}, content=data,
+                      headers=JPEG)
         assert r.status_code == 200, r.text
         assert r.headers["content-type"] == f"image/{fmt}"
         im = Image.open(io.BytesIO(r.content))
@@ -146,7 +148,7 @@ def test_analyze_bad_input(http, images):
         ((images / "bbt1.jpg").read_bytes(), 400, "over the limit"),  # too many pixels
     ]
     for body, status, words in cases:
-        r = http.post("/api/analyze", content=body)
+        r = http.post("/api/analyze", content=body, headers=JPEG)
         assert r.status_code == status, (words, r.text)
         assert r.headers["content-type"] == "application/json"
         assert words in r.json()["error"].lower(), r.json()
@@ -156,7 +158,7 @@ def test_analyze_bad_input(http, images):
                    ({"colour": "red"}, "unknown option"), ({"expressions": "maybe"}, "true or false"),
                    ({"min_score": "2"}, "min_score")]
     for params, words in bad_options:
-        r = http.post("/api/analyze", params=params, content=(images / "happy.jpg").read_bytes())
+        r = http.post("/api/analyze", params=params, content=(images / "happy.jpg").read_bytes(), headers=JPEG)
         assert r.status_code == 400 and words in r.json()["error"], (params, r.text)
     assert http.get("/api/health").status_code == 200
 
@@ -307,7 +309,7 @@ def test_stream_eight_concurrent_clients(server, images):
 # -- missing weights ----------------------------------------------------------------------------------
 def test_missing_weights_say_what_to_run(tmp_path, images, create_app, live_server):
     app = create_app(FaceAnalyzer(tmp_path / "no-models"))
-    with live_server(app) as srv, httpx.Client(base_url=srv.url, timeout=30) as http:
+    with live_server(app) as srv, srv.client(timeout=30) as http:
         m = http.get("/api/models").json()
         assert m["available"] == [] and m["download_command"] == "faceapi models download"
         r = http.post("/api/models/load?wait=true", json={"settings": STREAM})
@@ -315,7 +317,7 @@ def test_missing_weights_say_what_to_run(tmp_path, images, create_app, live_serv
         body = r.json()
         assert body["state"] == "error" and "faceapi models download" in body["error"]
         assert body["command"] == "faceapi models download"
-        r = http.post("/api/analyze", content=(images / "happy.jpg").read_bytes())
+        r = http.post("/api/analyze", content=(images / "happy.jpg").read_bytes(), headers=JPEG)
         assert r.status_code == 503 and "faceapi models download" in r.json()["error"]
         with srv.stream(STREAM) as ws:
             ws.send((images / "happy.jpg").read_bytes())
@@ -329,15 +331,16 @@ def test_missing_weights_say_what_to_run(tmp_path, images, create_app, live_serv
 def test_serve_command_runs(models_dir, tmp_path, serve_process):
     env = {**os.environ, "FACEAPI_MODELS": str(models_dir)}
     gallery = tmp_path / "sub" / "people.sqlite3"
-    with serve_process(["--max-frame-bytes", "1234", "--log-level", "warning", "--gallery", str(gallery)],
-                       env) as srv:
+    args = ["--max-frame-bytes", "1234", "--log-level", "warning", "--gallery", str(gallery)]
+    with serve_process(args, env) as srv, srv.client(timeout=60) as http:
         # the socket listens already: this request waits in its backlog until the server accepts it
-        r = httpx.get(f"{srv.url()}/api/health", timeout=60)
+        r = http.get("/api/health")
         assert r.json()["status"] == "ok" and r.json()["recognition"] is True
-        r = httpx.post(f"{srv.url()}/api/analyze", content=b"x" * 2000)
+        r = http.post("/api/analyze", content=b"x" * 2000, headers=JPEG)
         assert r.status_code == 413 and "1234" in r.json()["error"]
-        assert httpx.get(f"{srv.url()}/api/people").json() == {"people": [], "count": 0}
-    assert f"serving on http://localhost:{srv.port}/" in srv.stderr and f"gallery {gallery} (0 people)" in srv.stderr
+        assert http.get("/api/people").json() == {"people": [], "count": 0}
+    assert f"serving on http://127.0.0.1:{srv.port}/" in srv.stderr and f"gallery {gallery} (0 people)" in srv.stderr
+    assert srv.page_url in srv.stderr  # the page's address with the token
     assert gallery.is_file()
 
 
@@ -370,15 +373,17 @@ def test_serve_command_https(models_dir, tmp_path, images, serve_process):
     env = {**os.environ, "FACEAPI_MODELS": str(models_dir)}
     with serve_process(["--log-level", "warning", "--ssl-certfile", str(cert), "--ssl-keyfile", str(key),
                         "--no-gallery"], env) as srv:
-        r = httpx.get(f"{srv.url('https')}/", timeout=60, verify=False)
-        assert r.status_code == 200 and "Detect faces" in r.text
+        with httpx.Client(timeout=60, verify=False, follow_redirects=True) as browser:
+            r = browser.get(srv.page_url)  # the token sets the cookie (Secure over HTTPS), then the page
+            assert r.status_code == 200 and "Detect faces" in r.text and r.url == f"{srv.url}/"
+            assert "Secure" in r.history[0].headers["set-cookie"]
         ctx = ssl.create_default_context(cafile=str(cert))
         ctx.check_hostname = False
-        with connect(f"wss://127.0.0.1:{srv.port}/ws/stream", ssl=ctx, origin=f"https://localhost:{srv.port}") as ws:
+        with connect(srv.ws_with_token, ssl=ctx, origin=f"https://localhost:{srv.port}") as ws:
             assert json.loads(ws.recv(timeout=60))["type"] == "hello"
             ws.send((images / "happy.jpg").read_bytes())
             assert json.loads(ws.recv(timeout=60))["faces"][0]["expressions"]["dominant"] == "happy"
-    assert f"serving on https://localhost:{srv.port}/" in srv.stderr
+    assert f"serving on https://127.0.0.1:{srv.port}/" in srv.stderr
 
 
 # -- one JSON for one request: REST, WebSocket and the CLI -----------------------------------------------
@@ -396,8 +401,9 @@ def test_rest_stream_and_cli_give_the_same_json(analyzer, images, tmp_path, mode
     settings = {"detector": "ssd", "landmarks": "full", "expressions": True, "age_gender": True, "descriptors": True,
                 "recognize": True, "distance_threshold": 0.55, "match_strategy": "nearest"}
     app = create_app(analyzer, gallery=gallery)
-    with live_server(app) as srv, httpx.Client(base_url=srv.url, timeout=120) as http:
-        r = http.post("/api/analyze", params={k: str(v).lower() for k, v in settings.items()}, content=data)
+    with live_server(app) as srv, srv.client(timeout=120) as http:
+        r = http.post("/api/analyze", params={k: str(v).lower() for k, v in settings.items()}, content=data,
+                      headers=JPEG)
         assert r.status_code == 200, r.text
         rest = r.json()
         with srv.stream(settings) as ws:
@@ -475,12 +481,12 @@ def test_declared_limits_are_enforced_with_clear_errors(http, images):
              ({"landmarks": "medium"}, "landmarks"), ({"format": "gif"}, "format"),
              ({"strategy": "mean", "match_strategy": "nearest"}, "differ")]
     for params, words in cases:
-        r = http.post("/api/analyze", params=params, content=data)
+        r = http.post("/api/analyze", params=params, content=data, headers=JPEG)
         assert r.status_code == 400, (params, r.text)
         assert r.headers["content-type"] == "application/json" and words in r.json()["error"], (params, r.json())
     # every way of saying "no landmarks" the page and README use
     for off in ("off", "none", ""):
-        r = http.post("/api/analyze", params={"landmarks": off}, content=data)
+        r = http.post("/api/analyze", params={"landmarks": off}, content=data, headers=JPEG)
         assert r.status_code == 200 and "landmarks" not in r.json()["faces"][0], off
 
 

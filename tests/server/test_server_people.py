@@ -18,6 +18,8 @@ from helpers import require
 PEOPLE = ["amy", "bernadette", "howard", "leonard", "penny", "raj", "sheldon", "stuart"]
 MAX_FRAME = 1_000_000
 #: What the group photos are analysed with (as tests/test_gallery.py: SSD, 68 landmarks, descriptors).
+JPEG, PNG = {"content-type": "image/jpeg"}, {"content-type": "image/png"}  # uploads name their type
+JSON = {"content-type": "application/json"}
 GROUP_QUERY = {"detector": "ssd", "landmarks": "full", "expressions": "false", "recognize": "true"}
 
 
@@ -58,25 +60,25 @@ def server(analyzer, gallery, create_app, live_server):
 
 @pytest.fixture(scope="module")
 def http(server):
-    with httpx.Client(base_url=server.url, timeout=120) as client:
+    with server.client(timeout=120) as client:
         yield client
 
 
-def enrol(http, name: str, path, crop: bool, multipart: bool = False) -> httpx.Response:
+def enrol(http, name: str, path, crop: bool, multipart: bool = False, append: bool = False) -> httpx.Response:
     data = path.read_bytes()
+    fields = {"name": name, "crop": str(crop).lower(), **({"append": "true"} if append else {})}
     if multipart:
-        return http.post("/api/people", data={"name": name, "crop": str(crop).lower()},
-                         files={"file": (path.name, data, "image/png")})
-    return http.post("/api/people", params={"name": name, "crop": str(crop).lower()}, content=data,
-                     headers={"content-type": "image/png"})
+        return http.post("/api/people", data=fields, files={"file": (path.name, data, "image/png")})
+    return http.post("/api/people", params=fields, content=data, headers={"content-type": "image/png"})
 
 
 @pytest.fixture(scope="module")
 def enrolled(http, images):
-    """The first two photos of each person, enrolled with crop=true (one as raw bytes, one multipart)."""
+    """The first two photos of each person, enrolled with crop=true (one as raw bytes, one multipart; the
+    second with append=true)."""
     for person in PEOPLE:
         for k in (1, 2):
-            r = enrol(http, person, images / f"{person}{k}.png", crop=True, multipart=k == 2)
+            r = enrol(http, person, images / f"{person}{k}.png", crop=True, multipart=k == 2, append=k == 2)
             assert r.status_code == 201, r.text
             body = r.json()
             assert body["name"] == person and body["descriptors"] == k and body["added"] == 1
@@ -112,7 +114,7 @@ def test_held_out_photos_are_recognised(http, enrolled, images):
     for person in PEOPLE:
         for strategy in ("mean", "nearest"):
             r = http.post("/api/people/match", params={"crop": "true", "strategy": strategy},
-                          content=(images / f"{person}3.png").read_bytes())
+                          content=(images / f"{person}3.png").read_bytes(), headers=PNG)
             assert r.status_code == 200, r.text
             got[(person, strategy)] = r.json()["match"]
     wrong = {k: m for k, m in got.items() if m["label"] != k[0]}
@@ -122,7 +124,7 @@ def test_held_out_photos_are_recognised(http, enrolled, images):
 
 def test_group_photos_over_rest(http, enrolled, images, analyzer, gallery):
     for name in ("bbt4", "bbt5"):
-        r = http.post("/api/analyze", params=GROUP_QUERY, content=(images / f"{name}.jpg").read_bytes())
+        r = http.post("/api/analyze", params=GROUP_QUERY, content=(images / f"{name}.jpg").read_bytes(), headers=JPEG)
         assert r.status_code == 200, r.text
         result = r.json()
         labels = labels_left_to_right(result)
@@ -133,11 +135,11 @@ def test_group_photos_over_rest(http, enrolled, images, analyzer, gallery):
         assert all(f["match"]["distance"] < 0.6 for f in result["faces"])
     # descriptors=true keeps them in the answer; a strict threshold makes everyone unknown
     r = http.post("/api/analyze", params={**GROUP_QUERY, "descriptors": "true", "distance_threshold": "0.05"},
-                  content=(images / "bbt5.jpg").read_bytes())
+                  content=(images / "bbt5.jpg").read_bytes(), headers=JPEG)
     faces = r.json()["faces"]
     assert len(faces[0]["descriptor"]) == 128
     assert {f["match"]["label"] for f in faces} == {"unknown"}
-    bad = http.post("/api/analyze", params={**GROUP_QUERY, "strategy": "median"}, content=b"x")
+    bad = http.post("/api/analyze", params={**GROUP_QUERY, "strategy": "median"}, content=b"x", headers=JPEG)
     assert bad.status_code == 400 and "strategy" in bad.json()["error"]
 
 
@@ -163,15 +165,16 @@ def test_a_person_not_enrolled_is_unknown(http, enrolled, images, analyzer, gall
     r = http.delete("/api/people/howard")
     assert r.status_code == 200 and r.json()["removed"]["name"] == "howard"
     try:
-        m = http.post("/api/people/match?crop=true", content=(images / "howard3.png").read_bytes()).json()["match"]
+        m = http.post("/api/people/match?crop=true", content=(images / "howard3.png").read_bytes(),
+                      headers=PNG).json()["match"]
         assert m["label"] == "unknown", m
         want = engine_labels(analyzer, gallery, images / "bbt5.jpg")  # with howard removed
-        r = http.post("/api/analyze", params=GROUP_QUERY, content=(images / "bbt5.jpg").read_bytes())
+        r = http.post("/api/analyze", params=GROUP_QUERY, content=(images / "bbt5.jpg").read_bytes(), headers=JPEG)
         assert "howard" not in labels_left_to_right(r.json()) and "unknown" in labels_left_to_right(r.json())
         assert labels_left_to_right(r.json()) == want
     finally:
         for k in (1, 2):
-            assert enrol(http, "howard", images / f"howard{k}.png", crop=True).status_code == 201
+            assert enrol(http, "howard", images / f"howard{k}.png", crop=True, append=k == 2).status_code == 201
 
 
 def test_enrolment_errors_are_clear(http, enrolled, images):
@@ -193,7 +196,7 @@ def test_enrolment_errors_are_clear(http, enrolled, images):
         ({"name": "junk", "crop": "maybe"}, (images / "amy1.png").read_bytes(), 400, "true or false"),
     ]
     for params, body, status, words in cases:
-        r = http.post("/api/people", params=params, content=body)
+        r = http.post("/api/people", params=params, content=body, headers=PNG)
         assert r.status_code == status, (params, r.text)
         assert words in r.json()["error"], (params, r.json())
     names = [p["name"] for p in http.get("/api/people").json()["people"]]
@@ -203,13 +206,15 @@ def test_enrolment_errors_are_clear(http, enrolled, images):
 def test_rename_remove_export_import(http, enrolled, images):
     r = enrol(http, "Happy", images / "happy.jpg", crop=False)  # one face, detected by SSD
     assert r.status_code == 201 and r.json()["descriptors"] == 1
-    again = enrol(http, "happy", images / "happy.jpg", crop=False)  # the same image: nothing new
+    taken = enrol(http, "happy", images / "happy.jpg", crop=False)  # the name exists: append=true needed
+    assert taken.status_code == 409 and "append=true" in taken.json()["error"]
+    again = enrol(http, "happy", images / "happy.jpg", crop=False, append=True)  # the same image: nothing new
     assert again.status_code == 201 and again.json()["added"] == 0 and again.json()["skipped"] == 1
     r = http.patch("/api/people/Happy", json={"name": "amy"})
     assert r.status_code == 409 and "already a person called 'amy'" in r.json()["error"]
     assert http.patch("/api/people/nobody", json={"name": "Someone"}).status_code == 404
     assert http.patch("/api/people/Happy", json={"name": " "}).status_code == 422
-    assert http.patch("/api/people/Happy", content=b"{nope").status_code == 400
+    assert http.patch("/api/people/Happy", content=b"{nope", headers=JSON).status_code == 400
     r = http.patch("/api/people/Happy", json={"name": "Joy Smith/2"})
     assert r.status_code == 200 and r.json()["name"] == "Joy Smith/2"
     assert http.get("/api/people/Joy Smith%2F2").json()["descriptors"] == 1
@@ -224,35 +229,35 @@ def test_rename_remove_export_import(http, enrolled, images):
     r = http.delete("/api/people/Joy Smith%2F2")
     assert r.status_code == 404 and "no person called" in r.json()["error"]
 
-    r = http.post("/api/people/import", content=json.dumps(data))
+    r = http.post("/api/people/import", content=json.dumps(data), headers=JSON)
     assert r.status_code == 200, r.text
     assert r.json() == {"people": 9, "added_people": 1, "added_descriptors": 1, "skipped_descriptors": 16}
     assert http.delete("/api/people/joy smith%2F2").status_code == 200
-    assert http.post("/api/people/import", content=b"[{\"name\": 3}]").status_code == 422
-    assert http.post("/api/people/import", content=b"{not json").status_code == 400
+    assert http.post("/api/people/import", content=b"[{\"name\": 3}]", headers=JSON).status_code == 422
+    assert http.post("/api/people/import", content=b"{not json", headers=JSON).status_code == 400
     assert http.get("/api/people").json()["count"] == 8
 
 
 def test_without_a_gallery(models_dir, images, create_app, live_server):
     app = create_app(FaceAnalyzer(models_dir))
-    with live_server(app) as srv, httpx.Client(base_url=srv.url, timeout=30) as http:
+    with live_server(app) as srv, srv.client(timeout=30) as http:
         for method, path in (("GET", "/api/people"), ("POST", "/api/people?name=x"), ("DELETE", "/api/people/x"),
                              ("GET", "/api/people/export")):
-            r = http.request(method, path, content=b"x" if method == "POST" else None)
+            r = http.request(method, path, content=b"x" if method == "POST" else None, headers=JPEG)
             assert r.status_code == 503 and "--no-gallery" in r.json()["error"], (method, path, r.text)
-        r = http.post("/api/analyze?recognize=true", content=(images / "happy.jpg").read_bytes())
+        r = http.post("/api/analyze?recognize=true", content=(images / "happy.jpg").read_bytes(), headers=JPEG)
         assert r.status_code == 400 and "recognition is not available" in r.json()["error"]
 
 
 def test_empty_gallery_matches_say_unknown(models_dir, images, tmp_path, create_app, live_server, Gallery):
     app = create_app(FaceAnalyzer(models_dir), gallery=Gallery(tmp_path / "empty.sqlite3"))
-    with live_server(app) as srv, httpx.Client(base_url=srv.url, timeout=60) as http:
+    with live_server(app) as srv, srv.client(timeout=60) as http:
         r = http.post("/api/analyze", params={"detector": "tiny", "recognize": "true"},
-                      content=(images / "happy.jpg").read_bytes())
+                      content=(images / "happy.jpg").read_bytes(), headers=JPEG)
         assert r.status_code == 200, r.text
         assert r.json()["faces"][0]["match"] == {"label": "unknown", "distance": None}
         r = http.post("/api/analyze", params={"detector": "tiny", "recognize": "true", "annotate": "true"},
-                      content=(images / "happy.jpg").read_bytes())
+                      content=(images / "happy.jpg").read_bytes(), headers=JPEG)
         assert r.status_code == 200 and r.headers["content-type"] == "image/jpeg"
 
 
@@ -271,11 +276,12 @@ def test_people_forms_and_match_options(http, enrolled, images):
     assert [p["name"] for p in http.get("/api/people").json()["people"]] == PEOPLE  # nothing written
     held_out = (images / "amy3.png").read_bytes()
     for params in ({"crop": "true", "match_strategy": "nearest"}, {"crop": "true", "strategy": "nearest"}):
-        r = http.post("/api/people/match", params=params, content=held_out)
+        r = http.post("/api/people/match", params=params, content=held_out, headers=PNG)
         assert r.status_code == 200 and r.json()["match"]["label"] == "amy" and r.json()["strategy"] == "nearest"
     r = http.post("/api/people/match", data={"crop": "true"}, files={"file": ("amy3.png", held_out, "image/png")})
     assert r.status_code == 200 and r.json()["match"]["label"] == "amy", r.text
-    r = http.post("/api/people/match", params={"strategy": "mean", "match_strategy": "nearest"}, content=held_out)
+    r = http.post("/api/people/match", params={"strategy": "mean", "match_strategy": "nearest"}, content=held_out,
+                  headers=PNG)
     assert r.status_code == 400 and "differ" in r.json()["error"]
-    r = http.post("/api/people/match", params={"distance_threshold": "-1"}, content=held_out)
+    r = http.post("/api/people/match", params={"distance_threshold": "-1"}, content=held_out, headers=PNG)
     assert r.status_code == 400 and "distance_threshold" in r.json()["error"]

@@ -22,10 +22,19 @@ CSV_COLUMNS = ["source", "status", "frame", "time", "face", "track", "x", "y", "
                "dominant", *EXPRESSION_LABELS, "age", "gender", "gender_probability", "person", "distance", "error"]
 
 
+#: A CSV cell starting with one of these is a formula to a spreadsheet (=HYPERLINK(...), +cmd|..., @SUM): a
+#: file name or a person's name could run one when the CSV is opened. Such cells get a leading apostrophe,
+#: which spreadsheets show as text (OWASP "CSV injection"). Numbers are written by us, never escaped.
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
 def _cell(v: Any) -> str:
     if v is None:
         return ""
-    return repr(v) if isinstance(v, float) else str(v)
+    if isinstance(v, (int, float)):
+        return repr(v) if isinstance(v, float) else str(v)
+    text = str(v)
+    return "'" + text if text.startswith(FORMULA_STARTS) else text
 
 
 def csv_rows(record: Record) -> list[list[str]]:

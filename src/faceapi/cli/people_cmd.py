@@ -12,6 +12,7 @@ import sys
 from faceapi.cli.common import add_detector_args, add_gallery_arg, analyze_options
 from faceapi.errors import GalleryError
 from faceapi.gallery import Gallery, enrol_images
+from faceapi.options import DEFAULT_DISTANCE_THRESHOLD
 
 GALLERY_USE = "the people gallery, a SQLite file created when missing"
 EXISTING_GALLERY_USE = "the people gallery, a SQLite file that must exist"
@@ -22,10 +23,16 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     psub = p.add_subparsers(dest="people_command", metavar="ACTION", required=True)
 
     a = psub.add_parser("add", help="enrol a person from images that each show exactly one face")
-    a.add_argument("name", metavar="NAME", help="the person's name (new, or someone to add descriptors to)")
+    a.add_argument("name", metavar="NAME", help="the person's name (new; an existing one needs --append)")
     a.add_argument("images", nargs="+", metavar="IMAGE", help="photos of the person, each showing only them")
     a.add_argument("--crop", action="store_true",
                    help="the images are face crops already: describe each whole image (no detection)")
+    a.add_argument("--append", action="store_true",
+                   help="NAME exists already: add these images as more samples of that person (without it an "
+                        "existing name is refused, so that a name typed again by mistake adds to nobody)")
+    a.add_argument("--force", action="store_true",
+                   help="with --append: add a sample even when it is farther than the match threshold (0.6) "
+                        "from all of the person's samples (normally refused: it may be somebody else)")
     add_gallery_arg(a, GALLERY_USE)
     add_detector_args(a)
     a.set_defaults(func=_add)
@@ -70,7 +77,8 @@ def _add(args: argparse.Namespace) -> int:
     detector = analyze_options(args).detector
     analyzer = FaceAnalyzer(args.models_dir, RuntimeConfig(threads=args.threads))
     with _open(args) as gallery:
-        result = enrol_images(analyzer, gallery, args.name, args.images, crop=args.crop, detector=detector)
+        result = enrol_images(analyzer, gallery, args.name, args.images, crop=args.crop, detector=detector,
+                              append=args.append, max_distance=None if args.force else DEFAULT_DISTANCE_THRESHOLD)
         print(json.dumps(result.to_dict()), flush=True)
         skipped = f", {result.skipped} already there" if result.skipped else ""
         print(f"{result.person.name}: {result.added} descriptor(s) added{skipped}, "

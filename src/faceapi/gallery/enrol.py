@@ -81,9 +81,12 @@ def describe_face(analyzer: FaceAnalyzer, image: ImageInput, *, crop: bool = Fal
 
 def enrol_images(analyzer: FaceAnalyzer, gallery: Gallery, name: str, images: Iterable[ImageInput], *,
                  crop: bool = False, detector: DetectorOptions | None = None,
-                 progress: Callable[[DescribedImage, int, int], None] | None = None) -> EnrolResult:
+                 progress: Callable[[DescribedImage, int, int], None] | None = None, append: bool = True,
+                 max_distance: float | None = None) -> EnrolResult:
     """Describe every image (see `describe_face`), then enrol all the descriptors under `name` in one
-    transaction. Nothing is written unless every image is usable.
+    transaction. Nothing is written unless every image is usable. `append` and `max_distance` are
+    `Gallery.enrol`'s: whether an existing person may get more samples, and how far from their samples a new
+    one may be.
 
     Raises:
         GalleryError: an image without exactly one face (saying how many were found), a bad name.
@@ -99,7 +102,8 @@ def enrol_images(analyzer: FaceAnalyzer, gallery: Gallery, name: str, images: It
         described.append(d)
         if progress:
             progress(d, i, len(todo))
-    return gallery.enrol(clean, [d.descriptor for d in described], [d.sha256 for d in described])
+    return gallery.enrol(clean, [d.descriptor for d in described], [d.sha256 for d in described], append=append,
+                         max_distance=max_distance)
 
 
 __all__ = ["DescribedImage", "describe_face", "enrol_images", "image_sha256"]

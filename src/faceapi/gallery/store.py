@@ -14,6 +14,7 @@ locking; a write from another process is noticed by `matcher`, which rebuilds it
 
 from __future__ import annotations
 
+import logging
 import os
 import sqlite3
 import threading
@@ -25,10 +26,10 @@ from typing import Any
 
 import numpy as np
 
-from faceapi.errors import GalleryError, NameTakenError, UnknownPersonError
+from faceapi.errors import GalleryError, NameTakenError, SampleMismatchError, UnknownPersonError
 from faceapi.gallery import interchange
 from faceapi.gallery.interchange import DescriptorRow, now_iso
-from faceapi.gallery.validation import DESCRIPTOR_SIZE, check_descriptor, check_name, normalise_name
+from faceapi.gallery.validation import DESCRIPTOR_SIZE, check_descriptor, check_name, normalise_name, valid_rows
 from faceapi.matching import FaceMatcher
 from faceapi.options import DEFAULT_DISTANCE_THRESHOLD, MATCH_STRATEGIES
 
@@ -56,6 +57,7 @@ CREATE INDEX descriptors_person ON descriptors(person_id);
 MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {}
 
 _VersionKey = tuple[int, int]
+log = logging.getLogger("faceapi.gallery")
 
 
 def user_gallery_path() -> Path:
@@ -151,6 +153,7 @@ class Gallery:
             self._db.execute("PRAGMA busy_timeout = 10000")
             if not memory:
                 self._db.execute("PRAGMA journal_mode = WAL")
+                self._make_private()
             self._db.execute("PRAGMA synchronous = FULL")
             self._setup()
         except sqlite3.DatabaseError as exc:
@@ -159,6 +162,23 @@ class Gallery:
         except GalleryError:
             self._db.close()
             raise
+
+    def _make_private(self) -> None:
+        """The gallery holds biometric data: the file and its -wal/-shm companions 0600 (SQLite makes those
+        with the database's mode; a file made by an older faceapi may be 0644), the default folder 0700.
+        A folder the user chose is left as it is (it may be their home)."""
+        for path in (self.path, Path(f"{self.path}-wal"), Path(f"{self.path}-shm")):
+            try:
+                if path.exists() and path.stat().st_mode & 0o077:
+                    os.chmod(path, 0o600)
+            except OSError as exc:  # not ours: say so, do not fail
+                log.warning("cannot make %s private (%s)", path, exc)
+        folder = self.path.parent
+        try:
+            if folder == user_gallery_path().parent and folder.stat().st_mode & 0o077:
+                os.chmod(folder, 0o700)
+        except (OSError, ImportError) as exc:
+            log.warning("cannot make %s private (%s)", folder, exc)
 
     # -- schema -------------------------------------------------------------------------------------
     def _setup(self) -> None:
@@ -299,13 +319,20 @@ class Gallery:
         return int(cur.lastrowid or 0)
 
     def enrol(self, name: str, descriptors: Sequence[Sequence[float] | np.ndarray] | np.ndarray,
-              image_hashes: Sequence[str | None] | None = None, *, create: bool = True) -> EnrolResult:
+              image_hashes: Sequence[str | None] | None = None, *, create: bool = True, append: bool = True,
+              max_distance: float | None = None) -> EnrolResult:
         """Add descriptors to `name` (created when missing, unless ``create=False``), all in one transaction.
         A descriptor identical to one the person already has is skipped.
 
         Args:
-            descriptors: 128-d vectors.
+            descriptors: 128-d face descriptors (`check_descriptor`: finite, in the range real ones occupy).
             image_hashes: the SHA-256 of each descriptor's source image (or None), same length.
+            append: an existing person may get more samples; False refuses an existing name
+                (NameTakenError: the CLI and the server ask for ``--append`` / ``append=true``, so that a name
+                typed again by mistake does not add to someone else).
+            max_distance: refuse (SampleMismatchError) a new sample of an existing person that is farther
+                than this from every one of their samples: it may be somebody else. None: no check (the
+                CLI and the server pass the match threshold unless forced).
         """
         clean = check_name(name)
         vecs = [check_descriptor(d, f"descriptor {i + 1} for {clean!r}") for i, d in enumerate(descriptors)]
@@ -315,7 +342,7 @@ class Gallery:
         if len(hashes) != len(vecs):
             raise GalleryError(f"enrol {clean!r}: {len(vecs)} descriptors but {len(hashes)} image hashes")
         with self._lock, self._transaction():
-            row = self._db.execute("SELECT id FROM people WHERE name = ?", (clean,)).fetchone()
+            row = self._db.execute("SELECT id, name FROM people WHERE name = ?", (clean,)).fetchone()
             created_person = row is None
             if row is None:
                 if not create:
@@ -323,9 +350,32 @@ class Gallery:
                 pid = self._insert_person(clean)
             else:
                 pid = int(row[0])
+                if not append:
+                    raise NameTakenError(f"there is already a person called {row[1]!r}; to add these samples to "
+                                         f"them, ask to append (API: append=true; CLI: --append)")
+                if max_distance is not None:
+                    self._check_same_person(pid, str(row[1]), vecs, max_distance)
             added, skipped = self._add_descriptors(pid, [DescriptorRow(v, h) for v, h in zip(vecs, hashes)],
                                                    now_iso())
             return EnrolResult(self._person(pid), added, skipped, created_person)
+
+    def _check_same_person(self, pid: int, name: str, vecs: list[np.ndarray], max_distance: float) -> None:
+        """Every new sample lies within `max_distance` of one of the person's valid samples (none: no check)."""
+        blobs = [r[0] for r in self._db.execute("SELECT vector FROM descriptors WHERE person_id = ?", (pid,))]
+        if not blobs:
+            return
+        known = np.frombuffer(b"".join(blobs), dtype="<f4").astype(np.float64).reshape(-1, DESCRIPTOR_SIZE)
+        known = known[valid_rows(known)]
+        if not len(known):
+            return
+        for i, v in enumerate(vecs):
+            nearest = float(np.sqrt(((known - v.astype(np.float64)) ** 2).sum(axis=1)).min())
+            if nearest > max_distance:
+                which = f"sample {i + 1}" if len(vecs) > 1 else "the new sample"
+                raise SampleMismatchError(
+                    f"{which} is {nearest:.2f} from the nearest of {name!r}'s {len(known)} sample(s), beyond the "
+                    f"match threshold {max_distance:g}: it may be somebody else (a typo in the name?). Enrol them "
+                    f"under their own name, or add it anyway (API: force=true; CLI: --force)")
 
     def rename(self, old: str, new: str) -> Person:
         """Rename a person (a change of case only is allowed). UnknownPersonError if `old` is unknown,
@@ -431,8 +481,23 @@ class Gallery:
                 self._db.execute("COMMIT")
             matrix = np.frombuffer(blob, dtype="<f4").astype(np.float32).reshape(-1, DESCRIPTOR_SIZE)
             labels, counts = [r[1] for r in people], [int(r[2]) for r in people]
+            labels, matrix, counts = self._without_invalid_rows(labels, matrix, counts)
             self._matrix_cache = (key, labels, matrix, counts)
             return labels, matrix, counts
+
+    def _without_invalid_rows(self, labels: list[str], matrix: np.ndarray, counts: list[int]
+                              ) -> tuple[list[str], np.ndarray, list[int]]:
+        """Leave stored rows that are not face descriptors (written by an older faceapi or by hand: NaN,
+        +-3.4e38, ...) out of matching, so one bad row cannot break every match; say so in the log."""
+        ok = valid_rows(matrix)
+        if ok.all():
+            return labels, matrix, counts
+        bounds = np.cumsum([0, *counts])
+        kept = [(label, int(ok[a:b].sum())) for label, a, b in zip(labels, bounds[:-1], bounds[1:])]
+        bad_people = sum(1 for (_, n), c in zip(kept, counts) if n < c)
+        log.warning("gallery %s: %d stored descriptor(s) of %d person(s) are not face descriptors and are left out "
+                    "of matching (remove those people and enrol them again)", self.path, int((~ok).sum()), bad_people)
+        return ([label for label, n in kept if n], np.ascontiguousarray(matrix[ok]), [n for _, n in kept if n])
 
     def matcher(self, distance_threshold: float = DEFAULT_DISTANCE_THRESHOLD, strategy: str = "mean") -> FaceMatcher:
         """A `FaceMatcher` over everyone enrolled (face-api.js semantics; "mean" or "nearest"). Cached: cheap

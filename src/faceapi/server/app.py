@@ -9,9 +9,17 @@
 - ``uploads.py`` - the one upload reader (raw body or multipart file, with size limits).
 - ``models_state.py`` - background model loading (one load at a time; waiters share its completion).
 - ``stream.py`` - `StreamSession`: one stream connection's settings and messages.
-- ``security.py`` - the access policy (host allow-list, token, origins) as ASGI middleware, installed in
-  `middleware_stack` (issue 10; not wired yet: the WebSocket's origin check is in routers/stream.py).
-- ``routers/`` - service (page, health), analyze, people, models, stream.
+- ``security.py`` - the access policy (host allow-list, token, origins, security headers, the redacted
+  access log) as ASGI middleware, installed in `middleware_stack`: every request and WebSocket handshake
+  passes it before any route.
+- ``serving.py`` - the uvicorn configuration with the connection limits (`uvicorn_config`).
+- ``tls.py`` - the cached self-signed certificate and the phone's QR code (``faceapi serve --https/--lan``).
+- ``routers/`` - service (page, health, phone), analyze, people, models, stream.
+
+Access (see `faceapi.server.security`): every route but ``GET /api/health`` needs the token (``Authorization:
+Bearer TOKEN``, the session cookie set by opening ``/?token=TOKEN``, or ``?token=`` on the WebSocket):
+401 without it. Requests for a host name not allowed are refused (DNS rebinding), and state-changing
+requests and WebSocket handshakes from other sites (``Origin``, ``Sec-Fetch-Site``) get 403.
 
 Everything runs in one process. Inference and model loading run off the event loop, in a bounded pool
 of `inference_threads` threads (one more for loading), so a slow frame never stalls other clients.
@@ -20,7 +28,10 @@ and decoded there.
 
 REST
 ----
-- ``GET /api/health`` - ``{"status": "ok", "version", "loaded", "clients"}``.
+- ``GET /api/health`` - ``{"status": "ok"}`` without the token; with it also ``version``, ``loaded``,
+  ``clients``, ``recognition``, ``access`` (what the access policy allows) and ``phone`` (serving on the LAN).
+- ``GET /api/phone`` - serving with ``--lan``: ``{"url", "qr_svg"}``, the address a phone opens (with the
+  token) and its QR code as SVG; 404 otherwise.
 - ``GET /api/models`` - every net: its ``name``, ``label`` (human name), model files, whether they
   are ``available`` (present), ``verified`` (SHA-256 as pinned) and ``loaded``; plus the state of the last load request.
 - ``POST /api/models/load`` - body ``{"nets": [...]}`` or ``{"settings": {...}}`` (the nets those
@@ -34,17 +45,20 @@ REST
   for PNG); ``?recognize=true`` (with ``distance_threshold=0.6`` and ``match_strategy=mean|nearest``, also
   accepted as ``strategy``) matches every face against the gallery: each face gets
   ``match: {label, distance}`` (400 when the server has no gallery).
+  The body's Content-Type is an image type, ``application/octet-stream`` or ``multipart/form-data``.
   Errors: 400 (not an image, bad option, too many pixels), 413 (body over ``max_frame_bytes``),
-  503 (weights missing), always as ``{"error": "..."}``.
+  415 (another Content-Type), 503 (weights missing), always as ``{"error": "..."}``.
 - ``GET /docs`` - OpenAPI docs (Swagger UI served by this server: works offline); ``GET /`` - the page.
 
 People (the gallery; 503 on a server started with ``--no-gallery``)
 -------------------------------------------------------------------
 - ``GET /api/people`` - ``{"people": [{id, name, created, descriptors}], "count"}``, by name.
-- ``POST /api/people?name=Amy[&crop=true]`` - enrol the one face of an image (raw body, or a multipart
-  form with a file and optional ``name``/``crop`` fields): 201 with the person and ``added``/``skipped``
-  (an existing name gets one more sample). 422 when the image shows no face or several (the body has
-  ``faces``: how many were found), or the name is bad; 400 for a bad image, 413 over ``max_frame_bytes``.
+- ``POST /api/people?name=Amy[&crop=true][&append=true[&force=true]]`` - enrol the one face of an image (raw
+  body, or a multipart form with a file and optional ``name``/``crop``/``append``/``force`` fields): 201 with
+  the person and ``added``/``skipped``. An existing name is refused (409) unless ``append=true``; a sample
+  farther than the match threshold from that person's samples is refused (409, saying the distance) unless
+  ``force=true``. 422 when the image shows no face or several (the body has ``faces``: how many were
+  found), or the name is bad; 400 for a bad image, 413 over ``max_frame_bytes``.
   Described in the inference pool, with SSD MobileNetV1 + 68 landmarks as ``faceapi people add``;
   ``crop=true`` describes the whole image (a face crop already).
 - ``POST /api/people/match[?crop=true&distance_threshold=0.6&strategy=mean]`` (``match_strategy`` is
@@ -56,9 +70,10 @@ People (the gallery; 503 on a server started with ``--no-gallery``)
 
 WebSocket ``/ws/stream``
 ------------------------
-Text messages are JSON objects (at most 4 KB), binary messages are encoded image frames (JPEG; at
-most ``max_frame_bytes``). The server first sends ``{"type": "hello", "version", "max_frame_bytes",
-"settings", "loaded", "recognition"}``. Then (handled by `faceapi.server.stream.StreamSession`):
+Open it with the session cookie (the page) or ``?token=TOKEN``. Text messages are JSON objects (at most
+4 KB), binary messages are encoded image frames (JPEG; at most ``max_frame_bytes``; a message far over it
+closes the connection, 1009; compression is off). The server first sends ``{"type": "hello", "version",
+"max_frame_bytes", "settings", "loaded", "recognition"}``. Then (handled by `faceapi.server.stream.StreamSession`):
 
 - client ``{"type": "settings", "detector": "tiny", "input_size": 416, "min_score": 0.5,
   "landmarks": "full", "expressions": true, "age_gender": false, "recognize": false,
@@ -76,10 +91,10 @@ most ``max_frame_bytes``). The server first sends ``{"type": "hello", "version",
 - client ``{"type": "ping"}`` -> ``{"type": "pong"}``.
 
 One frame in flight per client: the client sends the next frame when the answer to the previous one
-has arrived, so nothing queues (frames sent early are answered in order). Connections whose ``Origin``
+has arrived, so nothing queues (frames sent early are answered in order). Handshakes whose ``Origin``
 is neither this server (same host and port, or a loopback name with the same port) nor in
-``allowed_origins`` are refused at the handshake (HTTP 403). Clients without an ``Origin`` (not
-browsers) are accepted.
+``allowed_origins`` are refused (HTTP 403); without the token, 401. Clients without an ``Origin`` (not
+browsers) need the token all the same.
 
 Recognition: ``create_app(gallery=...)`` (``app.state.ctx.gallery``; ``faceapi serve`` opens the default
 gallery unless ``--no-gallery``). Without one, a ``recognize`` setting is refused. With one,
@@ -91,6 +106,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from fastapi import FastAPI
@@ -103,6 +119,7 @@ from faceapi.server.context import ServerContext
 from faceapi.server.errors import install_error_handlers
 from faceapi.server.routers import analyze, models, people, service, stream
 from faceapi.server.routers.service import STATIC_DIR
+from faceapi.server.security import AccessMiddleware, AccessPolicy, new_token, normalise_origins
 
 if TYPE_CHECKING:
     from faceapi.gallery import Gallery
@@ -119,32 +136,38 @@ def _fastapi(**kwargs: Any) -> FastAPI:
 
 
 def middleware_stack(ctx: ServerContext) -> list[Middleware]:
-    """The request-wide checks, outermost first: the one place where host, token, origin and size checks
-    are installed (`faceapi.server.security.AccessMiddleware` goes here; none yet, and the WebSocket's
-    origin check is at its handshake, routers/stream.py)."""
-    return []
+    """The request-wide checks, outermost first: the one place where host, token and origin checks are
+    installed (body sizes are checked where bodies are read, `faceapi.server.uploads`)."""
+    return [Middleware(AccessMiddleware, policy=ctx.access)]
 
 
 def create_app(analyzer: FaceAnalyzer | None = None, *, max_frame_bytes: int = 2_000_000,
                allowed_origins: Sequence[str] = (), inference_threads: int = 2,
-               gallery: Gallery | None = None) -> FastAPI:
+               gallery: Gallery | None = None, access: AccessPolicy | None = None,
+               phone_url: str | None = None) -> FastAPI:
     """Build the web app around `analyzer` (a new `FaceAnalyzer()` when None).
 
     Args:
         gallery: a `faceapi.gallery.Gallery` for recognition and the /api/people endpoints (None: no
             recognition, and /api/people answers 503).
         max_frame_bytes: largest frame or upload accepted (bytes); larger ones get a 413 / an error.
-        allowed_origins: extra browser origins (``"https://host:port"``, or ``"*"``) allowed to open
-            the WebSocket; same-origin and loopback pages of this server always are.
+        allowed_origins: extra browser origins (``"https://host:port"``, or ``"*"``) allowed to write and
+            to open the WebSocket (added to `access`'s); same-origin and loopback pages of this server
+            always are.
         inference_threads: threads running inference (each also uses onnxruntime's own threads).
+        access: who may talk to the server (`faceapi.server.security.AccessPolicy`). None: a new random
+            token (read it from ``app.state.ctx.access.token``), loopback host names only.
+        phone_url: the address a phone on the LAN opens (``faceapi serve --lan``), served by /api/phone.
     """
     if max_frame_bytes < 1:
         raise ValueError(f"max_frame_bytes must be positive, got {max_frame_bytes}")
     if inference_threads < 1:
         raise ValueError(f"inference_threads must be >= 1, got {inference_threads}")
+    access = access or AccessPolicy(token=new_token())
+    if allowed_origins:
+        access = replace(access, allowed_origins=access.allowed_origins | normalise_origins(allowed_origins))
     ctx = ServerContext(analyzer=analyzer or FaceAnalyzer(), gallery=gallery, max_frame_bytes=max_frame_bytes,
-                        allowed_origins=frozenset(o.rstrip("/") for o in allowed_origins),
-                        inference_threads=inference_threads)
+                        access=access, inference_threads=inference_threads, phone_url=phone_url)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

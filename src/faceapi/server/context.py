@@ -14,6 +14,7 @@ from fastapi import Request
 from faceapi.pipeline import FaceAnalyzer
 from faceapi.server.errors import GalleryUnavailable
 from faceapi.server.models_state import ModelLoader, VerifyCache
+from faceapi.server.security import AccessPolicy
 
 if TYPE_CHECKING:
     from faceapi.gallery import Gallery
@@ -23,17 +24,19 @@ T = TypeVar("T")
 
 @dataclass
 class ServerContext:
-    """The analyzer, the gallery, the limits and the thread pools of one app.
+    """The analyzer, the gallery, the limits, the access policy and the thread pools of one app.
 
     Inference runs in `pool` (`inference_threads` threads), never on the event loop; model loading in the
-    loader's own thread. `clients` counts open stream connections (shown by /api/health).
+    loader's own thread. `clients` counts open stream connections (shown by /api/health). `phone_url` is
+    the address (with the token) a phone on the LAN opens, when serving with ``--lan``.
     """
 
     analyzer: FaceAnalyzer
     gallery: Gallery | None
     max_frame_bytes: int
-    allowed_origins: frozenset[str]
+    access: AccessPolicy
     inference_threads: int
+    phone_url: str | None = None
     loader: ModelLoader = field(init=False)
     verify_cache: VerifyCache = field(default_factory=VerifyCache)
     pool: ThreadPoolExecutor = field(init=False)

@@ -1,8 +1,9 @@
 """The one table from errors to HTTP answers. Every route raises; nothing else maps an error to a status.
 
 `ERROR_STATUS` maps each `FaceApiError` subclass to its HTTP status (the most specific class listed in an
-exception's MRO wins); the body is always ``{"error": message}``, plus ``faces`` for `FaceCountError`
-and ``command`` for a `ModelError` (what to run to fetch the weights). The WebSocket sends the same body
+exception's MRO wins); the body is always ``{"error": message}``, plus ``faces`` for `FaceCountError`,
+``command`` for a `ModelError` (what to run to fetch the weights) and ``conflict`` for a 409
+(``name_taken`` or ``sample_mismatch``: what the page asks the person about). The WebSocket sends the same body
 (`error_payload`) inside its ``{"type": "error"}`` messages. Request validation errors (FastAPI's, for
 declared parameters) answer 400 with a message naming the parameter.
 """
@@ -27,6 +28,7 @@ from faceapi.errors import (
     ModelNotFoundError,
     NameTakenError,
     OptionsError,
+    SampleMismatchError,
     UnknownPersonError,
     VideoError,
 )
@@ -39,6 +41,19 @@ DOWNLOAD_COMMAND = "faceapi models download"
 
 class RequestTooLarge(FaceApiError):
     """A request body, an uploaded image or a form part over its limit (answered 413)."""
+
+
+class UnsupportedMediaType(FaceApiError):
+    """A body of a Content-Type the route does not take (answered 415): JSON routes take application/json,
+    uploads an image type, application/octet-stream or a multipart form."""
+
+
+class RequestTimeout(FaceApiError):
+    """A request body that did not arrive in time (answered 408)."""
+
+
+class NotOnTheLan(FaceApiError):
+    """``GET /api/phone`` on a server not started with ``--lan`` (answered 404)."""
 
 
 class GalleryUnavailable(FaceApiError):
@@ -55,12 +70,16 @@ ERROR_STATUS: dict[type[FaceApiError], int] = {
     ImageError: 400,
     OptionsError: 400,
     RequestTooLarge: 413,
+    UnsupportedMediaType: 415,
+    RequestTimeout: 408,
     ModelError: 503,
     ModelNotFoundError: 503,
     GalleryUnavailable: 503,
+    NotOnTheLan: 404,
     GalleryError: 422,
     UnknownPersonError: 404,
     NameTakenError: 409,
+    SampleMismatchError: 409,
     FaceCountError: 422,
     VideoError: 422,
 }
@@ -79,6 +98,10 @@ def error_payload(exc: FaceApiError) -> dict[str, Any]:
     body: dict[str, Any] = {"error": str(exc)}
     if isinstance(exc, FaceCountError):
         body["faces"] = exc.faces
+    if isinstance(exc, SampleMismatchError):  # for the page: offer "add anyway" (force=true)
+        body["conflict"] = "sample_mismatch"
+    elif isinstance(exc, NameTakenError):  # for the page: ask before adding to that person (append=true)
+        body["conflict"] = "name_taken"
     if isinstance(exc, ModelError):
         body["command"] = DOWNLOAD_COMMAND
     return body
@@ -86,6 +109,12 @@ def error_payload(exc: FaceApiError) -> dict[str, Any]:
 
 def error_response(exc: FaceApiError) -> JSONResponse:
     return JSONResponse(error_payload(exc), status_code=status_of(exc))
+
+
+#: What some parameters must be, said whole when one is refused (pydantic names one broken constraint;
+#: a user needs all of them, e.g. both the step and the range of input_size).
+RULES = {"input_size": "must be a multiple of 32 from 128 to 1024",
+         "max_results": "must be an integer from 1 to 1000"}
 
 
 def validation_message(errors: Sequence[Any]) -> str:
@@ -99,7 +128,9 @@ def validation_message(errors: Sequence[Any]) -> str:
         kind = err.get("type", "")
         if kind == "extra_forbidden":
             unknown.append(name)
-        elif kind == "bool_parsing":
+        elif name in RULES:
+            parts.append(f"option {name!r} {RULES[name]}, got {err.get('input')!r}")
+        elif kind in ("bool_parsing", "bool_type"):
             parts.append(f"option {name!r} must be true or false, got {err.get('input')!r}")
         elif kind == "missing":
             parts.append(f"option {name!r} is required")

@@ -1,18 +1,21 @@
 """The options routes declare (FastAPI validates them and lists them in /openapi.json and /docs), and the
 one conversion of request options into `AnalyzeOptions`, for REST queries and stream settings alike.
 
-The limits here are the server's edge; `AnalyzeOptions.from_dict` and `MatchOptions` check the same
-values again as the engine's own rules (e.g. a tiny-detector input size is a multiple of 32).
+The limits here are the server's edge, for REST queries, stream settings and model-load settings alike
+(`StreamSettings`): they bound the work one request may ask for (a tiny-detector input of 4096 took 1.6 GB).
+`AnalyzeOptions.from_dict` and `MatchOptions` check the values again as the engine's own rules (the
+library keeps face-api.js's wider ones, e.g. any multiple of 32).
 """
 
 from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
 from faceapi.errors import OptionsError
 from faceapi.options import DEFAULT_DISTANCE_THRESHOLD, AnalyzeOptions, DetectorKind, MatchOptions, MatchStrategy
+from faceapi.server.errors import validation_message
 
 
 def _landmarks_off(value: object) -> object:
@@ -77,8 +80,14 @@ class EnrolParams(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    name: Annotated[str | None, Field(description="the person's name (an existing name gets one more sample)")] = None
+    name: Annotated[str | None, Field(description="the person's name")] = None
     crop: Crop = False
+    append: Annotated[bool, Field(
+        description="the name may exist already: add this face as one more sample of that person (without "
+                    "it, enrolling under an existing name is refused with 409)")] = False
+    force: Annotated[bool, Field(
+        description="with append: add the sample even when it is farther than the match threshold from the "
+                    "person's samples (normally refused: it may be somebody else)")] = False
 
 
 class MatchParams(BaseModel):
@@ -102,6 +111,38 @@ class ImportParams(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     replace: Annotated[bool, Field(description="empty the gallery first (else merge)")] = False
+
+
+class StreamSettings(BaseModel):
+    """A stream's ``settings`` message (and ``settings`` of ``POST /api/models/load``): the analysis options
+    with the same limits as the REST query, as JSON values (strict: ``"yes"`` is not a boolean)."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    detector: Detector = "tiny"
+    input_size: InputSize = 416
+    min_score: MinScore = 0.5
+    max_results: MaxResults = 100
+    landmarks: Landmarks = "full"
+    expressions: bool = True
+    age_gender: bool = False
+    descriptors: bool = False
+    single: bool = False
+    recognize: bool = False
+    distance_threshold: DistanceThreshold = DEFAULT_DISTANCE_THRESHOLD
+    match_strategy: MatchStrategy | None = None
+    strategy: MatchStrategy | None = None
+
+
+def settings_options(settings: dict[str, Any], recognition_available: bool,
+                     defaults: dict[str, Any] | None = None) -> AnalyzeOptions:
+    """A settings message (without "type") over `defaults`, validated by `StreamSettings`, as
+    `AnalyzeOptions`; OptionsError naming what is wrong."""
+    try:
+        params = StreamSettings.model_validate({**(defaults or {}), **settings})
+    except ValidationError as exc:
+        raise OptionsError(validation_message(exc.errors())) from None
+    return analyze_options(params.model_dump(), recognition_available=recognition_available)
 
 
 def match_options(threshold: object, match_strategy: object = None, strategy: object = None) -> MatchOptions:

@@ -4,20 +4,29 @@ Modelled on how Jupyter protects its local server, because this one holds biomet
 descriptors) and drives a webcam page:
 
 1. **Host allow-list** (DNS rebinding): the ``Host`` header must name a loopback address or ``localhost``,
-   the address the server is bound to, or a name given with ``--allow-host``. A page on an attacker's
-   domain that rebinds its name to 127.0.0.1 sends its own name as Host and is refused, whatever it holds.
+   the address the server is bound to, or a name given with ``--allow-host``; a server bound to all
+   interfaces also answers to its host names and to any IP address (a rebinding attack needs a DNS name:
+   a page whose origin is an IP address of this machine is this server's own page). A page on an
+   attacker's domain that rebinds its name to 127.0.0.1 sends its own name as Host and is refused,
+   whatever it holds (even a stolen cookie or token).
 2. **Token**: a request is authenticated by ``Authorization: Bearer <token>``, by the session cookie that
-   opening the page with ``?token=...`` sets (HttpOnly, SameSite=Strict; the page is then redirected to
-   its address without the token), or, for the first page load and the WebSocket only, the ``token``
-   query parameter. Tokens are compared in constant time. Only ``GET /api/health`` answers without one
-   (and then says only whether the service is up).
+   opening a page with ``?token=...`` sets (HttpOnly, SameSite=Strict, Secure over HTTPS; the browser is
+   then redirected to the address without the token), or, for the first page load and the WebSocket only,
+   the ``token`` query parameter. Tokens are compared in constant time. Only ``GET /api/health`` answers
+   without one, and then says only whether the service is up. A server without a token (``--no-token``)
+   answers only connections that arrive on a loopback address.
 3. **No cross-site writes**: a state-changing request (POST, PUT, PATCH, DELETE) or a WebSocket handshake
    whose ``Origin`` is present and is neither this server's own origin nor an ``--allow-origin``, or that
-   carries ``Sec-Fetch-Site: cross-site``, is refused (403). The Host check above makes "own origin"
-   trustworthy: it is built from a Host that is known to be ours.
-4. **Headers**: every HTTP response carries ``X-Content-Type-Options: nosniff`` and ``Referrer-Policy:
-   no-referrer``; every HTML response a CSP with ``frame-ancestors 'none'`` (the page's strict one, or the
-   API docs' one, which needs inline script).
+   carries ``Sec-Fetch-Site: cross-site`` from an origin not allowed, is refused (403). The Host check
+   makes "own origin" trustworthy: it is built from a Host that is known to be ours. CORS headers are sent
+   only to ``--allow-origin`` origins (never with credentials: cookies are not for other sites; such a page
+   sends the token as a Bearer header).
+4. **Headers**: every HTTP response carries ``X-Content-Type-Options: nosniff``, ``Referrer-Policy:
+   no-referrer`` and ``X-Frame-Options: DENY``; every HTML response a CSP with ``frame-ancestors 'none'``
+   (the page's strict one, or the API docs' one, which needs inline script); API answers ``Cache-Control:
+   no-store`` (they may hold descriptors).
+5. **Access log**: one line per request, written here instead of uvicorn's (which prints the path and the
+   query: people's names and tokens). Names in ``/api/people/{name}`` and every query string are redacted.
 
 The middleware is plain ASGI, so it runs before routing, for routes, static files, docs and the
 WebSocket alike; routes see ``request.state.authenticated``.
@@ -27,12 +36,14 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import html
 import ipaddress
 import json
 import logging
 import secrets
+import socket
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
@@ -40,6 +51,7 @@ from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 log = logging.getLogger("faceapi.server")
+access_log = logging.getLogger("faceapi.access")
 
 #: CSP of the page: nothing is fetched from anywhere but this server, and no one may frame it.
 PAGE_CSP = ("default-src 'self'; img-src 'self' blob: data:; media-src 'self' blob: mediastream:; "
@@ -48,13 +60,18 @@ PAGE_CSP = ("default-src 'self'; img-src 'self' blob: data:; media-src 'self' bl
 #: CSP of the offline API docs (Swagger UI / ReDoc start from an inline script; still nothing external).
 DOCS_CSP = ("default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; "
             "script-src 'self' 'unsafe-inline'; worker-src 'self' blob:; connect-src 'self'; object-src 'none'; "
-            "base-uri 'none'; frame-ancestors 'none'")
+            "base-uri 'none'; form-action 'self'; frame-ancestors 'none'")
+#: CSP of the "token needed" page this module writes (a form, no script, no style).
+LOGIN_CSP = "default-src 'none'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
 DOCS_PATHS = ("/docs", "/redoc")
 STATE_CHANGING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 #: Paths answered without a token (each says nothing a stranger may not know).
 PUBLIC_PATHS = frozenset({"/api/health"})
 #: Paths opened by a person in a browser: a valid ``?token=`` there sets the cookie and redirects.
 PAGE_PATHS = frozenset({"/", "/index.html", "/static/index.html", *DOCS_PATHS})
+#: Paths under /api/people/ that are routes, not people's names (kept in the access log).
+_PEOPLE_ROUTES = frozenset({"export", "import", "match"})
+_WILDCARD_HOSTS = frozenset({"0.0.0.0", "::", ""})
 
 
 def new_token() -> str:
@@ -73,18 +90,46 @@ def is_loopback_host(host: str) -> bool:
         return False
 
 
+def is_ip_literal(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host.strip("[]"))
+    except ValueError:
+        return False
+    return True
+
+
 def split_host(value: str) -> str | None:
     """The host name of a ``Host`` header value (``name``, ``name:port``, ``[v6]:port``), lowercased;
     None when it is not a well-formed host."""
+    if not value or any(c in value for c in "/?#@\\ \t"):
+        return None
     try:
         parts = urlsplit("//" + value)
         name = parts.hostname
         _ = parts.port  # raises ValueError on a bad port
     except ValueError:
         return None
-    if not name or any(c in value for c in "/?#@\\ "):
+    if not name:
         return None
     return name.lower().rstrip(".")
+
+
+def machine_names() -> set[str]:
+    """This machine's host names as a browser on the LAN may type them (``name``, ``name.local``, FQDN)."""
+    names = set()
+    for n in (socket.gethostname(), socket.getfqdn()):
+        n = n.lower().rstrip(".")
+        if n:
+            names.add(n)
+            if "." not in n:
+                names.add(n + ".local")  # mDNS: how phones and Macs find a machine on the LAN
+    return names
+
+
+def cookie_name(port: int | None) -> str:
+    """The session cookie's name: it includes the port, because cookies are shared by every port of a host
+    and two servers on one machine must not overwrite each other's."""
+    return f"faceapi_session_{port or 0}"
 
 
 @dataclass(frozen=True)
@@ -94,28 +139,30 @@ class AccessPolicy:
     Args:
         token: the secret; None only when the server listens on loopback alone (``--no-token``).
         allowed_hosts: host names / addresses accepted in ``Host`` besides loopback ones (the bound
-            address, the machine's LAN names for ``--lan``, each ``--allow-host``); lowercase.
-        allowed_origins: browser origins (``scheme://host[:port]``) allowed to write and to open the
-            WebSocket besides this server's own; ``"*"`` allows any (only for development).
-        cookie_name: the session cookie's name; it includes the port, because cookies are shared by every
-            port of a host and two servers must not overwrite each other's.
-        secure_cookie: mark the cookie ``Secure`` (served over HTTPS).
+            address, the machine's names when bound to all interfaces, each ``--allow-host``); lowercase.
+        any_ip_host: accept any IP address as ``Host`` (a server bound to all interfaces: an IP address
+            cannot be rebound, see the module's doc).
+        allowed_origins: browser origins (``scheme://host[:port]``) allowed to write, to open the WebSocket
+            and to read answers (CORS) besides this server's own; ``"*"`` allows any (only for development).
     """
 
     token: str | None
     allowed_hosts: frozenset[str] = frozenset()
-    allowed_origins: frozenset[str] = frozenset()
-    cookie_name: str = "faceapi_session"
-    secure_cookie: bool = False
+    any_ip_host: bool = False
+    allowed_origins: frozenset[str] = field(default_factory=frozenset)
 
     @classmethod
-    def build(cls, token: str | None, *, port: int, https: bool, bound_hosts: Iterable[str] = (),
-              allow_hosts: Iterable[str] = (), allow_origins: Iterable[str] = ()) -> AccessPolicy:
-        hosts = {h.lower().strip("[]").rstrip(".") for h in [*bound_hosts, *allow_hosts] if h}
-        hosts -= {"0.0.0.0", "::", ""}
-        return cls(token=token, allowed_hosts=frozenset(hosts),
-                   allowed_origins=frozenset(o.rstrip("/").lower() for o in allow_origins),
-                   cookie_name=f"faceapi_session_{port}", secure_cookie=https)
+    def build(cls, token: str | None, *, bound_hosts: Iterable[str] = (), allow_hosts: Iterable[str] = (),
+              allow_origins: Iterable[str] = ()) -> AccessPolicy:
+        """The policy of a server bound to `bound_hosts` (a wildcard adds the machine's names and any IP)."""
+        bound = [h.lower().strip("[]").rstrip(".") for h in bound_hosts]
+        wildcard = any(h in _WILDCARD_HOSTS for h in bound)
+        hosts = {h for h in bound if h not in _WILDCARD_HOSTS}
+        hosts |= {h.lower().strip("[]").rstrip(".") for h in allow_hosts if h.strip()}
+        if wildcard:
+            hosts |= machine_names()
+        return cls(token=token, allowed_hosts=frozenset(hosts), any_ip_host=wildcard,
+                   allowed_origins=normalise_origins(allow_origins))
 
     @property
     def session_value(self) -> str | None:
@@ -127,32 +174,54 @@ class AccessPolicy:
 
     # -- the checks --------------------------------------------------------------------------------------
     def host_allowed(self, host: str) -> bool:
-        return is_loopback_host(host) or host in self.allowed_hosts
+        return (is_loopback_host(host) or host in self.allowed_hosts
+                or (self.any_ip_host and is_ip_literal(host)))
+
+    def origin_listed(self, origin: str) -> bool:
+        """`origin` is one of the ``--allow-origin`` origins (or they include ``*``)."""
+        return "*" in self.allowed_origins or origin.rstrip("/").lower() in self.allowed_origins
 
     def origin_allowed(self, origin: str, scheme: str, host_header: str) -> bool:
-        """`origin` is this server's own (built from the already-checked Host) or an allowed one."""
-        origin = origin.rstrip("/").lower()
-        if "*" in self.allowed_origins or origin in self.allowed_origins:
+        """`origin` is this server's own (built from the already-checked Host; a loopback name of the same
+        port counts as own when the Host is a loopback name too) or an allowed one."""
+        if self.origin_listed(origin):
             return True
+        origin = origin.rstrip("/").lower()
         if origin == "null":
             return False
-        own = urlsplit(f"{scheme}://{host_header.lower()}")
-        theirs = urlsplit(origin)
         try:
+            own = urlsplit(f"{scheme}://{host_header.lower()}")
+            theirs = urlsplit(origin)
             default = 443 if scheme == "https" else 80
-            return (theirs.scheme == own.scheme and theirs.hostname == own.hostname
-                    and (theirs.port or default) == (own.port or default))
+            own_port, their_port = own.port or default, theirs.port or default
         except ValueError:
             return False
+        if theirs.scheme != own.scheme or their_port != own_port or not theirs.hostname or not own.hostname:
+            return False
+        return theirs.hostname == own.hostname or (is_loopback_host(theirs.hostname)
+                                                   and is_loopback_host(own.hostname))
 
     def token_matches(self, candidate: str | None) -> bool:
         return (self.token is not None and candidate is not None
-                and hmac.compare_digest(candidate.encode(), self.token.encode()))
+                and hmac.compare_digest(candidate.encode("utf-8", "replace"), self.token.encode()))
 
     def cookie_matches(self, candidate: str | None) -> bool:
         expected = self.session_value
         return (expected is not None and candidate is not None
-                and hmac.compare_digest(candidate.encode(), expected.encode()))
+                and hmac.compare_digest(candidate.encode("utf-8", "replace"), expected.encode()))
+
+
+def normalise_origins(origins: Iterable[str]) -> frozenset[str]:
+    return frozenset(o.strip().rstrip("/").lower() for o in origins if o.strip())
+
+
+def redacted_path(path: str, query: bytes) -> str:
+    """`path` for the access log: a person's name in ``/api/people/{name}`` becomes ``<name>``, and the
+    query string (names, tokens) becomes ``?...``."""
+    prefix = "/api/people/"
+    if path.startswith(prefix) and path[len(prefix):] not in _PEOPLE_ROUTES:
+        path = prefix + "<name>"
+    return path + ("?..." if query else "")
 
 
 class AccessMiddleware:
@@ -167,115 +236,204 @@ class AccessMiddleware:
             await self.app(scope, receive, send)
             return
         websocket = scope["type"] == "websocket"
-        headers = Headers(scope=scope)
-        policy = self.policy
         path: str = scope.get("path", "")
         method: str = "GET" if websocket else scope.get("method", "GET")
+        outcome: dict[str, Any] = {"status": None}
+        send = self._logged(scope, send, method, path, outcome)
+        try:
+            await self._handle(scope, receive, send, websocket, path, method)
+        finally:
+            self._log(scope, method, path, outcome["status"])
+
+    async def _handle(self, scope: Scope, receive: Receive, send: Send, websocket: bool, path: str,
+                      method: str) -> None:
+        headers = Headers(scope=scope)
+        policy = self.policy
 
         host_header = headers.get("host", "")
-        host = split_host(host_header) if host_header else None
+        host = split_host(host_header)
         if host is None or not policy.host_allowed(host):
             log.warning("refused a request for host %r", host_header[:100])
             await self._deny(scope, send, 403 if host else 400,
                              "this server does not answer to that host name (start it with --allow-host NAME "
                              "to allow one)")
             return
+        if policy.token is None and not is_loopback_host(str((scope.get("server") or ("",))[0])):
+            # --no-token is for loopback only; a connection arriving on another address is refused
+            await self._deny(scope, send, 403, "this server runs without a token and answers only on loopback")
+            return
 
+        origin = headers.get("origin")
+        scheme = "https" if scope.get("scheme") in ("https", "wss") else "http"
+        if method == "OPTIONS" and origin is not None and "access-control-request-method" in headers:
+            await self._preflight(scope, send, origin)
+            return
         if websocket or method in STATE_CHANGING:
-            origin = headers.get("origin")
-            scheme = "https" if scope.get("scheme") in ("https", "wss") else "http"
-            if headers.get("sec-fetch-site", "").lower() == "cross-site" or (
-                    origin is not None and not policy.origin_allowed(origin, scheme, host_header)):
-                log.warning("refused a cross-site %s %s", method, path)
+            listed = origin is not None and policy.origin_listed(origin)
+            cross_site = headers.get("sec-fetch-site", "").lower() == "cross-site"
+            if not listed and (cross_site or (origin is not None
+                                              and not policy.origin_allowed(origin, scheme, host_header))):
+                log.warning("refused a cross-site %s %s", method, redacted_path(path, b""))
                 await self._deny(scope, send, 403, "cross-site request refused (allow an origin with --allow-origin)")
                 return
 
         query = scope.get("query_string", b"").decode("latin-1")
-        query_token = next((v for k, v in parse_qsl(query, keep_blank_values=True) if k == "token"), None)
-        authenticated = policy.token is None or self._authenticated(headers, policy)
-        via_query = False
-        if not authenticated and query_token is not None and (websocket or path in PAGE_PATHS) and method == "GET":
-            authenticated = via_query = policy.token_matches(query_token)
+        pairs = parse_qsl(query, keep_blank_values=True)
+        query_token = next((v for k, v in pairs if k == "token"), None)
+        page = not websocket and method == "GET" and path in PAGE_PATHS
+        authenticated = policy.token is None or self._authenticated(scope, headers, policy)
+        if query_token is not None and (websocket or page) and policy.token_matches(query_token):
+            if page:  # set the cookie and show the address without the token
+                await self._redirect_with_cookie(scope, send, path, pairs)
+                return
+            authenticated = True
         scope.setdefault("state", {})["authenticated"] = authenticated
-        if not authenticated and not (path in PUBLIC_PATHS and method == "GET"):
-            await self._deny(scope, send, 401, "authentication required: open the URL with the token that "
-                                               "`faceapi serve` printed, or send 'Authorization: Bearer TOKEN'")
-            return
-        if via_query and not websocket:
-            await self._redirect_with_cookie(scope, send, path, query)
+        if not authenticated and not (path in PUBLIC_PATHS and method in ("GET", "HEAD")):
+            if page:
+                await self._login_page(send, path, wrong=query_token is not None)
+            else:
+                await self._deny(scope, send, 401, "authentication required: open the URL with the token that "
+                                                   "`faceapi serve` printed, or send 'Authorization: Bearer TOKEN'")
             return
         if websocket:
             await self.app(scope, receive, send)
         else:
-            await self.app(scope, receive, self._with_headers(send, path))
+            cors = origin if origin is not None and policy.origin_listed(origin) else None
+            await self.app(scope, receive, self._with_headers(send, path, cors))
 
     @staticmethod
-    def _authenticated(headers: Headers, policy: AccessPolicy) -> bool:
+    def _authenticated(scope: Scope, headers: Headers, policy: AccessPolicy) -> bool:
         auth = headers.get("authorization", "")
         if auth[:7].lower() == "bearer " and policy.token_matches(auth[7:].strip()):
             return True
+        name = cookie_name((scope.get("server") or (None, None))[1])
         for part in headers.get("cookie", "").split(";"):
-            name, _, value = part.strip().partition("=")
-            if name == policy.cookie_name and policy.cookie_matches(value):
+            key, _, value = part.strip().partition("=")
+            if key == name and policy.cookie_matches(value):
                 return True
         return False
 
-    async def _redirect_with_cookie(self, scope: Scope, send: Send, path: str, query: str) -> None:
+    async def _redirect_with_cookie(self, scope: Scope, send: Send, path: str, pairs: list[tuple[str, str]]) -> None:
         """First page load with ``?token=``: set the session cookie and show the address without it."""
-        rest = urlencode([(k, v) for k, v in parse_qsl(query, keep_blank_values=True) if k != "token"])
+        rest = urlencode([(k, v) for k, v in pairs if k != "token"])
         location = path + (f"?{rest}" if rest else "")
         value = self.policy.session_value or ""
-        cookie = f"{self.policy.cookie_name}={value}; Path=/; HttpOnly; SameSite=Strict"
-        if self.policy.secure_cookie:
+        cookie = f"{cookie_name((scope.get('server') or (None, None))[1])}={value}; Path=/; HttpOnly; SameSite=Strict"
+        if scope.get("scheme") == "https":
             cookie += "; Secure"
         await send({"type": "http.response.start", "status": 303, "headers": [
-            (b"location", location.encode("latin-1")), (b"set-cookie", cookie.encode("latin-1")),
-            (b"cache-control", b"no-store"), (b"content-length", b"0"), *_BASE_HEADERS]})
+            (b"location", location.encode("latin-1", "replace")), (b"set-cookie", cookie.encode("latin-1")),
+            (b"cache-control", b"no-store"), (b"content-length", b"0"), *BASE_HEADERS]})
+        await send({"type": "http.response.body", "body": b""})
+
+    @staticmethod
+    async def _login_page(send: Send, path: str, wrong: bool) -> None:
+        """A page opened without the token: say where the token is, and let the person paste it (the form
+        reloads this page with ``?token=``, which sets the cookie)."""
+        note = "That token is not this server's. " if wrong else ""
+        body = (
+            "<!doctype html><html lang=en><meta charset=utf-8><meta name=viewport content='width=device-width'>"
+            "<title>faceapi: token needed</title><h1>This faceapi server needs its token</h1>"
+            f"<p>{note}Open the address that <code>faceapi serve</code> printed (it ends with "
+            "<code>?token=...</code>), or paste the token here:</p>"
+            f"<form method=get action='{html.escape(path, quote=True)}'><label>Token "
+            "<input name=token type=password autocomplete=off required></label> <button>Open</button></form>"
+        ).encode()
+        await send({"type": "http.response.start", "status": 401, "headers": [
+            (b"content-type", b"text/html; charset=utf-8"), (b"content-length", str(len(body)).encode()),
+            (b"cache-control", b"no-store"), (b"content-security-policy", LOGIN_CSP.encode()), *BASE_HEADERS]})
+        await send({"type": "http.response.body", "body": body})
+
+    async def _preflight(self, scope: Scope, send: Send, origin: str) -> None:
+        """A CORS preflight: allowed for ``--allow-origin`` origins only (no credentials: the token travels
+        as a Bearer header)."""
+        if not self.policy.origin_listed(origin):
+            await self._deny(scope, send, 403, "cross-origin requests from this origin are not allowed "
+                                               "(allow one with --allow-origin)")
+            return
+        await send({"type": "http.response.start", "status": 204, "headers": [
+            (b"access-control-allow-origin", origin.encode("latin-1", "replace")), (b"vary", b"Origin"),
+            (b"access-control-allow-methods", b"GET, POST, PATCH, DELETE"),
+            (b"access-control-allow-headers", b"Authorization, Content-Type"),
+            (b"access-control-max-age", b"600"), *BASE_HEADERS]})
         await send({"type": "http.response.body", "body": b""})
 
     @staticmethod
     async def _deny(scope: Scope, send: Send, status: int, message: str) -> None:
         body = json.dumps({"error": message}).encode()
         headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
-                   (b"cache-control", b"no-store"), *_BASE_HEADERS]
+                   (b"cache-control", b"no-store"), *BASE_HEADERS]
         if status == 401:
             headers.append((b"www-authenticate", b'Bearer realm="faceapi"'))
         if scope["type"] == "websocket":
             if "websocket.http.response" in scope.get("extensions", {}):
                 await send({"type": "websocket.http.response.start", "status": status, "headers": headers})
                 await send({"type": "websocket.http.response.body", "body": body})
-            else:  # the server answers a refused handshake with 403
+            else:  # the server answers a handshake closed before accept with 403
                 await send({"type": "websocket.close", "code": 1008})
             return
         await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": body})
 
     @staticmethod
-    def _with_headers(send: Send, path: str) -> Send:
-        """`send`, adding the security headers to the response start (and a CSP to HTML)."""
+    def _with_headers(send: Send, path: str, cors_origin: str | None) -> Send:
+        """`send`, adding the security headers to the response start (a CSP to HTML, no-store to the API,
+        CORS headers for an allowed origin)."""
 
         async def wrapped(message: Message) -> None:
             if message["type"] == "http.response.start":
                 raw: list[tuple[bytes, bytes]] = list(message.get("headers", []))
                 names = {k.lower() for k, _ in raw}
-                extra: list[tuple[bytes, bytes]] = [h for h in _BASE_HEADERS if h[0] not in names]
+                extra: list[tuple[bytes, bytes]] = [h for h in BASE_HEADERS if h[0] not in names]
                 content_type = next((v for k, v in raw if k.lower() == b"content-type"), b"")
-                if content_type.startswith(b"text/html") and b"content-security-policy" not in names:
+                if content_type.lower().startswith(b"text/html"):
+                    raw = [(k, v) for k, v in raw if k.lower() != b"content-security-policy"]
                     csp = DOCS_CSP if path.startswith(DOCS_PATHS) else PAGE_CSP
                     extra.append((b"content-security-policy", csp.encode()))
+                if path.startswith("/api/") and b"cache-control" not in names:
+                    extra.append((b"cache-control", b"no-store"))
+                if cors_origin is not None:
+                    extra += [(b"access-control-allow-origin", cors_origin.encode("latin-1", "replace")),
+                              (b"vary", b"Origin")]
                 message = {**message, "headers": raw + extra}
             await send(message)
 
         return wrapped
 
+    @staticmethod
+    def _logged(scope: Scope, send: Send, method: str, path: str, outcome: dict[str, Any]) -> Send:
+        """`send`, noting the answer's status for the access log."""
 
-_BASE_HEADERS: list[tuple[bytes, bytes]] = [
+        async def wrapped(message: Message) -> None:
+            kind = message["type"]
+            if kind in ("http.response.start", "websocket.http.response.start"):
+                outcome["status"] = message.get("status")
+            elif kind == "websocket.accept":
+                outcome["status"] = 101
+            elif kind == "websocket.close" and outcome["status"] is None:
+                outcome["status"] = 403
+            await send(message)
+
+        return wrapped
+
+    @staticmethod
+    def _log(scope: Scope, method: str, path: str, status: int | None) -> None:
+        if not access_log.isEnabledFor(logging.INFO):
+            return
+        client = scope.get("client")
+        who = f"{client[0]}:{client[1]}" if client else "-"
+        kind = "WebSocket" if scope["type"] == "websocket" else method
+        access_log.info('%s - "%s %s" %s', who, kind, redacted_path(path, scope.get("query_string", b"")),
+                        status if status is not None else "-")
+
+
+BASE_HEADERS: list[tuple[bytes, bytes]] = [
     (b"x-content-type-options", b"nosniff"), (b"referrer-policy", b"no-referrer"),
     (b"x-frame-options", b"DENY"),
 ]
 
 
 def describe(policy: AccessPolicy) -> dict[str, Any]:
-    """What the policy allows, for logs and `/api/health` with a token (never the token itself)."""
+    """What the policy allows, for `/api/health` with a token (never the token itself)."""
     return {"token_required": policy.token is not None, "allowed_hosts": sorted(policy.allowed_hosts),
-            "allowed_origins": sorted(policy.allowed_origins)}
+            "any_ip_host": policy.any_ip_host, "allowed_origins": sorted(policy.allowed_origins)}

@@ -14,7 +14,6 @@ clock of the client's, increasing); the tracker's filters use it, else the time 
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 import time
@@ -27,8 +26,8 @@ from faceapi.pipeline import FaceAnalyzer
 from faceapi.results import FrameResult
 from faceapi.server.context import ServerContext
 from faceapi.server.errors import error_payload
-from faceapi.server.params import analyze_options
-from faceapi.server.uploads import FRAME_LIMIT_HINT
+from faceapi.server.params import settings_options
+from faceapi.server.uploads import FRAME_LIMIT_HINT, parse_json
 from faceapi.tracking.face_tracker import FaceTracker, TrackedFrame
 
 log = logging.getLogger("faceapi.server")
@@ -45,8 +44,9 @@ DEFAULT_STREAM_SETTINGS: dict[str, Any] = {
 
 
 def stream_options(settings: dict[str, Any], recognition_available: bool) -> AnalyzeOptions:
-    """A settings message (without "type") over the stream defaults, as `AnalyzeOptions`; OptionsError."""
-    return analyze_options({**DEFAULT_STREAM_SETTINGS, **settings}, recognition_available=recognition_available)
+    """A settings message (without "type") over the stream defaults, as `AnalyzeOptions` (validated with the
+    REST query's limits, `faceapi.server.params.StreamSettings`); OptionsError."""
+    return settings_options(settings, recognition_available, DEFAULT_STREAM_SETTINGS)
 
 
 def settings_dict(options: AnalyzeOptions) -> dict[str, Any]:
@@ -102,9 +102,9 @@ class StreamSession:
         if len(text.encode("utf-8", "replace")) > MAX_TEXT_BYTES:
             return {"type": "error", "error": f"text message over {MAX_TEXT_BYTES} bytes"}
         try:
-            msg = json.loads(text)
-        except json.JSONDecodeError as exc:
-            return {"type": "error", "error": f"message is not valid JSON: {exc}"}
+            msg = parse_json(text)
+        except FaceApiError as exc:
+            return {"type": "error", "error": f"message refused: {exc}"}
         if not isinstance(msg, dict):
             return {"type": "error", "error": "message must be a JSON object with a 'type'"}
         kind = msg.get("type", "settings")

@@ -53,35 +53,51 @@ def lan_addresses() -> list[str]:
     return out
 
 
+def _dns_name(name: str) -> str | None:
+    """`name` as a certificate's DNS name (lowercase ASCII letters, digits, '-' and '.'), or None."""
+    name = name.strip().lower().rstrip(".")
+    if not name or len(name) > 253 or not all(c.isascii() and (c.isalnum() or c in "-.") for c in name):
+        return None
+    return name
+
+
 def certificate_names(extra: Iterable[str] = ()) -> tuple[list[str], list[str]]:
-    """(DNS names, IP addresses) the certificate must cover: localhost, loopback, the host name, the LAN
-    addresses and `extra` (names or addresses)."""
+    """(DNS names, IP addresses) the certificate must cover: localhost, loopback, the host name (also with
+    ``.local``, as phones find it by mDNS), the LAN addresses and `extra` (names or addresses)."""
     dns = ["localhost"]
     ips = ["127.0.0.1", "::1"]
     host = socket.gethostname()
-    candidates = [host, *lan_addresses(), *extra]
+    candidates = [host, *([f"{host}.local"] if host and "." not in host else []), *lan_addresses(), *extra]
     for c in candidates:
         if not c:
             continue
         try:
-            ip = ipaddress.ip_address(c)
+            ip = ipaddress.ip_address(c.strip("[]"))
         except ValueError:
-            if c not in dns:
-                dns.append(c)
+            name = _dns_name(c)
+            if name is not None and name not in dns:
+                dns.append(name)
         else:
             if str(ip) not in ips and not ip.is_unspecified:
                 ips.append(str(ip))
     return dns, ips
 
 
-def _covers(cert_path: Path, dns: list[str], ips: list[str]) -> bool:
+def _usable(cert_path: Path, key_path: Path, dns: list[str], ips: list[str]) -> bool:
+    """The cached pair can be used: the key is the certificate's, which covers every name and address
+    asked for and is not about to expire."""
     from cryptography import x509
+    from cryptography.hazmat.primitives import serialization
 
     try:
         cert = x509.load_pem_x509_certificate(cert_path.read_bytes())
+        key = serialization.load_pem_private_key(key_path.read_bytes(), password=None)
         san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
-    except (OSError, ValueError, x509.ExtensionNotFound):
+    except (OSError, ValueError, TypeError, x509.ExtensionNotFound):
         return False
+    raw = serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    if key.public_key().public_bytes(*raw) != cert.public_key().public_bytes(*raw):
+        return False  # a key and certificate from different runs (one write was interrupted)
     have_dns = set(san.get_values_for_type(x509.DNSName))
     have_ips = {str(a) for a in san.get_values_for_type(x509.IPAddress)}
     fresh = cert.not_valid_after_utc - dt.datetime.now(dt.timezone.utc) > RENEW_BEFORE
@@ -97,11 +113,17 @@ def ensure_certificate(folder: str | os.PathLike[str] | None = None, extra_names
     from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
     root = Path(folder) if folder is not None else default_tls_dir()
-    root.mkdir(parents=True, exist_ok=True, mode=0o700)
-    os.chmod(root, 0o700)
+    if not root.is_dir():
+        root.mkdir(parents=True, mode=0o700)
+    if root.stat().st_mode & 0o077:
+        try:  # our folder, made readable by someone since: make it private again
+            os.chmod(root, 0o700)
+        except OSError as exc:
+            raise OSError(f"the certificate folder {root} is readable by others and cannot be made private "
+                          f"({exc}); set FACEAPI_TLS_DIR to a private folder") from exc
     cert_path, key_path = root / CERT_FILE, root / KEY_FILE
     dns, ips = certificate_names(extra_names)
-    if key_path.is_file() and _covers(cert_path, dns, ips):
+    if key_path.is_file() and _usable(cert_path, key_path, dns, ips):
         os.chmod(key_path, 0o600)
         return cert_path, key_path
 
@@ -129,9 +151,13 @@ def ensure_certificate(folder: str | os.PathLike[str] | None = None, extra_names
 def _write_private(path: Path, data: bytes) -> None:
     """Write `data` to `path` with mode 0600 from the first byte (temp file + rename, never world-readable)."""
     tmp = path.with_name(path.name + ".part")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(tmp)  # a leftover keeps its mode through O_CREAT: start from nothing
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "wb") as f:
         f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
     os.replace(tmp, path)
 
 
@@ -150,9 +176,10 @@ def qr_text(url: str) -> str:
 
 
 def qr_svg(url: str) -> str:
-    """`url` as a QR code in SVG (one path), for the page."""
+    """`url` as a QR code in SVG (one path on a white background, so it reads on a dark page too), for the
+    page."""
     import qrcode
     import qrcode.image.svg
 
-    img = qrcode.make(url, image_factory=qrcode.image.svg.SvgPathImage, border=2)
+    img = qrcode.make(url, image_factory=qrcode.image.svg.SvgPathFillImage, border=4)
     return str(img.to_string(encoding="unicode"))

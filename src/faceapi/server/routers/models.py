@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
@@ -15,8 +14,8 @@ from faceapi.nets import NET_SPECS, net_names
 from faceapi.pipeline import FaceAnalyzer
 from faceapi.server.context import ServerContext, get_ctx
 from faceapi.server.errors import DOWNLOAD_COMMAND
-from faceapi.server.stream import stream_options
-from faceapi.server.uploads import read_body
+from faceapi.server.stream import stream_options, tracking_settings
+from faceapi.server.uploads import json_body_openapi, read_json
 
 #: Largest body of POST /api/models/load.
 MAX_LOAD_BODY = 4096
@@ -59,12 +58,8 @@ async def models(ctx: Annotated[ServerContext, Depends(get_ctx)],
             "load": ctx.loader.snapshot()}
 
 
-def _nets_to_load(ctx: ServerContext, body: bytes) -> list[str]:
+def _nets_to_load(ctx: ServerContext, payload: Any) -> list[str]:
     """The nets a load request names: ``{"nets": [...]}``, ``{"settings": {...}}`` or all (empty body)."""
-    try:
-        payload = json.loads(body) if body.strip() else {}
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise OptionsError(f"body is not valid JSON: {exc}") from None
     if not isinstance(payload, dict):
         raise OptionsError("body must be a JSON object: {\"nets\": [...]} or {\"settings\": {...}}")
     names = list(net_names())
@@ -80,23 +75,32 @@ def _nets_to_load(ctx: ServerContext, body: bytes) -> list[str]:
         settings = payload["settings"]
         if not isinstance(settings, dict):
             raise OptionsError("'settings' must be a JSON object")
-        opts = stream_options({k: v for k, v in settings.items() if k != "type"}, ctx.recognition_available)
+        settings = {k: v for k, v in settings.items() if k != "type"}
+        tracking_settings(settings)  # a stream's tracking keys need no nets: checked and set aside
+        opts = stream_options(settings, ctx.recognition_available)
         return FaceAnalyzer.nets_for(opts)
     return names
 
 
-@router.post("/api/models/load", status_code=202, responses={
+_LOAD_SCHEMA = {"type": "object", "properties": {
+    "nets": {"type": "array", "items": {"type": "string"}, "description": "net names (GET /api/models)"},
+    "settings": {"type": "object", "description": "stream settings: the nets they need"}}}
+
+
+@router.post("/api/models/load", status_code=202, openapi_extra=json_body_openapi(_LOAD_SCHEMA, required=False),
+             responses={
     200: {"description": "loading ended (with wait=true)"},
     400: {"description": "bad body"}, 413: {"description": "body over 4096 bytes"},
+    415: {"description": "a body that is not application/json"},
     503: {"description": "loading failed (with wait=true): `error` and the `command` to run"}})
 async def models_load(request: Request, ctx: Annotated[ServerContext, Depends(get_ctx)],
                       wait: Annotated[bool, Query(description="answer when loading ends")] = False,
                       ) -> JSONResponse:
-    """Load nets: body ``{"nets": [...]}`` or ``{"settings": {...}}`` (the nets those settings need;
-    default: all). Answers at once (202) with the load state; poll ``GET /api/models`` for progress. A
+    """Load nets: a JSON body ``{"nets": [...]}`` or ``{"settings": {...}}`` (the nets those settings need;
+    no body: all). Answers at once (202) with the load state; poll ``GET /api/models`` for progress. A
     request while a load runs joins it. With ``wait=true`` answers when loading ends: 200, or 503 with the
     error and the command to run."""
-    nets = _nets_to_load(ctx, await read_body(request, MAX_LOAD_BODY))
+    nets = _nets_to_load(ctx, await read_json(request, MAX_LOAD_BODY, empty={}))
     job = ctx.loader.start(nets)
     if not wait:
         return JSONResponse(ctx.loader.state_of(job), status_code=202)

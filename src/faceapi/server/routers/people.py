@@ -8,7 +8,7 @@ image in the inference pool, as ``faceapi people add`` does (SSD MobileNetV1 + 6
 from __future__ import annotations
 
 import asyncio
-import json
+from collections.abc import Callable
 from typing import Annotated, Any, TypeVar
 
 from fastapi import APIRouter, Depends, Query, Request
@@ -16,11 +16,12 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ValidationError
 
 from faceapi.errors import GalleryError, OptionsError
-from faceapi.gallery import DescribedImage, check_name, describe_face
+from faceapi.gallery import DescribedImage, UnknownPersonError, check_name, describe_face
+from faceapi.options import DEFAULT_DISTANCE_THRESHOLD
 from faceapi.server.context import ServerContext, get_ctx
 from faceapi.server.errors import validation_message
 from faceapi.server.params import EnrolParams, ImportParams, MatchParams
-from faceapi.server.uploads import UPLOAD_OPENAPI, Upload, read_body, read_upload
+from faceapi.server.uploads import UPLOAD_OPENAPI, Upload, json_body_openapi, read_json, read_upload
 
 #: Largest body of POST /api/people/import (a gallery export) and of PATCH /api/people/{name}.
 MAX_IMPORT_BYTES = 64 * 1024 * 1024
@@ -29,6 +30,7 @@ MAX_RENAME_BYTES = 4096
 router = APIRouter(tags=["people"])
 Ctx = Annotated[ServerContext, Depends(get_ctx)]
 P = TypeVar("P", bound=BaseModel)
+T = TypeVar("T")
 
 
 def _with_form_fields(params: P, upload: Upload) -> P:
@@ -45,12 +47,13 @@ async def _describe(ctx: ServerContext, upload: Upload, crop: bool) -> Described
     return await ctx.run(lambda: describe_face(ctx.analyzer, upload.data, crop=crop, label=upload.label))
 
 
-async def _json_body(request: Request, limit: int, hint: str) -> Any:
-    body = await read_body(request, limit)
+async def _for_person(name: str, fn: Callable[[str], T]) -> T:
+    """`fn(name)` off the event loop, with the gallery's "no such person" error reduced to the name asked
+    for: the library's message lists similar names and the gallery's path, which a client is not told."""
     try:
-        return json.loads(body)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise OptionsError(f"body is not valid JSON: {exc}{hint}") from None
+        return await asyncio.to_thread(fn, name)
+    except UnknownPersonError:
+        raise UnknownPersonError(f"no person called {name!r}") from None
 
 
 @router.get("/api/people")
@@ -63,12 +66,17 @@ async def people_list(ctx: Ctx) -> dict[str, Any]:
 @router.post("/api/people", status_code=201, openapi_extra=UPLOAD_OPENAPI, responses={
     201: {"description": "the person after enrolment, with how many descriptors were added"},
     400: {"description": "not an image, or a bad option"}, 413: {"description": "body over the size limit"},
+    409: {"description": "the name exists (without append=true), or the new sample is farther than the match "
+                        "threshold from the person's samples (without force=true)"},
+    415: {"description": "neither an image type, application/octet-stream nor a multipart form"},
     422: {"description": "no face or several faces (`faces` says how many), or a bad name"},
     503: {"description": "no gallery, or model weights missing"}})
 async def people_enrol(request: Request, params: Annotated[EnrolParams, Query()], ctx: Ctx) -> JSONResponse:
     """Enrol the one face of an image under ``name``: the raw body with ``?name=``, or a multipart form with
     a file and ``name`` (field or query). ``crop=true``: the image is a face crop already (described whole,
-    no detection). An existing name gets one more sample."""
+    no detection). An existing name is refused (409) unless ``append=true``; then the new sample must lie
+    within the match threshold (0.6) of one of the person's samples (409 saying the distance otherwise: it
+    may be somebody else) unless ``force=true``."""
     gallery = ctx.need_gallery()
     upload = await read_upload(request, ctx.max_frame_bytes)
     params = _with_form_fields(params, upload)
@@ -76,7 +84,9 @@ async def people_enrol(request: Request, params: Annotated[EnrolParams, Query()]
         raise GalleryError("give the person's name: ?name=... (or a 'name' form field)")
     name = check_name(params.name)
     described = await _describe(ctx, upload, params.crop)
-    result = await asyncio.to_thread(gallery.enrol, name, [described.descriptor], [described.sha256])
+    max_distance = None if params.force else DEFAULT_DISTANCE_THRESHOLD
+    result = await asyncio.to_thread(lambda: gallery.enrol(name, [described.descriptor], [described.sha256],
+                                                           append=params.append, max_distance=max_distance))
     return JSONResponse(result.to_dict(), status_code=201)
 
 
@@ -103,12 +113,25 @@ async def people_export(ctx: Ctx) -> JSONResponse:
     return JSONResponse(data, headers={"Content-Disposition": 'attachment; filename="faceapi-gallery.json"'})
 
 
-@router.post("/api/people/import")
+_IMPORT_SCHEMA = {
+    "description": "a gallery export (`faceapi people export`), or face-api.js's FaceMatcher.toJSON()",
+    "type": "object", "properties": {
+        "format": {"type": "string", "enum": ["faceapi-gallery"]}, "version": {"type": "integer"},
+        "people": {"type": "array", "items": {"type": "object", "required": ["name", "descriptors"], "properties": {
+            "name": {"type": "string"},
+            "descriptors": {"type": "array", "items": {"type": "array", "items": {"type": "number"},
+                                                        "minItems": 128, "maxItems": 128}}}}}}}
+_RENAME_SCHEMA = {"type": "object", "required": ["name"], "properties": {"name": {"type": "string"}}}
+
+
+@router.post("/api/people/import", openapi_extra=json_body_openapi(_IMPORT_SCHEMA), responses={
+    413: {"description": "body over 64 MB"}, 415: {"description": "a body that is not application/json"},
+    422: {"description": "not a gallery export, or a descriptor out of range"}})
 async def people_import(request: Request, params: Annotated[ImportParams, Query()], ctx: Ctx) -> dict[str, Any]:
     """Merge people from a JSON body (a gallery export, or face-api.js's ``FaceMatcher.toJSON()``);
     ``replace=true`` empties the gallery first. All or nothing; answers with counts."""
     gallery = ctx.need_gallery()
-    payload = await _json_body(request, MAX_IMPORT_BYTES, "")
+    payload = await read_json(request, MAX_IMPORT_BYTES)
     counts: dict[str, Any] = await asyncio.to_thread(gallery.import_json, payload, replace=params.replace)
     return counts
 
@@ -116,23 +139,24 @@ async def people_import(request: Request, params: Annotated[ImportParams, Query(
 @router.get("/api/people/{name:path}")
 async def people_get(name: str, ctx: Ctx) -> dict[str, Any]:
     """One person (any case); 404 when unknown."""
-    person = await asyncio.to_thread(ctx.need_gallery().person, name)
+    person = await _for_person(name, ctx.need_gallery().person)
     return person.to_dict()
 
 
 @router.delete("/api/people/{name:path}")
 async def people_remove(name: str, ctx: Ctx) -> dict[str, Any]:
     """Remove a person and all their descriptors; answers with who was removed (404 when unknown)."""
-    person = await asyncio.to_thread(ctx.need_gallery().remove, name)
+    person = await _for_person(name, ctx.need_gallery().remove)
     return {"removed": person.to_dict()}
 
 
-@router.patch("/api/people/{name:path}")
+@router.patch("/api/people/{name:path}", openapi_extra=json_body_openapi(_RENAME_SCHEMA))
 async def people_rename(name: str, request: Request, ctx: Ctx) -> dict[str, Any]:
     """Rename: body ``{"name": "new name"}``. 404 unknown, 409 when the new name is taken, 422 a bad name."""
     gallery = ctx.need_gallery()
-    payload = await _json_body(request, MAX_RENAME_BYTES, '; send {"name": "new name"}')
+    payload = await read_json(request, MAX_RENAME_BYTES, '; send {"name": "new name"}')
     if not isinstance(payload, dict) or "name" not in payload:
         raise OptionsError('body must be a JSON object {"name": "new name"}')
-    person = await asyncio.to_thread(gallery.rename, name, payload["name"])
+    new = payload["name"]
+    person = await _for_person(name, lambda old: gallery.rename(old, new))
     return person.to_dict()

@@ -1,35 +1,49 @@
-"""The page (``GET /``) and ``GET /api/health``."""
+"""The page (``GET /``), ``GET /api/health`` and ``GET /api/phone``."""
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import FileResponse
 
 from faceapi import __version__
 from faceapi.server.context import ServerContext, get_ctx
+from faceapi.server.errors import NotOnTheLan
+from faceapi.server.security import describe
 
 STATIC_DIR = Path(__file__).resolve().parents[1] / "static"
-
-#: CSP of the page: nothing is fetched from anywhere but this server.
-PAGE_CSP = ("default-src 'self'; img-src 'self' blob: data:; media-src 'self' blob: mediastream:; "
-            "connect-src 'self'; style-src 'self'; script-src 'self'; object-src 'none'; "
-            "base-uri 'none'; frame-ancestors 'none'")
 
 router = APIRouter()
 
 
 @router.get("/", include_in_schema=False)
 async def index() -> FileResponse:
-    return FileResponse(STATIC_DIR / "index.html", headers={
-        "Content-Security-Policy": PAGE_CSP, "Cache-Control": "no-cache",
-        "X-Content-Type-Options": "nosniff", "Referrer-Policy": "no-referrer"})
+    # the security headers (CSP, nosniff, Referrer-Policy) are added to every HTML answer by AccessMiddleware
+    return FileResponse(STATIC_DIR / "index.html", headers={"Cache-Control": "no-cache"})
 
 
 @router.get("/api/health", tags=["service"])
-async def health(ctx: Annotated[ServerContext, Depends(get_ctx)]) -> dict[str, Any]:
-    """Liveness: version, loaded nets, the number of open stream connections, whether recognition is on."""
+async def health(request: Request, ctx: Annotated[ServerContext, Depends(get_ctx)]) -> dict[str, Any]:
+    """Liveness. Without the token only ``{"status": "ok"}``; with it also the version, the loaded nets,
+    the number of open stream connections, whether recognition is on, what the access policy allows and
+    whether the server serves phones on the LAN (``phone``: GET /api/phone has the address)."""
+    if not getattr(request.state, "authenticated", False):
+        return {"status": "ok"}
     return {"status": "ok", "version": __version__, "loaded": ctx.analyzer.loaded,
-            "clients": ctx.clients, "recognition": ctx.recognition_available}
+            "clients": ctx.clients, "recognition": ctx.recognition_available, "access": describe(ctx.access),
+            "phone": ctx.phone_url is not None}
+
+
+@router.get("/api/phone", tags=["service"], responses={
+    404: {"description": "the server was not started with --lan"}})
+async def phone(ctx: Annotated[ServerContext, Depends(get_ctx)]) -> dict[str, str]:
+    """Serving on the LAN (``faceapi serve --lan``): the address a phone opens (the machine's LAN address,
+    with the token) and its QR code as SVG, for the page to show."""
+    if ctx.phone_url is None:
+        raise NotOnTheLan("this server does not serve phones on the LAN (start it with `faceapi serve --lan`)")
+    from faceapi.server.tls import qr_svg
+
+    return {"url": ctx.phone_url, "qr_svg": await asyncio.to_thread(qr_svg, ctx.phone_url)}
