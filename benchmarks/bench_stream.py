@@ -91,29 +91,25 @@ async def run(url: str, frames: list[bytes], clients: int, seconds: float, warmu
     }
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def start_server(threads: int, models_dir: str | None) -> tuple[subprocess.Popen, str]:
-    port = free_port()
-    cmd = [sys.executable, "-m", "faceapi.cli.main", "serve", "--port", str(port), "--log-level", "warning",
+    """`faceapi serve` on a 127.0.0.1 socket bound and listening here, inherited through --fd (no port is
+    released and re-bound in between; requests wait in its backlog until the server is up)."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(64)
+    port = sock.getsockname()[1]
+    cmd = [sys.executable, "-m", "faceapi.cli.main", "serve", "--fd", str(sock.fileno()), "--log-level", "warning",
            "--workers-threads", str(threads)]
     if models_dir:
         cmd += ["--models-dir", models_dir]
-    proc = subprocess.Popen(cmd, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(cmd, stderr=subprocess.PIPE, pass_fds=(sock.fileno(),))
+    sock.close()  # the server holds it now
     base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            httpx.get(base + "/api/health", timeout=2)
-            break
-        except httpx.TransportError:
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError("faceapi serve did not start: " + proc.stderr.read().decode()) from None
-            time.sleep(0.1)
+    try:
+        httpx.get(base + "/api/health", timeout=60)
+    except httpx.TransportError:
+        proc.kill()
+        raise RuntimeError("faceapi serve did not start: " + proc.communicate()[1].decode()) from None
     r = httpx.post(base + "/api/models/load?wait=true", json={"settings": SETTINGS}, timeout=300)
     r.raise_for_status()
     return proc, f"ws://127.0.0.1:{port}/ws/stream"

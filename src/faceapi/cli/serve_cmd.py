@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import socket
 import sys
 import threading
 import webbrowser
@@ -11,7 +12,7 @@ import webbrowser
 from faceapi.errors import FaceApiError
 
 
-def register(sub: argparse._SubParsersAction) -> None:
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser(
         "serve", help="start the web app: the real-time emotion page, the REST API and the stream",
         description="Serve the real-time page at http://HOST:PORT/ (API docs at /docs). Browsers allow the "
@@ -40,6 +41,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--preload", action="store_true", help="load every net before accepting connections")
     p.add_argument("--open", action="store_true", help="open the page in a browser once the server is up")
     p.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"])
+    # internal: serve on an already bound, listening TCP socket inherited as this file descriptor (tests and
+    # benchmarks pass one, so no port is picked, released and re-bound in between); --host/--port are ignored
+    p.add_argument("--fd", type=int, default=None, help=argparse.SUPPRESS)
     p.set_defaults(func=_serve)
 
 
@@ -79,11 +83,20 @@ def _serve(args: argparse.Namespace) -> int:
         ws_max_size=max(16 * 1024 * 1024, 4 * args.max_frame_bytes),
     )
     server = uvicorn.Server(config)
+    sockets = None
+    host, port = args.host, args.port
+    if args.fd is not None:
+        try:
+            sock = socket.socket(fileno=args.fd)
+            host, port = sock.getsockname()[:2]
+        except OSError as exc:
+            raise FaceApiError(f"--fd {args.fd}: not a bound socket ({exc})") from exc
+        sockets = [sock]
     scheme = "https" if args.ssl_certfile else "http"
-    shown = "localhost" if args.host in ("127.0.0.1", "0.0.0.0", "::", "::1") else args.host
-    url = f"{scheme}://{shown}:{args.port}/"
+    shown = "localhost" if host in ("127.0.0.1", "0.0.0.0", "::", "::1") else host
+    url = f"{scheme}://{shown}:{port}/"
     print(f"faceapi: serving on {url} (API docs at {url}docs); Ctrl+C stops", file=sys.stderr)
-    if args.host not in ("127.0.0.1", "localhost", "::1") and not args.ssl_certfile:
+    if host not in ("127.0.0.1", "localhost", "::1") and not args.ssl_certfile:
         print("faceapi: note: browsers allow the camera only on https:// or localhost pages; "
               "use --ssl-certfile/--ssl-keyfile for other machines", file=sys.stderr)
     headless = sys.platform.startswith("linux") and not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
@@ -99,7 +112,7 @@ def _serve(args: argparse.Namespace) -> int:
 
         threading.Thread(target=opener, daemon=True).start()
     try:
-        server.run()
+        server.run(sockets=sockets)
     finally:
         if gallery is not None:
             gallery.close()

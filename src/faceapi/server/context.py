@@ -1,0 +1,68 @@
+"""What every route works with: one `ServerContext` per app (``app.state.ctx``), given to routes by the
+`get_ctx` dependency (HTTP) or read from the WebSocket's app."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from fastapi import Request
+
+from faceapi.pipeline import FaceAnalyzer
+from faceapi.server.errors import GalleryUnavailable
+from faceapi.server.models_state import ModelLoader, VerifyCache
+
+if TYPE_CHECKING:
+    from faceapi.gallery import Gallery
+
+T = TypeVar("T")
+
+
+@dataclass
+class ServerContext:
+    """The analyzer, the gallery, the limits and the thread pools of one app.
+
+    Inference runs in `pool` (`inference_threads` threads), never on the event loop; model loading in the
+    loader's own thread. `clients` counts open stream connections (shown by /api/health).
+    """
+
+    analyzer: FaceAnalyzer
+    gallery: Gallery | None
+    max_frame_bytes: int
+    allowed_origins: frozenset[str]
+    inference_threads: int
+    loader: ModelLoader = field(init=False)
+    verify_cache: VerifyCache = field(default_factory=VerifyCache)
+    pool: ThreadPoolExecutor = field(init=False)
+    clients: int = 0
+
+    def __post_init__(self) -> None:
+        self.loader = ModelLoader(self.analyzer)
+        self.pool = ThreadPoolExecutor(max_workers=self.inference_threads, thread_name_prefix="faceapi-infer")
+
+    @property
+    def recognition_available(self) -> bool:
+        return self.gallery is not None
+
+    def need_gallery(self) -> Gallery:
+        """The gallery, or GalleryUnavailable (503) on a server without one."""
+        if self.gallery is None:
+            raise GalleryUnavailable()
+        return self.gallery
+
+    async def run(self, fn: Callable[..., T], *args: Any) -> T:
+        """`fn(*args)` in the inference pool."""
+        return await asyncio.get_running_loop().run_in_executor(self.pool, fn, *args)
+
+    def shutdown(self) -> None:
+        self.pool.shutdown(wait=False, cancel_futures=True)
+        self.loader.shutdown()
+
+
+def get_ctx(request: Request) -> ServerContext:
+    """FastAPI dependency: the app's context."""
+    ctx: ServerContext = request.app.state.ctx
+    return ctx

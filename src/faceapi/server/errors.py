@@ -1,0 +1,130 @@
+"""The one table from errors to HTTP answers. Every route raises; nothing else maps an error to a status.
+
+`ERROR_STATUS` maps each `FaceApiError` subclass to its HTTP status (the most specific class listed in an
+exception's MRO wins); the body is always ``{"error": message}``, plus ``faces`` for `FaceCountError`
+and ``command`` for a `ModelError` (what to run to fetch the weights). The WebSocket sends the same body
+(`error_payload`) inside its ``{"type": "error"}`` messages. Request validation errors (FastAPI's, for
+declared parameters) answer 400 with a message naming the parameter.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from faceapi.errors import FaceApiError, GalleryError, ImageError, ModelError, ModelNotFoundError, OptionsError
+from faceapi.gallery import FaceCountError, NameTakenError, UnknownPersonError  # -> faceapi.errors (issue 9)
+
+log = logging.getLogger("faceapi.server")
+
+#: What a user runs when weights are missing or corrupt (sent with every ModelError).
+DOWNLOAD_COMMAND = "faceapi models download"
+
+
+class RequestTooLarge(FaceApiError):
+    """A request body, an uploaded image or a form part over its limit (answered 413)."""
+
+
+class GalleryUnavailable(FaceApiError):
+    """The server runs without a gallery (``--no-gallery``) and the request needs one (answered 503)."""
+
+    def __init__(self, message: str = "this server has no gallery of people (it was started with --no-gallery)"):
+        super().__init__(message)
+
+
+#: Each error class -> HTTP status. Order does not matter: an exception takes the entry of the first class
+#: of its MRO that is listed, so a subclass may refine its base's status.
+ERROR_STATUS: dict[type[FaceApiError], int] = {
+    FaceApiError: 500,  # a project error no entry below covers: a server bug to map, shown with its message
+    ImageError: 400,
+    OptionsError: 400,
+    RequestTooLarge: 413,
+    ModelError: 503,
+    ModelNotFoundError: 503,
+    GalleryUnavailable: 503,
+    GalleryError: 422,
+    UnknownPersonError: 404,
+    NameTakenError: 409,
+    FaceCountError: 422,
+}
+
+
+def status_of(exc: FaceApiError) -> int:
+    """The HTTP status of a project error (from `ERROR_STATUS`)."""
+    for cls in type(exc).__mro__:
+        if cls in ERROR_STATUS:
+            return ERROR_STATUS[cls]
+    return 500  # not reached: FaceApiError is in the table
+
+
+def error_payload(exc: FaceApiError) -> dict[str, Any]:
+    """The JSON body of a project error: ``{"error": message}`` and what helps the client act on it."""
+    body: dict[str, Any] = {"error": str(exc)}
+    if isinstance(exc, FaceCountError):
+        body["faces"] = exc.faces
+    if isinstance(exc, ModelError):
+        body["command"] = DOWNLOAD_COMMAND
+    return body
+
+
+def error_response(exc: FaceApiError) -> JSONResponse:
+    return JSONResponse(error_payload(exc), status_code=status_of(exc))
+
+
+def validation_message(errors: Sequence[Any]) -> str:
+    """One line naming each refused parameter (``option 'min_score' ...``) or the unknown ones, from
+    pydantic's (or FastAPI's) error list."""
+    unknown: list[str] = []
+    parts: list[str] = []
+    for err in errors:
+        loc = [str(p) for p in err.get("loc", ()) if p not in ("query", "path", "body", "header")]
+        name = ".".join(loc) or "request"
+        kind = err.get("type", "")
+        if kind == "extra_forbidden":
+            unknown.append(name)
+        elif kind == "bool_parsing":
+            parts.append(f"option {name!r} must be true or false, got {err.get('input')!r}")
+        elif kind == "missing":
+            parts.append(f"option {name!r} is required")
+        else:
+            msg = str(err.get("msg", "invalid")).replace("Input should", "should")
+            parts.append(f"option {name!r} {msg}, got {err.get('input')!r}")
+    if unknown:
+        parts.insert(0, f"unknown option(s) {sorted(unknown)} (the options are listed at /docs)")
+    return "; ".join(parts) or "invalid request"
+
+
+async def _on_project_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, FaceApiError)
+    if status_of(exc) >= 500 and not isinstance(exc, (ModelError, GalleryUnavailable)):
+        log.error("unmapped %s on %s: %s", type(exc).__name__, request.url.path, exc)
+    return error_response(exc)
+
+
+async def _on_validation_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    return JSONResponse({"error": validation_message(exc.errors())}, status_code=400)
+
+
+async def _on_http_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    return JSONResponse({"error": str(exc.detail)}, status_code=exc.status_code, headers=exc.headers)
+
+
+async def _on_unexpected(request: Request, exc: Exception) -> JSONResponse:
+    log.exception("internal error on %s %s", request.method, request.url.path, exc_info=exc)
+    return JSONResponse({"error": "internal error (see the server log)"}, status_code=500)
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """Every error answer of the app comes from here, as ``{"error": ...}``."""
+    app.add_exception_handler(FaceApiError, _on_project_error)
+    app.add_exception_handler(RequestValidationError, _on_validation_error)
+    app.add_exception_handler(StarletteHTTPException, _on_http_error)
+    app.add_exception_handler(Exception, _on_unexpected)

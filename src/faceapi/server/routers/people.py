@@ -1,0 +1,138 @@
+"""``/api/people``: the gallery of enrolled people (list, enrol, match, show, rename, remove, export, import).
+
+Every route answers 503 on a server without a gallery. Enrolment and matching describe the one face of an
+image in the inference pool, as ``faceapi people add`` does (SSD MobileNetV1 + 68 landmarks + descriptor;
+``crop=true`` describes the whole image, a face crop already).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Annotated, Any, TypeVar
+
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ValidationError
+
+from faceapi.errors import GalleryError, OptionsError
+from faceapi.gallery import DescribedImage, check_name, describe_face
+from faceapi.server.context import ServerContext, get_ctx
+from faceapi.server.errors import validation_message
+from faceapi.server.params import EnrolParams, ImportParams, MatchParams
+from faceapi.server.uploads import UPLOAD_OPENAPI, Upload, read_body, read_upload
+
+#: Largest body of POST /api/people/import (a gallery export) and of PATCH /api/people/{name}.
+MAX_IMPORT_BYTES = 64 * 1024 * 1024
+MAX_RENAME_BYTES = 4096
+
+router = APIRouter(tags=["people"])
+Ctx = Annotated[ServerContext, Depends(get_ctx)]
+P = TypeVar("P", bound=BaseModel)
+
+
+def _with_form_fields(params: P, upload: Upload) -> P:
+    """The query's parameters overridden by the upload form's text fields, validated by the same model."""
+    if not upload.fields:
+        return params
+    try:
+        return type(params).model_validate({**params.model_dump(exclude_unset=True), **upload.fields})
+    except ValidationError as exc:
+        raise OptionsError(validation_message(exc.errors())) from None
+
+
+async def _describe(ctx: ServerContext, upload: Upload, crop: bool) -> DescribedImage:
+    return await ctx.run(lambda: describe_face(ctx.analyzer, upload.data, crop=crop, label=upload.label))
+
+
+async def _json_body(request: Request, limit: int, hint: str) -> Any:
+    body = await read_body(request, limit)
+    try:
+        return json.loads(body)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise OptionsError(f"body is not valid JSON: {exc}{hint}") from None
+
+
+@router.get("/api/people")
+async def people_list(ctx: Ctx) -> dict[str, Any]:
+    """Everyone in the gallery, by name: id, name, created (ISO 8601 UTC), number of descriptors."""
+    people = await asyncio.to_thread(ctx.need_gallery().people)
+    return {"people": [p.to_dict() for p in people], "count": len(people)}
+
+
+@router.post("/api/people", status_code=201, openapi_extra=UPLOAD_OPENAPI, responses={
+    201: {"description": "the person after enrolment, with how many descriptors were added"},
+    400: {"description": "not an image, or a bad option"}, 413: {"description": "body over the size limit"},
+    422: {"description": "no face or several faces (`faces` says how many), or a bad name"},
+    503: {"description": "no gallery, or model weights missing"}})
+async def people_enrol(request: Request, params: Annotated[EnrolParams, Query()], ctx: Ctx) -> JSONResponse:
+    """Enrol the one face of an image under ``name``: the raw body with ``?name=``, or a multipart form with
+    a file and ``name`` (field or query). ``crop=true``: the image is a face crop already (described whole,
+    no detection). An existing name gets one more sample."""
+    gallery = ctx.need_gallery()
+    upload = await read_upload(request, ctx.max_frame_bytes)
+    params = _with_form_fields(params, upload)
+    if params.name is None or not params.name.strip():
+        raise GalleryError("give the person's name: ?name=... (or a 'name' form field)")
+    name = check_name(params.name)
+    described = await _describe(ctx, upload, params.crop)
+    result = await asyncio.to_thread(gallery.enrol, name, [described.descriptor], [described.sha256])
+    return JSONResponse(result.to_dict(), status_code=201)
+
+
+@router.post("/api/people/match", openapi_extra=UPLOAD_OPENAPI)
+async def people_match(request: Request, params: Annotated[MatchParams, Query()], ctx: Ctx) -> dict[str, Any]:
+    """Who is the one face of this image? ``{"match": {label, distance}, "distance_threshold", "strategy"}``
+    ("unknown" when nobody is within ``distance_threshold``). ``crop=true`` for a face crop."""
+    gallery = ctx.need_gallery()
+    params.match()  # refuse bad match options before reading the body
+    upload = await read_upload(request, ctx.max_frame_bytes)
+    params = _with_form_fields(params, upload)
+    match_opts = params.match()
+    described = await _describe(ctx, upload, params.crop)
+    matcher = gallery.matcher(match_opts.distance_threshold, match_opts.strategy)
+    match = matcher.match_descriptors(described.descriptor[None, :])[0]
+    return {"match": match.to_dict(), "distance_threshold": match_opts.distance_threshold,
+            "strategy": match_opts.strategy}
+
+
+@router.get("/api/people/export")
+async def people_export(ctx: Ctx) -> JSONResponse:
+    """The whole gallery as JSON (the format of ``faceapi people export``; import it elsewhere)."""
+    data = await asyncio.to_thread(ctx.need_gallery().export_json)
+    return JSONResponse(data, headers={"Content-Disposition": 'attachment; filename="faceapi-gallery.json"'})
+
+
+@router.post("/api/people/import")
+async def people_import(request: Request, params: Annotated[ImportParams, Query()], ctx: Ctx) -> dict[str, Any]:
+    """Merge people from a JSON body (a gallery export, or face-api.js's ``FaceMatcher.toJSON()``);
+    ``replace=true`` empties the gallery first. All or nothing; answers with counts."""
+    gallery = ctx.need_gallery()
+    payload = await _json_body(request, MAX_IMPORT_BYTES, "")
+    counts: dict[str, Any] = await asyncio.to_thread(gallery.import_json, payload, replace=params.replace)
+    return counts
+
+
+@router.get("/api/people/{name:path}")
+async def people_get(name: str, ctx: Ctx) -> dict[str, Any]:
+    """One person (any case); 404 when unknown."""
+    person = await asyncio.to_thread(ctx.need_gallery().person, name)
+    return person.to_dict()
+
+
+@router.delete("/api/people/{name:path}")
+async def people_remove(name: str, ctx: Ctx) -> dict[str, Any]:
+    """Remove a person and all their descriptors; answers with who was removed (404 when unknown)."""
+    person = await asyncio.to_thread(ctx.need_gallery().remove, name)
+    return {"removed": person.to_dict()}
+
+
+@router.patch("/api/people/{name:path}")
+async def people_rename(name: str, request: Request, ctx: Ctx) -> dict[str, Any]:
+    """Rename: body ``{"name": "new name"}``. 404 unknown, 409 when the new name is taken, 422 a bad name."""
+    gallery = ctx.need_gallery()
+    payload = await _json_body(request, MAX_RENAME_BYTES, '; send {"name": "new name"}')
+    if not isinstance(payload, dict) or "name" not in payload:
+        raise OptionsError('body must be a JSON object {"name": "new name"}')
+    person = await asyncio.to_thread(gallery.rename, name, payload["name"])
+    return person.to_dict()

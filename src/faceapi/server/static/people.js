@@ -1,0 +1,121 @@
+// People: enrol the face in view by name, list and remove people (REST /api/people).
+import * as api from "./api.js";
+import { $ } from "./ui.js";
+
+export class People {
+  /** `capture()` resolves to a JPEG blob of the current frame, or null when the webcam is off. */
+  constructor(capture) {
+    this.capture = capture;
+    this.available = false;  // the server has a gallery
+    this.people = null;
+    this.enrolling = false;
+    this.el = { form: $("enrol-form"), name: $("enrol-name"), btn: $("btn-enrol"), msg: $("enrol-msg"),
+      list: $("people-list"), count: $("people-count") };
+    this.el.form.addEventListener("submit", (ev) => { ev.preventDefault(); this.enrol(); });
+  }
+
+  say(text, kind) {
+    this.el.msg.textContent = text;
+    this.el.msg.dataset.kind = kind || "";
+  }
+
+  /** The server said whether it has a gallery: list the people (again when that changed). */
+  setAvailable(available) {
+    const changed = available !== this.available;
+    this.available = available;
+    if (this.people === null || changed) this.refresh();
+  }
+
+  render() {
+    const people = this.people || [];
+    const { list, count } = this.el;
+    list.replaceChildren();
+    count.textContent = this.available ? `${people.length} enrolled` : "";
+    for (const p of people) {
+      const li = document.createElement("li");
+      li.dataset.name = p.name;
+      const name = document.createElement("span");
+      name.className = "person-name";
+      name.textContent = p.name;
+      const n = document.createElement("span");
+      n.className = "person-samples muted";
+      n.textContent = `${p.descriptors} sample${p.descriptors === 1 ? "" : "s"}`;
+      const rm = document.createElement("button");
+      rm.type = "button";
+      rm.className = "btn ghost small remove";
+      rm.textContent = "Remove";
+      rm.setAttribute("aria-label", `Remove ${p.name}`);
+      rm.addEventListener("click", () => this.remove(p.name));
+      li.append(name, n, rm);
+      list.appendChild(li);
+    }
+    if (!people.length && this.available) {
+      const li = document.createElement("li");
+      li.className = "empty muted";
+      li.textContent = "No one enrolled yet.";
+      list.appendChild(li);
+    }
+  }
+
+  async refresh() {
+    const { btn, name } = this.el;
+    if (!this.available) {
+      this.people = [];
+      btn.disabled = true;
+      name.disabled = true;
+      this.say("This server has no gallery of people (it was started with --no-gallery).", "off");
+      this.render();
+      return;
+    }
+    btn.disabled = this.enrolling;
+    name.disabled = false;
+    try {
+      this.people = (await api.people()).people;
+    } catch (e) {
+      this.say(`could not list people: ${e.message}`, "error");
+    }
+    this.render();
+  }
+
+  async enrol() {
+    const name = this.el.name.value.trim();
+    if (!name) { this.say("Type the name of the person in view first", "error"); this.el.name.focus(); return; }
+    if (this.enrolling) return;
+    let blob;
+    try {
+      blob = await this.capture();
+    } catch (e) {
+      this.say(`Enrolment failed: ${e.message}`, "error");
+      return;
+    }
+    if (!blob) { this.say("Turn on the webcam first (switch 1)", "error"); return; }
+    this.enrolling = true;
+    this.el.btn.disabled = true;
+    this.say(`Enrolling ${name}…`, "busy");
+    try {
+      const body = await api.enrol(name, blob);
+      const n = body.descriptors;
+      const dup = body.added === 0 ? " — this exact frame was already enrolled" : "";
+      this.say(`Added ${body.name} (${n} sample${n === 1 ? "" : "s"})${dup}`, "ok");
+    } catch (e) {
+      const faces = e.body && e.body.faces;
+      if (e.status === 422 && faces === 0) this.say("No face found — look into the camera, face in good light, then try again", "error");
+      else if (e.status === 422 && faces > 1) this.say(`${faces} faces found — only one person should be in view`, "error");
+      else this.say(e.status ? e.message : `Enrolment failed: ${e.message}`, "error");
+    } finally {
+      this.enrolling = false;
+      this.el.btn.disabled = !this.available;
+      this.refresh();
+    }
+  }
+
+  async remove(name) {
+    try {
+      const body = await api.removePerson(name);
+      this.say(`Removed ${body.removed.name}`, "ok");
+    } catch (e) {
+      this.say(`Could not remove ${name}: ${e.message}`, "error");
+    }
+    this.refresh();
+  }
+}
