@@ -12,7 +12,7 @@ import onnxruntime as ort
 import pytest
 
 from faceapi.cli.main import main
-from faceapi.engine.runtime import RuntimeConfig
+from faceapi.engine.runtime import RuntimeConfig, session_options
 from faceapi.nets import ssd_mobilenetv1 as ssd_mod
 from faceapi.nets import tiny_face_detector as tiny_mod
 from faceapi.nets.face_recognition import preprocess as preprocess_150
@@ -76,11 +76,18 @@ def test_export_writes_every_net(exported):
     assert np.load(exported / "ssd_mobilenetv1.anchors.npy").shape == (5118, 4)
 
 
+def _session(path: Path) -> ort.InferenceSession:
+    """A plain CPU session for an exported file, built with options this process allows (a process whose
+    faceapi sessions share onnxruntime's global pool refuses sessions with pools of their own)."""
+    options, providers = session_options(RuntimeConfig(providers=("CPUExecutionProvider",)))
+    return ort.InferenceSession(str(path), sess_options=options, providers=providers)
+
+
 @pytest.mark.parametrize("name", list(NETS))
 def test_exported_graph_gives_engine_numbers(name, exported, analyzer, shared_dir):
     batch = _inputs(name, shared_dir)
     engine = analyzer.net(name).run(batch)
-    session = ort.InferenceSession(str(exported / f"{name}.onnx"), providers=["CPUExecutionProvider"])
+    session = _session(exported / f"{name}.onnx")
     desc = json.loads((exported / f"{name}.json").read_text())
     assert session.get_inputs()[0].name == desc["input"]["name"]
     got = session.run(None, {desc["input"]["name"]: batch})
@@ -95,7 +102,7 @@ def test_exported_detectors_decode_to_the_engines_faces(exported, analyzer, shar
     """Following the JSON's post-processing (here: the engine's own functions) on the exported outputs."""
     image = read_rgb(shared_dir / "images" / "bbt4.jpg")
     h, w = image.shape[:2]
-    ssd = ort.InferenceSession(str(exported / "ssd_mobilenetv1.onnx"), providers=["CPUExecutionProvider"])
+    ssd = _session(exported / "ssd_mobilenetv1.onnx")
     batch, size = ssd_mod.preprocess(image)
     outs = ssd.run(None, {"input": batch})
     anchors = np.load(exported / "ssd_mobilenetv1.anchors.npy")
@@ -105,7 +112,7 @@ def test_exported_detectors_decode_to_the_engines_faces(exported, analyzer, shar
     for a, b in zip(dets, engine):
         assert abs(a.box.x - b.box.x) < 0.05 and abs(a.box.width - b.box.width) < 0.05
 
-    tiny = ort.InferenceSession(str(exported / "tiny_face_detector.onnx"), providers=["CPUExecutionProvider"])
+    tiny = _session(exported / "tiny_face_detector.onnx")
     desc = json.loads((exported / "tiny_face_detector.json").read_text())
     assert desc["anchors"] == [list(a) for a in tiny_mod.ANCHORS]
     batch, size = tiny_mod.preprocess(image, 416)

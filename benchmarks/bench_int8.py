@@ -1,0 +1,234 @@
+"""int8 study: each net quantised statically (QDQ) against float, for speed and accuracy on the shared photos.
+
+Quantisation: ``onnxruntime.quantization.quantize_static``, QDQ format, uint8 activations and int8 weights
+(per channel), MinMax calibration on the graph inputs of half of the shared photos (every other one, sorted
+by name); accuracy is measured on the other half (held out) and, for recognition, on all 150x150 photos.
+
+Accuracy against float (not against face-api.js: this is int8's own loss):
+* expressions: top-1 agreement, max and mean |probability difference|;
+* landmarks (full, tiny): max and mean error in crop pixels;
+* age/gender: max and mean age difference (years), gender agreement;
+* descriptor: distance of each int8 descriptor to its float descriptor, and how many same/different-person
+  decisions at 0.6 change over all pairs of the 150x150 photos of the eight people;
+* detectors: recall of the float detections (IoU >= 0.5), mean IoU of the matches, extra detections.
+
+Speed: the graph alone (pre-processing excluded), float and int8 interleaved in blocks, batch 1 and 6,
+median ms. Usage: ``python benchmarks/bench_int8.py [--nets ...] [--reps N] [--save FILE.json]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import statistics
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import onnx
+from bench_common import NETS, graph_input, shared_dir
+
+from faceapi.engine.runtime import RuntimeConfig, cached_graph, create_session
+from faceapi.image import load_image
+from faceapi.models import load_weights
+from faceapi.nets import ssd_mobilenetv1, tiny_face_detector
+from faceapi.options import TinyFaceDetectorOptions
+
+PEOPLE = ("amy", "bernadette", "howard", "leonard", "penny", "raj", "sheldon", "stuart")
+
+
+# -- data -------------------------------------------------------------------------------------------
+def photos() -> list[Path]:
+    return sorted(p for p in (shared_dir() / "images").iterdir() if p.suffix in (".jpg", ".png"))
+
+
+def portraits() -> list[Path]:
+    """The 150x150 photos of the eight people (amy1.png, ...)."""
+    return [p for p in photos() if p.stem.rstrip("0123456789") in PEOPLE]
+
+
+def face_crops(kind: str) -> list[tuple[str, np.ndarray]]:
+    """Every face crop of that kind face-api.js's reference saved (faceN_KIND.png), plus the portraits."""
+    from PIL import Image
+
+    crops = []
+    for folder in sorted((shared_dir() / "reference").iterdir()):
+        for path in sorted(folder.glob(f"face*_{kind}.png")):
+            crops.append((f"{folder.name}/{path.stem}", np.asarray(Image.open(path).convert("RGB"))))
+    crops += [(p.stem, load_image(p)) for p in portraits()]
+    return crops
+
+
+def split(items: list[Any]) -> tuple[list[Any], list[Any]]:
+    """(calibration, held out): every other item."""
+    return items[0::2], items[1::2]
+
+
+def detector_inputs(name: str, images: list[np.ndarray]) -> list[np.ndarray]:
+    if name == "ssd_mobilenetv1":
+        return [ssd_mobilenetv1.preprocess(im)[0] for im in images]
+    return [tiny_face_detector.preprocess(im, 416)[0] for im in images]
+
+
+def calibration_inputs(name: str) -> list[np.ndarray]:
+    kind = NETS[name][1]
+    if kind == "image":
+        return detector_inputs(name, [load_image(p) for p in split(photos())[0]])
+    module = __import__(NETS[name][0].__module__, fromlist=["preprocess"])
+    return [module.preprocess([crop]) for _, crop in split(face_crops(kind))[0]]
+
+
+# -- quantisation -----------------------------------------------------------------------------------
+def quantize(model: bytes, inputs: list[np.ndarray]) -> bytes:
+    from onnxruntime.quantization import (
+        CalibrationDataReader,
+        CalibrationMethod,
+        QuantFormat,
+        QuantType,
+        quantize_static,
+    )
+    from onnxruntime.quantization.shape_inference import quant_pre_process
+
+    class Reader(CalibrationDataReader):
+        def __init__(self) -> None:
+            self.items = iter(inputs)
+
+        def get_next(self) -> dict[str, np.ndarray] | None:
+            batch = next(self.items, None)
+            return None if batch is None else {"input": batch}
+
+    with tempfile.TemporaryDirectory() as tmp:
+        src, pre, out = (Path(tmp) / n for n in ("float.onnx", "pre.onnx", "int8.onnx"))
+        src.write_bytes(model)
+        quant_pre_process(str(src), str(pre), skip_symbolic_shape=True)
+        quantize_static(str(pre), str(out), Reader(), quant_format=QuantFormat.QDQ, per_channel=True,
+                        activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
+                        calibrate_method=CalibrationMethod.MinMax)
+        return out.read_bytes()
+
+
+def float_model(name: str) -> bytes:
+    cls = NETS[name][0]
+    return cached_graph(cls.model_name, load_weights(cls.model_name), cls.graph_version, cls.build_graph)
+
+
+# -- speed ------------------------------------------------------------------------------------------
+def speed(sessions: dict[str, Any], batch: np.ndarray, reps: int, rounds: int = 7) -> dict[str, float]:
+    """Median ms per run of each session on `batch`, the sessions taking turns in blocks of `reps`."""
+    times: dict[str, list[float]] = {k: [] for k in sessions}
+    for s in sessions.values():
+        s.run(None, {"input": batch})
+    for _ in range(rounds):
+        for key, s in sessions.items():
+            for _ in range(reps):
+                t0 = time.perf_counter()
+                s.run(None, {"input": batch})
+                times[key].append((time.perf_counter() - t0) * 1000)
+    return {k: statistics.median(v) for k, v in times.items()}
+
+
+# -- accuracy ---------------------------------------------------------------------------------------
+def _iou(a: Any, b: Any) -> float:
+    ax2, ay2, bx2, by2 = a.x + a.width, a.y + a.height, b.x + b.width, b.y + b.height
+    iw, ih = max(0.0, min(ax2, bx2) - max(a.x, b.x)), max(0.0, min(ay2, by2) - max(a.y, b.y))
+    inter = iw * ih
+    return inter / (a.width * a.height + b.width * b.height - inter)
+
+
+def accuracy(name: str, fnet: Any, qnet: Any) -> dict[str, Any]:
+    kind = NETS[name][1]
+    if kind == "image":
+        images = [load_image(p) for p in split(photos())[1]]
+        if name == "ssd_mobilenetv1":
+            run = lambda net, im: net.detect(im)  # noqa: E731
+        else:
+            run = lambda net, im: net.detect(im, TinyFaceDetectorOptions(input_size=416))  # noqa: E731
+        found = matched = extra = 0
+        ious = []
+        for im in images:
+            ref, got = run(fnet, im), run(qnet, im)
+            found += len(ref)
+            used: set[int] = set()
+            for r in ref:
+                best = max(((_iou(r.box, g.box), i) for i, g in enumerate(got) if i not in used), default=(0.0, -1))
+                if best[0] >= 0.5:
+                    matched += 1
+                    used.add(best[1])
+                    ious.append(best[0])
+            extra += len(got) - len(used)
+        return {"images": len(images), "float faces": found, "recall": matched / max(found, 1),
+                "mean IoU": float(np.mean(ious)) if ious else 0.0, "extra": extra}
+    crops = [c for _, c in split(face_crops(kind))[1]]
+    if name in ("face_landmark_68", "face_landmark_68_tiny"):
+        err = np.concatenate([np.linalg.norm(a - b, axis=1) for a, b in zip(fnet.predict(crops), qnet.predict(crops))])
+        return {"crops": len(crops), "max px": float(err.max()), "mean px": float(err.mean())}
+    if name == "face_expression":
+        f = np.array([e.probabilities for e in fnet.predict(crops)])
+        q = np.array([e.probabilities for e in qnet.predict(crops)])
+        return {"crops": len(crops), "top-1 agreement": float(np.mean(f.argmax(1) == q.argmax(1))),
+                "max |dp|": float(np.abs(f - q).max()), "mean |dp|": float(np.abs(f - q).mean())}
+    if name == "age_gender":
+        f, q = fnet.predict(crops), qnet.predict(crops)
+        dage = np.array([abs(a.age - b.age) for a, b in zip(f, q)])
+        return {"crops": len(crops), "max age diff": float(dage.max()), "mean age diff": float(dage.mean()),
+                "gender agreement": float(np.mean([a.gender == b.gender for a, b in zip(f, q)]))}
+    # descriptor: the 150x150 portraits (all), pairs decided at 0.6
+    people = [load_image(p) for p in portraits()]
+    f, q = np.array(fnet.predict(people)), np.array(qnet.predict(people))
+    to_float = np.linalg.norm(f - q, axis=1)
+    flips = total = 0
+    for i, j in itertools.combinations(range(len(people)), 2):
+        total += 1
+        flips += (np.linalg.norm(f[i] - f[j]) < 0.6) != (np.linalg.norm(q[i] - q[j]) < 0.6)
+    return {"photos": len(people), "max dist to float": float(to_float.max()),
+            "mean dist to float": float(to_float.mean()), "pairs": total, "decisions changed": int(flips)}
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--nets", nargs="+", default=list(NETS))
+    parser.add_argument("--reps", type=int, default=10)
+    parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument("--save", type=Path)
+    args = parser.parse_args(argv)
+    # Quantise first: the quantiser builds sessions of its own, which onnxruntime allows only before
+    # faceapi's shared thread pool exists.
+    models = {}
+    for name in args.nets:
+        fmodel = float_model(name)
+        t0 = time.perf_counter()
+        models[name] = (fmodel, quantize(fmodel, calibration_inputs(name)))
+        print(f"{name}: quantised in {time.perf_counter() - t0:.1f} s", flush=True)
+    runtime = RuntimeConfig(threads=args.threads)
+    rows = []
+    for name in args.nets:
+        fmodel, qmodel = models[name]
+        fnet = NETS[name][0](None, runtime)
+        qnet = NETS[name][0](None, runtime)
+        qnet.session = create_session(qmodel, runtime)
+        row: dict[str, Any] = {"net": name}
+        for batch in (1, 6):
+            reps = args.reps if name != "ssd_mobilenetv1" else max(args.reps // 4, 2)
+            ms = speed({"float": fnet.session, "int8": qnet.session}, graph_input(name, batch), reps)
+            row[f"b{batch}"] = ms
+            row[f"b{batch} speed-up"] = ms["float"] / ms["int8"]
+        row["accuracy"] = accuracy(name, fnet, qnet)
+        row["int8 ops"] = sorted({n.op_type for n in onnx.load_from_string(qmodel).graph.node})
+        rows.append(row)
+        print(json.dumps(row), flush=True)
+    print()
+    print("| net | batch 1 float / int8 ms | speed-up | batch 6 float / int8 ms | speed-up | accuracy vs float |")
+    print("|---|---|---|---|---|---|")
+    for r in rows:
+        acc = ", ".join(f"{k} {v:.3g}" if isinstance(v, float) else f"{k} {v}" for k, v in r["accuracy"].items())
+        print(f"| {r['net']} | {r['b1']['float']:.2f} / {r['b1']['int8']:.2f} | {r['b1 speed-up']:.2f}x "
+              f"| {r['b6']['float']:.2f} / {r['b6']['int8']:.2f} | {r['b6 speed-up']:.2f}x | {acc} |")
+    if args.save:
+        args.save.write_text(json.dumps(rows, indent=1))
+
+
+if __name__ == "__main__":
+    main()
