@@ -12,8 +12,9 @@ Accuracy against float (not against face-api.js: this is int8's own loss):
   decisions at 0.6 change over all pairs of the 150x150 photos of the eight people;
 * detectors: recall of the float detections (IoU >= 0.5), mean IoU of the matches, extra detections.
 
-Speed: the graph alone (pre-processing excluded), float and int8 interleaved in blocks, batch 1 and 6,
-median ms. Usage: ``python benchmarks/bench_int8.py [--nets ...] [--reps N] [--save FILE.json]``.
+Speed: the graph alone (pre-processing excluded), float and int8 alternating call by call, batch 1 and 6:
+median ms, and the speed-up as the median of the per-pair ratios.
+Usage: ``python benchmarks/bench_int8.py [--nets ...] [--reps N] [--save FILE.json] [--calibrate]``.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ import numpy as np
 import onnx
 from bench_common import NETS, graph_input, shared_dir
 
+from faceapi.engine.quantize import INT8_MODELS, calibrate, calibration_path, quantize
 from faceapi.engine.runtime import RuntimeConfig, cached_graph, create_session
 from faceapi.image import load_image
 from faceapi.models import load_weights
@@ -82,32 +84,11 @@ def calibration_inputs(name: str) -> list[np.ndarray]:
 
 
 # -- quantisation -----------------------------------------------------------------------------------
-def quantize(model: bytes, inputs: list[np.ndarray]) -> bytes:
-    from onnxruntime.quantization import (
-        CalibrationDataReader,
-        CalibrationMethod,
-        QuantFormat,
-        QuantType,
-        quantize_static,
-    )
-    from onnxruntime.quantization.shape_inference import quant_pre_process
-
-    class Reader(CalibrationDataReader):
-        def __init__(self) -> None:
-            self.items = iter(inputs)
-
-        def get_next(self) -> dict[str, np.ndarray] | None:
-            batch = next(self.items, None)
-            return None if batch is None else {"input": batch}
-
-    with tempfile.TemporaryDirectory() as tmp:
-        src, pre, out = (Path(tmp) / n for n in ("float.onnx", "pre.onnx", "int8.onnx"))
-        src.write_bytes(model)
-        quant_pre_process(str(src), str(pre), skip_symbolic_shape=True)
-        quantize_static(str(pre), str(out), Reader(), quant_format=QuantFormat.QDQ, per_channel=True,
-                        activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
-                        calibrate_method=CalibrationMethod.MinMax)
-        return out.read_bytes()
+def quantized(name: str, fmodel: bytes, ranges: Path) -> bytes:
+    """Calibrate on the calibration half of the photos into `ranges`, then quantise as the engine does."""
+    cls = NETS[name][0]
+    calibrate(cls.model_name, cls.graph_version, fmodel, calibration_inputs(name), cache=ranges)
+    return bytes(quantize(cls.model_name, cls.graph_version, fmodel, cache=ranges).SerializeToString())
 
 
 def float_model(name: str) -> bytes:
@@ -116,18 +97,20 @@ def float_model(name: str) -> bytes:
 
 
 # -- speed ------------------------------------------------------------------------------------------
-def speed(sessions: dict[str, Any], batch: np.ndarray, reps: int, rounds: int = 7) -> dict[str, float]:
-    """Median ms per run of each session on `batch`, the sessions taking turns in blocks of `reps`."""
+def speed(sessions: dict[str, Any], batch: np.ndarray, calls: int) -> dict[str, float]:
+    """Median ms per run of each session on `batch`; the sessions alternate call by call, so a change in
+    the machine's load hits both alike. Also the median of the per-pair ratios ("ratio")."""
     times: dict[str, list[float]] = {k: [] for k in sessions}
     for s in sessions.values():
         s.run(None, {"input": batch})
-    for _ in range(rounds):
+    for _ in range(calls):
         for key, s in sessions.items():
-            for _ in range(reps):
-                t0 = time.perf_counter()
-                s.run(None, {"input": batch})
-                times[key].append((time.perf_counter() - t0) * 1000)
-    return {k: statistics.median(v) for k, v in times.items()}
+            t0 = time.perf_counter()
+            s.run(None, {"input": batch})
+            times[key].append((time.perf_counter() - t0) * 1000)
+    out = {k: statistics.median(v) for k, v in times.items()}
+    out["ratio"] = statistics.median(f / q for f, q in zip(times["float"], times["int8"]))
+    return out
 
 
 # -- accuracy ---------------------------------------------------------------------------------------
@@ -147,7 +130,8 @@ def accuracy(name: str, fnet: Any, qnet: Any) -> dict[str, Any]:
         else:
             run = lambda net, im: net.detect(im, TinyFaceDetectorOptions(input_size=416))  # noqa: E731
         found = matched = extra = 0
-        ious = []
+        ious: list[float] = []
+        dscore: list[float] = []
         for im in images:
             ref, got = run(fnet, im), run(qnet, im)
             found += len(ref)
@@ -158,9 +142,12 @@ def accuracy(name: str, fnet: Any, qnet: Any) -> dict[str, Any]:
                     matched += 1
                     used.add(best[1])
                     ious.append(best[0])
+                    dscore.append(abs(r.score - got[best[1]].score))
             extra += len(got) - len(used)
         return {"images": len(images), "float faces": found, "recall": matched / max(found, 1),
-                "mean IoU": float(np.mean(ious)) if ious else 0.0, "extra": extra}
+                "mean IoU": float(np.mean(ious)) if ious else 0.0,
+                "min IoU": float(np.min(ious)) if ious else 0.0,
+                "max |dscore|": float(np.max(dscore)) if dscore else 0.0, "extra": extra}
     crops = [c for _, c in split(face_crops(kind))[1]]
     if name in ("face_landmark_68", "face_landmark_68_tiny"):
         err = np.concatenate([np.linalg.norm(a - b, axis=1) for a, b in zip(fnet.predict(crops), qnet.predict(crops))])
@@ -190,18 +177,25 @@ def accuracy(name: str, fnet: Any, qnet: Any) -> dict[str, Any]:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--nets", nargs="+", default=list(NETS))
-    parser.add_argument("--reps", type=int, default=10)
+    parser.add_argument("--reps", type=int, default=60, help="calls per session and batch (SSD: a quarter)")
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--save", type=Path)
+    parser.add_argument("--calibrate", action="store_true",
+                        help="store the ranges of the nets in INT8_MODELS in the package (engine/int8/)")
     args = parser.parse_args(argv)
-    # Quantise first: the quantiser builds sessions of its own, which onnxruntime allows only before
-    # faceapi's shared thread pool exists.
+    # Calibrate first: the calibrator builds onnxruntime sessions of its own, which onnxruntime allows
+    # only before a shared thread pool exists in the process.
     models = {}
-    for name in args.nets:
-        fmodel = float_model(name)
-        t0 = time.perf_counter()
-        models[name] = (fmodel, quantize(fmodel, calibration_inputs(name)))
-        print(f"{name}: quantised in {time.perf_counter() - t0:.1f} s", flush=True)
+    with tempfile.TemporaryDirectory() as tmp:
+        for name in args.nets:
+            cls = NETS[name][0]
+            fmodel = float_model(name)
+            ranges = Path(tmp) / f"{name}.json"
+            if args.calibrate and cls.model_name in INT8_MODELS:
+                ranges = calibration_path(cls.model_name, cls.graph_version)
+            t0 = time.perf_counter()
+            models[name] = (fmodel, quantized(name, fmodel, ranges))
+            print(f"{name}: calibrated and quantised in {time.perf_counter() - t0:.1f} s ({ranges.name})", flush=True)
     runtime = RuntimeConfig(threads=args.threads)
     rows = []
     for name in args.nets:
@@ -211,10 +205,10 @@ def main(argv: list[str] | None = None) -> None:
         qnet.session = create_session(qmodel, runtime)
         row: dict[str, Any] = {"net": name}
         for batch in (1, 6):
-            reps = args.reps if name != "ssd_mobilenetv1" else max(args.reps // 4, 2)
-            ms = speed({"float": fnet.session, "int8": qnet.session}, graph_input(name, batch), reps)
+            calls = args.reps if name != "ssd_mobilenetv1" else max(args.reps // 4, 5)
+            ms = speed({"float": fnet.session, "int8": qnet.session}, graph_input(name, batch), calls)
             row[f"b{batch}"] = ms
-            row[f"b{batch} speed-up"] = ms["float"] / ms["int8"]
+            row[f"b{batch} speed-up"] = ms["ratio"]
         row["accuracy"] = accuracy(name, fnet, qnet)
         row["int8 ops"] = sorted({n.op_type for n in onnx.load_from_string(qmodel).graph.node})
         rows.append(row)
