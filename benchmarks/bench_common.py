@@ -18,6 +18,7 @@ import numpy as np
 from faceapi.engine.runtime import OnnxNet, RuntimeConfig
 from faceapi.image import load_image
 from faceapi.nets import (
+    NET_SPECS,
     age_gender,
     face_expression,
     face_landmark_68,
@@ -25,17 +26,24 @@ from faceapi.nets import (
     ssd_mobilenetv1,
     tiny_face_detector,
 )
+from faceapi.nets.base import NetSpec
 
-#: net name -> (class, input kind); kinds: bbt4 crop kinds, or "image" for the detectors
-NETS: dict[str, tuple[type[OnnxNet], str]] = {
-    "ssd_mobilenetv1": (ssd_mobilenetv1.SsdMobilenetv1, "image"),
-    "tiny_face_detector": (tiny_face_detector.TinyFaceDetector, "image"),
-    "face_landmark_68": (face_landmark_68.FaceLandmark68Net, "detection"),
-    "face_landmark_68_tiny": (face_landmark_68.FaceLandmark68TinyNet, "detection"),
-    "face_expression": (face_expression.FaceExpressionNet, "aligned"),
-    "age_gender": (age_gender.AgeGenderNet, "aligned"),
-    "face_recognition": (face_recognition.FaceRecognitionNet, "dlib"),
+#: the bbt4 crop kind face-api.js feeds each face net ("image": a detector, fed the whole image)
+INPUT_KIND = {
+    "ssd_mobilenetv1": "image",
+    "tiny_face_detector": "image",
+    "face_landmark_68": "detection",
+    "face_landmark_68_tiny": "detection",
+    "face_expression": "aligned",
+    "age_gender": "aligned",
+    "face_recognition": "dlib",
 }
+#: net name -> (spec, input kind)
+NETS: dict[str, tuple[NetSpec, str]] = {s.name: (s, INPUT_KIND[s.name]) for s in NET_SPECS}
+#: net name -> the module with its ``preprocess``
+MODULES = {"ssd_mobilenetv1": ssd_mobilenetv1, "tiny_face_detector": tiny_face_detector,
+           "face_landmark_68": face_landmark_68, "face_landmark_68_tiny": face_landmark_68,
+           "face_expression": face_expression, "age_gender": age_gender, "face_recognition": face_recognition}
 
 #: multiply-accumulates per input at the default size (spec section 0; tiny at 416)
 MACS = {
@@ -76,14 +84,13 @@ def graph_input(name: str, batch: int) -> np.ndarray:
         return np.repeat(one, batch, axis=0)
     crops = load_crops(kind)
     crops = [crops[i % 6] for i in range(batch)]
-    module = {"face_expression": face_expression, "age_gender": age_gender,
-              "face_recognition": face_recognition}.get(name, face_landmark_68)
-    batch_input: np.ndarray = module.preprocess(crops)
+    batch_input: np.ndarray = MODULES[name].preprocess(crops)
     return batch_input
 
 
 def load_net(name: str, runtime: RuntimeConfig | None = None) -> Any:
-    return NETS[name][0](None, runtime)
+    net: OnnxNet = NETS[name][0].net_class(None, runtime)
+    return net
 
 
 def timed(fn: Callable[[], object], reps: int, warmup: int = 3) -> tuple[float, float]:

@@ -61,14 +61,14 @@ def bench_threads(image, threads: int, args: argparse.Namespace) -> list[tuple]:
     if not args.no_ssd:
         ssd = SsdMobilenetv1(runtime=runtime)
         batch, _ = ssd_mobilenetv1.preprocess(image)
-        graph = timed(lambda: ssd.run(batch), args.runs, args.warmup)
+        graph = timed(lambda: ssd.forward(batch), args.runs, args.warmup)
         whole = timed(lambda: ssd.detect(image), args.runs, args.warmup)
         rows.append(("ssd_mobilenetv1", 512, threads, whole, graph, SSD_MACS))
     tiny = TinyFaceDetector(runtime=runtime)
     for size in args.sizes:
         opts = TinyFaceDetectorOptions(input_size=size)
         batch, _ = tiny_face_detector.preprocess(image, size)
-        graph = timed(lambda b=batch: tiny.run(b), args.runs, args.warmup)
+        graph = timed(lambda b=batch: tiny.forward(b), args.runs, args.warmup)
         whole = timed(lambda o=opts: tiny.detect(image, o), args.runs, args.warmup)
         rows.append(("tiny_face_detector", size, threads, whole, graph, tiny_macs(size)))
     return rows

@@ -30,7 +30,7 @@ from typing import Any
 
 import numpy as np
 import onnx
-from bench_common import NETS, graph_input, shared_dir
+from bench_common import MODULES, NETS, graph_input, shared_dir
 
 from faceapi.engine.quantize import INT8_MODELS, calibrate, calibration_path, quantize
 from faceapi.engine.runtime import RuntimeConfig, cached_graph, create_session
@@ -79,21 +79,20 @@ def calibration_inputs(name: str) -> list[np.ndarray]:
     kind = NETS[name][1]
     if kind == "image":
         return detector_inputs(name, [load_image(p) for p in split(photos())[0]])
-    module = __import__(NETS[name][0].__module__, fromlist=["preprocess"])
-    return [module.preprocess([crop]) for _, crop in split(face_crops(kind))[0]]
+    return [MODULES[name].preprocess([crop]) for _, crop in split(face_crops(kind))[0]]
 
 
 # -- quantisation -----------------------------------------------------------------------------------
 def quantized(name: str, fmodel: bytes, ranges: Path) -> bytes:
     """Calibrate on the calibration half of the photos into `ranges`, then quantise as the engine does."""
-    cls = NETS[name][0]
-    calibrate(cls.model_name, cls.graph_version, fmodel, calibration_inputs(name), cache=ranges)
-    return bytes(quantize(cls.model_name, cls.graph_version, fmodel, cache=ranges).SerializeToString())
+    spec = NETS[name][0]
+    calibrate(spec.model, spec.graph_version, fmodel, calibration_inputs(name), cache=ranges)
+    return bytes(quantize(spec.model, spec.graph_version, fmodel, cache=ranges).SerializeToString())
 
 
 def float_model(name: str) -> bytes:
-    cls = NETS[name][0]
-    return cached_graph(cls.model_name, load_weights(cls.model_name), cls.graph_version, cls.build_graph)
+    spec = NETS[name][0]
+    return cached_graph(spec.model, load_weights(spec.model), spec.graph_version, spec.build_graph)
 
 
 # -- speed ------------------------------------------------------------------------------------------
@@ -188,11 +187,11 @@ def main(argv: list[str] | None = None) -> None:
     models = {}
     with tempfile.TemporaryDirectory() as tmp:
         for name in args.nets:
-            cls = NETS[name][0]
+            spec = NETS[name][0]
             fmodel = float_model(name)
             ranges = Path(tmp) / f"{name}.json"
-            if args.calibrate and cls.model_name in INT8_MODELS:
-                ranges = calibration_path(cls.model_name, cls.graph_version)
+            if args.calibrate and spec.model in INT8_MODELS:
+                ranges = calibration_path(spec.model, spec.graph_version)
             t0 = time.perf_counter()
             models[name] = (fmodel, quantized(name, fmodel, ranges))
             print(f"{name}: calibrated and quantised in {time.perf_counter() - t0:.1f} s ({ranges.name})", flush=True)
@@ -200,8 +199,8 @@ def main(argv: list[str] | None = None) -> None:
     rows = []
     for name in args.nets:
         fmodel, qmodel = models[name]
-        fnet = NETS[name][0](None, runtime)
-        qnet = NETS[name][0](None, runtime)
+        fnet = NETS[name][0].net_class(None, runtime)
+        qnet = NETS[name][0].net_class(None, runtime)
         qnet.session = create_session(qmodel, runtime)
         row: dict[str, Any] = {"net": name}
         for batch in (1, 6):

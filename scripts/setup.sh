@@ -35,3 +35,5 @@ if [ "$dev" = 1 ] && [ ! -x /usr/bin/chromium ]; then
     sudo apt-get update -q && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium chromium-driver
   fi
 fi
+
+echo "== ready: run the command as .venv/bin/faceapi (or first: source .venv/bin/activate, then faceapi)" >&2

@@ -14,14 +14,7 @@ import pytest
 
 from faceapi.models import MODELS, model_dir
 
-from helpers import reference_dirs, shared_path
-
-
-def missing(reason: str) -> None:
-    """Skip the test (or fail it when ``$CI`` is set) because data it needs is not there."""
-    if os.environ.get("CI"):
-        pytest.fail(f"{reason} (CI is set, so missing data is an error)")
-    pytest.skip(reason)
+from helpers import missing, reference_dirs, require, shared_path
 
 
 @pytest.fixture(scope="session")
@@ -43,18 +36,6 @@ def models_dir() -> Path:
     if absent:
         missing(f"model weights missing in {folder}: {', '.join(absent)} (run `faceapi models download`)")
     return folder
-
-
-def require(module: str):
-    """Import an optional dependency a test needs: skip without it, but fail under ``$CI``, where every
-    dependency is installed by the set-up and a missing one is breakage to see, not to hide."""
-    import importlib
-
-    try:
-        return importlib.import_module(module)
-    except ImportError as exc:
-        missing(f"{module} is not importable ({exc}); `scripts/setup.sh --dev` installs it")
-        raise  # not reached: missing() skips or fails
 
 
 # server fixtures ----------------------------------------------------------------------------------------
@@ -215,3 +196,211 @@ def chromium_path() -> str:
     if not os.path.exists(CHROMIUM):
         missing(f"Debian's chromium is not installed at {CHROMIUM} (scripts/setup.sh --dev installs it)")
     return CHROMIUM
+
+
+# batch fixtures -------------------------------------------------------------------------------------------
+# Shared by tests/gallery, tests/batch, tests/video, tests/cli (and the server's people tests).
+
+@pytest.fixture(scope="session")
+def character_photos(shared_dir: Path) -> dict[str, list[Path]]:
+    """person -> their 150x150 face-crop photos (``shared/images/<person><n>.png``), in order."""
+    import re
+
+    out: dict[str, list[Path]] = {}
+    for p in sorted((shared_dir / "images").glob("*.png")):
+        m = re.fullmatch(r"([a-z]+)(\d)", p.stem)
+        if m:
+            out.setdefault(m.group(1), []).append(p)
+    assert len(out) == 8, sorted(out)
+    return out
+
+
+#: The group photos whose faces the recognition tests name.
+GROUP_PHOTOS = ("bbt1", "bbt4", "bbt5")
+
+
+@pytest.fixture(scope="session")
+def group_photo_labels(shared_dir: Path, character_photos: dict[str, list[Path]]) -> dict[str, list[str]]:
+    """Who is in each group photo, left to right, according to face-api.js: its descriptors of the photo's
+    faces (SSD, 68 landmarks, descriptor: ``faces[i].pipeline.descriptor`` of the reference) matched by
+    `FaceMatcher` (threshold 0.6, mean) against its descriptors of the first two photos of each person
+    (``wholeImageNetOutputs``: the whole 150x150 crop, as enrolment with ``crop=True`` describes it)."""
+    import json
+
+    from faceapi.matching import FaceMatcher, LabeledFaceDescriptors
+
+    def reference(stem: str) -> dict:
+        path = shared_dir / "reference" / stem / "result.json"
+        if not path.is_file():
+            missing(f"no reference output {path}")
+        return json.loads(path.read_text())
+
+    matcher = FaceMatcher([
+        LabeledFaceDescriptors(person, [reference(p.stem)["wholeImageNetOutputs"]["faceRecognition"]["descriptor"]
+                                        for p in photos[:2]])
+        for person, photos in character_photos.items()])
+    labels = {}
+    for name in GROUP_PHOTOS:
+        faces = sorted(reference(name)["faces"], key=lambda f: f["detection"]["box"]["x"])
+        labels[name] = [matcher.find_best_match(f["pipeline"]["descriptor"]).label for f in faces]
+    return labels
+
+
+@pytest.fixture(scope="session")
+def make_pan_video(shared_dir: Path, av):
+    """``make(path, frames, fps=10, step=(4, 2))``: write an H.264 video of a 640x400 window over bbt4.jpg
+    (six faces) moving `step` pixels per frame (wrapping within 60 px), with PyAV."""
+    import numpy as np
+    from PIL import Image
+
+    image = np.asarray(Image.open(shared_dir / "images" / "bbt4.jpg").convert("RGB"))
+
+    def make(path: Path, frames: int, fps: int = 10, step: tuple[int, int] = (4, 2)) -> Path:
+        with av.open(str(path), "w") as container:
+            stream = container.add_stream("libx264", rate=fps)
+            stream.width, stream.height, stream.pix_fmt = 640, 400, "yuv420p"
+            for i in range(frames):
+                x, y = (i * step[0]) % 60, (i * step[1]) % 60
+                crop = np.ascontiguousarray(image[y : y + 400, x : x + 640])
+                for packet in stream.encode(av.VideoFrame.from_ndarray(crop, "rgb24")):
+                    container.mux(packet)
+            for packet in stream.encode():
+                container.mux(packet)
+        return path
+
+    return make
+
+
+@pytest.fixture
+def analyze_cli(capsys):
+    """``run(args) -> (exit code, stdout, stderr)``: `faceapi analyze ...` (or any subcommand) in-process."""
+    from faceapi.cli.main import main
+
+    def run(args: list) -> tuple[int, str, str]:
+        rc = main([str(a) for a in args])
+        out = capsys.readouterr()
+        return rc, out.out, out.err
+
+    return run
+
+
+def _check_csv_matches_jsonl(records: list[dict], csv_path: Path) -> list[dict]:
+    import csv
+
+    from faceapi.batch import CSV_COLUMNS
+    from faceapi.results import EXPRESSION_LABELS
+
+    with open(csv_path, newline="") as f:
+        reader = csv.DictReader(f)
+        assert reader.fieldnames == CSV_COLUMNS
+        rows = list(reader)
+    expected = []
+    for r in records:
+        frame = str(r.get("frame", ""))
+        if r["status"] != "ok":
+            expected.append((r["source"], r["status"], frame, None, r.get("error") or r["reason"]))
+        elif not r["faces"]:
+            expected.append((r["source"], "ok", frame, None, None))  # analysed, no face: one row all the same
+        else:
+            expected += [(r["source"], "ok", frame, i, f) for i, f in enumerate(r["faces"])]
+    assert len(rows) == len(expected)
+    for row, (source, status, frame, i, face) in zip(rows, expected):
+        assert None not in row.values()  # whole rows only
+        assert (row["source"], row["status"], row["frame"]) == (source, status, frame)
+        if status != "ok":
+            assert row["error"] == face and row["x"] == ""
+            continue
+        if face is None:
+            assert row["face"] == row["x"] == row["error"] == ""
+            continue
+        assert int(row["face"]) == i
+        for k in ("x", "y", "width", "height"):
+            assert float(row[k]) == face["box"][k]
+        assert float(row["score"]) == face["score"]
+        assert row["track"] == str(face.get("track", ""))
+        if "expressions" in face:
+            assert row["dominant"] == face["expressions"]["dominant"]
+            for label in EXPRESSION_LABELS:
+                assert float(row[label]) == face["expressions"]["probabilities"][label]
+        if "age" in face:
+            assert float(row["age"]) == face["age"] and row["gender"] == face["gender"]
+            assert float(row["gender_probability"]) == face["gender_probability"]
+    return rows
+
+
+@pytest.fixture
+def csv_matches_jsonl():
+    """``check(records, csv_path) -> rows``: the CSV has exactly the rows the JSON records imply (a row per
+    face, one per ok record without faces, one per failed or skipped input), with the same numbers."""
+    return _check_csv_matches_jsonl
+
+
+@pytest.fixture
+def messy_folder(tmp_path: Path, shared_dir: Path) -> Path:
+    """A folder of photos (one without a face) with broken and unrelated files, and a subfolder::
+
+        angry.jpg happy.jpg white.png (no face) broken.jpg (truncated) text.png (text) notes.txt
+        sub/surprised.jpg sub/clip.mp4 (not a video)
+    """
+    import shutil
+
+    root = tmp_path / "photos"
+    (root / "sub").mkdir(parents=True)
+    for name in ("happy.jpg", "angry.jpg", "white.png"):
+        shutil.copy(shared_dir / "images" / name, root / name)
+    shutil.copy(shared_dir / "images" / "surprised.jpg", root / "sub" / "surprised.jpg")
+    data = (shared_dir / "images" / "neutral.jpg").read_bytes()
+    (root / "broken.jpg").write_bytes(data[: len(data) // 3])
+    (root / "text.png").write_text("not a picture\n")
+    (root / "notes.txt").write_text("shot on holiday\n")
+    (root / "sub" / "clip.mp4").write_bytes(b"\x00\x00\x00\x18ftypmp42" + bytes(200))
+    return root
+
+
+def _run_until_interrupted(args: list, records_before: int, timeout: float = 120) -> tuple[list[dict], str, int]:
+    """Start `faceapi ARGS --out -`, read `records_before` JSON lines from its stdout (blocking: no sleep),
+    send SIGINT, and return (all records, stderr, exit code). The run cannot finish first when it has more
+    to write than a pipe holds (64 KiB): it blocks on its stdout until this reads."""
+    import json
+    import signal
+    import subprocess
+    import sys
+    import threading
+
+    env = dict(os.environ, FACEAPI_THREADS="1")
+    proc = subprocess.Popen([sys.executable, "-m", "faceapi.cli.main", *map(str, args), "--out", "-"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, text=True)
+    out: dict[str, str] = {}
+    # the rest is read through the same buffered streams (communicate() would bypass what readline buffered)
+    readers = [threading.Thread(target=lambda name=name: out.__setitem__(name, getattr(proc, name).read()))
+               for name in ("stdout", "stderr")]
+    try:
+        lines = [proc.stdout.readline() for _ in range(records_before)]
+        assert all(line.endswith("\n") for line in lines), f"ended before {records_before} records: {lines}"
+        assert proc.poll() is None, "finished before it could be interrupted"
+        proc.send_signal(signal.SIGINT)
+        for t in readers:
+            t.start()
+        proc.wait(timeout=timeout)
+        for t in readers:
+            t.join(timeout)
+    finally:
+        proc.kill()
+        proc.wait()
+    rest = out["stdout"]
+    assert rest == "" or rest.endswith("\n")
+    records = [json.loads(line) for line in "".join(lines).splitlines() + rest.splitlines()]
+    return records, out["stderr"], proc.returncode
+
+
+@pytest.fixture
+def run_until_interrupted():
+    """``run(args, records_before) -> (records, stderr, exit code)``: `faceapi` interrupted by SIGINT once it
+    has written `records_before` records (see `_run_until_interrupted`)."""
+    return _run_until_interrupted
+
+
+@pytest.fixture(scope="session")
+def av():
+    """PyAV (the video extra): skipped without it, a failure under CI."""
+    return require("av")

@@ -7,6 +7,7 @@ import os
 from pathlib import Path
 
 import numpy as np
+import pytest
 from PIL import Image
 
 ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
@@ -47,10 +48,20 @@ def write_artifact(name: str, data: dict) -> Path:
     return path
 
 
-def iou(a: dict, b: dict) -> float:
-    ax2, ay2 = a["x"] + a["width"], a["y"] + a["height"]
-    bx2, by2 = b["x"] + b["width"], b["y"] + b["height"]
-    iw = max(0.0, min(ax2, bx2) - max(a["x"], b["x"]))
-    ih = max(0.0, min(ay2, by2) - max(a["y"], b["y"]))
-    inter = iw * ih
-    return inter / (a["width"] * a["height"] + b["width"] * b["height"] - inter)
+def missing(reason: str) -> None:
+    """Skip the test (or fail it when ``$CI`` is set) because data it needs is not there."""
+    if os.environ.get("CI"):
+        pytest.fail(f"{reason} (CI is set, so missing data is an error)")
+    pytest.skip(reason)
+
+
+def require(module: str):
+    """Import an optional dependency a test needs: skip without it, but fail under ``$CI``, where every
+    dependency is installed by the set-up and a missing one is breakage to see, not to hide."""
+    import importlib
+
+    try:
+        return importlib.import_module(module)
+    except ImportError as exc:
+        missing(f"{module} is not importable ({exc}); `scripts/setup.sh --dev` installs it")
+        raise  # not reached: missing() skips or fails

@@ -10,14 +10,31 @@ import pytest
 
 import faceapi
 from faceapi import FaceMatcher, LabeledFaceDescriptors, euclidean_distance
+from faceapi.errors import OptionsError
 
 from helpers import write_artifact
 
 
 def test_euclidean_distance():
     assert euclidean_distance([0, 0], [3, 4]) == 5.0
-    with pytest.raises(ValueError):
+    with pytest.raises(OptionsError, match="different lengths"):
         euclidean_distance([1, 2], [1, 2, 3])
+
+
+def test_matcher_refuses_bad_input_with_project_errors():
+    """Project errors (FaceApiError, and ValueError for callers that catch that), so the CLI prints a message."""
+    ref = LabeledFaceDescriptors("a", [[0.0, 0.0]])
+    with pytest.raises(OptionsError, match="strategy"):
+        FaceMatcher([ref], strategy="closest")
+    with pytest.raises(OptionsError, match="shape"):
+        FaceMatcher([ref]).match_descriptors(np.zeros((1, 3)))
+    with pytest.raises(OptionsError, match="at least one"):
+        LabeledFaceDescriptors("b", [])
+    with pytest.raises(OptionsError, match="string"):
+        LabeledFaceDescriptors(3, [[0.0]])  # type: ignore[arg-type]
+    with pytest.raises(OptionsError, match="counts"):
+        FaceMatcher.from_arrays(["a", "b"], np.zeros((3, 2)), [1, 1])
+    assert issubclass(OptionsError, faceapi.FaceApiError) and issubclass(OptionsError, ValueError)
 
 
 def test_face_matcher_mean_threshold_ties_and_labels():

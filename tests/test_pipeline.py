@@ -122,6 +122,34 @@ def test_tiny_detector_chain_and_resized(analyzer, shared_dir):
         face.resized(0, 10)
 
 
+def _same_face(a: faceapi.Face, b: faceapi.Face) -> None:
+    """Equal up to float rounding (1e-9 relative)."""
+    box = [a.detection.box.x, a.detection.box.y, a.detection.box.width, a.detection.box.height]
+    np.testing.assert_allclose(box, [b.detection.box.x, b.detection.box.y, b.detection.box.width,
+                                     b.detection.box.height], rtol=1e-9)
+    assert (a.detection.image_width, a.detection.image_height) == (b.detection.image_width, b.detection.image_height)
+    np.testing.assert_allclose(a.landmarks.positions, b.landmarks.positions, rtol=1e-9)
+    np.testing.assert_allclose([a.landmarks.crop_width, a.landmarks.crop_height],
+                               [b.landmarks.crop_width, b.landmarks.crop_height], rtol=1e-9)
+    np.testing.assert_allclose(list(a.aligned_box.to_dict().values()), list(b.aligned_box.to_dict().values()),
+                               rtol=1e-9)
+
+
+@pytest.mark.parametrize("name", ["bbt4", "bbt1"])
+def test_resizing_composes(name, analyzer, shared_dir):
+    """resized(a).resized(b) == resized(b): each resize starts from where the last one ended (it used to
+    keep the first crop size, and landmarks drifted by over 100 px on the second resize)."""
+    ref = shared_dir / "reference" / name
+    result = analyzer.analyze(read_rgb(ref / "decoded.png"), AnalyzeOptions(landmarks="full"))
+    assert result.faces
+    w, h = result.width, result.height
+    for face in result.faces:
+        for a, b in [((w // 3, h // 2), (2 * w, 3 * h)), ((1000, 100), (w // 2, h // 2)), ((2 * w, 2 * h), (w, h))]:
+            _same_face(face.resized(*a).resized(*b), face.resized(*b))
+        # (not the identity: like face-api.js's resizeResults, the first resize scales the landmarks from the
+        # floored crop the net saw to the unfloored detection box)
+
+
 def test_no_faces_and_extract_faces(analyzer, shared_dir):
     white = shared_dir / "images" / "white.png"
     result = analyzer.analyze(white, AnalyzeOptions(landmarks="full", expressions=True))

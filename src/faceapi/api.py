@@ -8,7 +8,9 @@ own, or call `set_default_analyzer`.
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterator
 from dataclasses import replace
+from typing import Any, TypeVar, overload
 
 import numpy as np
 
@@ -17,6 +19,9 @@ from faceapi.image import ImageInput, load_image
 from faceapi.options import AnalyzeOptions, DetectorOptions, SsdMobilenetv1Options
 from faceapi.pipeline import FaceAnalyzer
 from faceapi.results import AgeGender, Detection, Expressions, Face, FrameResult
+
+R = TypeVar("R")
+T = TypeVar("T", bound="FaceTask")
 
 _default: FaceAnalyzer | None = None
 _default_lock = threading.Lock()
@@ -46,20 +51,20 @@ class FaceTask:
         self._analyzer = analyzer
         self._result: FrameResult | None = None
 
-    def _with(self, **changes) -> FaceTask:
+    def _with(self: T, **changes: Any) -> T:
         return type(self)(self._image, replace(self._options, **changes), self._analyzer)
 
-    def with_face_landmarks(self, tiny: bool = False) -> FaceTask:
+    def with_face_landmarks(self: T, tiny: bool = False) -> T:
         """Add 68 landmarks (``tiny=True``: FaceLandmark68TinyNet) and the aligned box."""
         return self._with(landmarks="tiny" if tiny else "full")
 
-    def with_face_expressions(self) -> FaceTask:
+    def with_face_expressions(self: T) -> T:
         return self._with(expressions=True)
 
-    def with_age_and_gender(self) -> FaceTask:
+    def with_age_and_gender(self: T) -> T:
         return self._with(age_gender=True)
 
-    def with_face_descriptors(self) -> FaceTask:
+    def with_face_descriptors(self: T) -> T:
         """Add 128-d descriptors; like face-api.js, only after `with_face_landmarks`."""
         if self._options.landmarks is None:
             raise FaceApiError("with_face_descriptors() needs with_face_landmarks() first (as in face-api.js)")
@@ -78,7 +83,7 @@ class AllFacesTask(FaceTask):
     def run(self) -> list[Face]:
         return list(self.frame().faces)
 
-    def __iter__(self):
+    def __iter__(self) -> Iterator[Face]:
         return iter(self.run())
 
     def __len__(self) -> int:
@@ -107,40 +112,66 @@ def detect_single_face(image: ImageInput, options: DetectorOptions | None = None
 
 
 # -- per-net shortcuts: each runs one net on whole images (crops you bring), batched --------------------
-def _crops(images: ImageInput | list[ImageInput]) -> tuple[list[np.ndarray], bool]:
-    if isinstance(images, list):
-        return [load_image(i) for i in images], True
-    return [load_image(images)], False
+# One crop in gives one result; a list in gives a list (face-api.js's single vs batch input).
+def _crops(images: ImageInput | list[ImageInput]) -> list[np.ndarray]:
+    return [load_image(i) for i in images] if isinstance(images, list) else [load_image(images)]
+
+
+def _one_or_all(images: ImageInput | list[ImageInput], results: list[R]) -> R | list[R]:
+    return results if isinstance(images, list) else results[0]
+
+
+@overload
+def detect_landmarks(crops: list[ImageInput], tiny: bool = False,
+                     analyzer: FaceAnalyzer | None = None) -> list[np.ndarray]: ...
+@overload
+def detect_landmarks(crops: ImageInput, tiny: bool = False, analyzer: FaceAnalyzer | None = None) -> np.ndarray: ...
 
 
 def detect_landmarks(crops: ImageInput | list[ImageInput], tiny: bool = False,
                      analyzer: FaceAnalyzer | None = None) -> np.ndarray | list[np.ndarray]:
     """68 landmarks ``(68, 2)`` in the crop's pixels, per crop (a list in, a list out)."""
-    arrs, many = _crops(crops)
-    out = (analyzer or default_analyzer()).net("face_landmark_68_tiny" if tiny else "face_landmark_68").predict(arrs)
-    return out if many else out[0]
+    net = (analyzer or default_analyzer()).landmark_net("tiny" if tiny else "full")
+    return _one_or_all(crops, net.predict(_crops(crops)))
+
+
+@overload
+def predict_expressions(crops: list[ImageInput], analyzer: FaceAnalyzer | None = None) -> list[Expressions]: ...
+@overload
+def predict_expressions(crops: ImageInput, analyzer: FaceAnalyzer | None = None) -> Expressions: ...
 
 
 def predict_expressions(crops: ImageInput | list[ImageInput],
                         analyzer: FaceAnalyzer | None = None) -> Expressions | list[Expressions]:
-    arrs, many = _crops(crops)
-    out = (analyzer or default_analyzer()).net("face_expression").predict(arrs)
-    return out if many else out[0]
+    """Expression probabilities per crop (a list in, a list out)."""
+    net = (analyzer or default_analyzer()).expression_net()
+    return _one_or_all(crops, net.predict(_crops(crops)))
+
+
+@overload
+def predict_age_and_gender(crops: list[ImageInput], analyzer: FaceAnalyzer | None = None) -> list[AgeGender]: ...
+@overload
+def predict_age_and_gender(crops: ImageInput, analyzer: FaceAnalyzer | None = None) -> AgeGender: ...
 
 
 def predict_age_and_gender(crops: ImageInput | list[ImageInput],
                            analyzer: FaceAnalyzer | None = None) -> AgeGender | list[AgeGender]:
-    arrs, many = _crops(crops)
-    out = (analyzer or default_analyzer()).net("age_gender").predict(arrs)
-    return out if many else out[0]
+    """Age and gender per crop (a list in, a list out)."""
+    net = (analyzer or default_analyzer()).age_gender_net()
+    return _one_or_all(crops, net.predict(_crops(crops)))
+
+
+@overload
+def compute_face_descriptor(crops: list[ImageInput], analyzer: FaceAnalyzer | None = None) -> list[np.ndarray]: ...
+@overload
+def compute_face_descriptor(crops: ImageInput, analyzer: FaceAnalyzer | None = None) -> np.ndarray: ...
 
 
 def compute_face_descriptor(crops: ImageInput | list[ImageInput],
                             analyzer: FaceAnalyzer | None = None) -> np.ndarray | list[np.ndarray]:
-    """128-d descriptor (float32) per crop."""
-    arrs, many = _crops(crops)
-    out = (analyzer or default_analyzer()).net("face_recognition").predict(arrs)
-    return out if many else out[0]
+    """128-d descriptor (float32) per crop (a list in, a list out)."""
+    net = (analyzer or default_analyzer()).recognition_net()
+    return _one_or_all(crops, net.predict(_crops(crops)))
 
 
 def detect_faces(image: ImageInput, options: DetectorOptions | None = None,

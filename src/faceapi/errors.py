@@ -26,3 +26,28 @@ class OptionsError(FaceApiError, ValueError):
 class GalleryError(FaceApiError):
     """The people gallery refused an operation: an unknown or duplicate name, an enrolment image without
     exactly one face, a file that is not a gallery (or is from a newer faceapi), a bad import file."""
+
+
+class UnknownPersonError(GalleryError):
+    """No person in the gallery has that name (a server answers 404)."""
+
+
+class NameTakenError(GalleryError):
+    """Another person in the gallery already has that name (a server answers 409)."""
+
+
+class FaceCountError(GalleryError):
+    """An enrolment image does not show exactly one face; `faces` says how many were found."""
+
+    def __init__(self, message: str, faces: int):
+        super().__init__(message)
+        self.faces = faces
+
+
+class VideoError(FaceApiError):
+    """A video file could not be opened, decoded or written (PyAV's message, without its error number).
+    `frame` is the index of the frame decoding failed at (None when the file could not be opened)."""
+
+    def __init__(self, message: str, frame: int | None = None):
+        super().__init__(message)
+        self.frame = frame

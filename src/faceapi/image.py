@@ -16,7 +16,7 @@ from PIL import Image, ImageCms, ImageOps, UnidentifiedImageError
 
 from faceapi.errors import ImageError
 
-ImageInput = str | os.PathLike | bytes | bytearray | memoryview | Image.Image | np.ndarray
+ImageInput = str | os.PathLike[str] | bytes | bytearray | memoryview | Image.Image | np.ndarray
 
 #: Default limit on width x height; larger inputs are refused before they are decoded.
 DEFAULT_MAX_PIXELS = 40_000_000
@@ -44,8 +44,10 @@ def _to_srgb(im: Image.Image, name: str) -> Image.Image:
         try:
             src = ImageCms.ImageCmsProfile(io.BytesIO(icc))
             mode = "RGB" if im.mode != "L" else "L"
-            return ImageCms.profileToProfile(im.convert("RGB") if im.mode == "RGBA" else im, src, _SRGB,
-                                             outputMode="RGB" if mode == "RGB" else "L")
+            converted = ImageCms.profileToProfile(im.convert("RGB") if im.mode == "RGBA" else im, src, _SRGB,
+                                                  outputMode="RGB" if mode == "RGB" else "L")
+            if converted is not None:  # None only for inPlace=True
+                return converted
         except (ImageCms.PyCMSError, OSError, ValueError) as exc:
             warnings.warn(f"{name}: embedded colour profile ignored ({exc})", stacklevel=3)
     return im

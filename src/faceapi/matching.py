@@ -12,11 +12,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 
-from faceapi.options import DEFAULT_DISTANCE_THRESHOLD
+from faceapi.errors import OptionsError
+from faceapi.options import DEFAULT_DISTANCE_THRESHOLD, MATCH_STRATEGIES, MatchStrategy
 from faceapi.results import FaceMatch
 
 #: The fast float32 distances are within this of the exact ones (far inside, for descriptors of norm ~1.5:
@@ -27,11 +28,11 @@ _CHUNK_ELEMENTS = 1 << 22
 
 
 def euclidean_distance(a: Sequence[float] | np.ndarray, b: Sequence[float] | np.ndarray) -> float:
-    """``sqrt(sum((a_i - b_i)^2))`` in float64. Raises ValueError when the lengths differ."""
+    """``sqrt(sum((a_i - b_i)^2))`` in float64. Raises OptionsError (a ValueError) when the lengths differ."""
     a64 = np.asarray(a, dtype=np.float64).ravel()
     b64 = np.asarray(b, dtype=np.float64).ravel()
     if a64.shape != b64.shape:
-        raise ValueError(f"euclidean_distance: arrays have different lengths ({a64.size} and {b64.size})")
+        raise OptionsError(f"euclidean_distance: arrays have different lengths ({a64.size} and {b64.size})")
     return float(np.sqrt(np.sum((a64 - b64) ** 2)))
 
 
@@ -44,18 +45,18 @@ class LabeledFaceDescriptors:
 
     def __init__(self, label: str, descriptors: Iterable[Sequence[float] | np.ndarray]):
         if not isinstance(label, str):
-            raise TypeError(f"LabeledFaceDescriptors: label must be a string, got {type(label).__name__}")
+            raise OptionsError(f"LabeledFaceDescriptors: label must be a string, got {type(label).__name__}")
         descs = tuple(np.asarray(d, dtype=np.float32).ravel() for d in descriptors)
         if not descs:
-            raise ValueError(f"LabeledFaceDescriptors {label!r}: needs at least one descriptor")
+            raise OptionsError(f"LabeledFaceDescriptors {label!r}: needs at least one descriptor")
         object.__setattr__(self, "label", label)
         object.__setattr__(self, "descriptors", descs)
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         return {"label": self.label, "descriptors": [d.tolist() for d in self.descriptors]}
 
     @classmethod
-    def from_dict(cls, d: dict) -> LabeledFaceDescriptors:
+    def from_dict(cls, d: dict[str, Any]) -> LabeledFaceDescriptors:
         return cls(d["label"], d["descriptors"])
 
 
@@ -79,8 +80,10 @@ class FaceMatcher:
     numpy object per descriptor.
     """
 
+    _labeled: list[LabeledFaceDescriptors] | None  # built on first use for `from_arrays` matchers
+
     def __init__(self, references: Iterable[LabeledFaceDescriptors | Sequence[float] | np.ndarray],
-                 distance_threshold: float = DEFAULT_DISTANCE_THRESHOLD, strategy: str = "mean"):
+                 distance_threshold: float = DEFAULT_DISTANCE_THRESHOLD, strategy: MatchStrategy | str = "mean"):
         labeled: list[LabeledFaceDescriptors] = []
         for i, ref in enumerate(references, start=1):
             labeled.append(ref if isinstance(ref, LabeledFaceDescriptors)
@@ -94,8 +97,9 @@ class FaceMatcher:
         self._labeled = labeled
 
     @classmethod
-    def from_arrays(cls, labels: Sequence[str], matrix: np.ndarray, counts: Sequence[int],
-                    distance_threshold: float = DEFAULT_DISTANCE_THRESHOLD, strategy: str = "mean") -> FaceMatcher:
+    def from_arrays(cls, labels: Sequence[str], matrix: np.ndarray, counts: Sequence[int] | np.ndarray,
+                    distance_threshold: float = DEFAULT_DISTANCE_THRESHOLD,
+                    strategy: MatchStrategy | str = "mean") -> FaceMatcher:
         """A matcher over ``matrix`` (``(N, D)``), whose rows are grouped by person: the first ``counts[0]``
         rows are ``labels[0]``'s, the next ``counts[1]`` ``labels[1]``'s, and so on (each count >= 1)."""
         obj = cls.__new__(cls)
@@ -104,15 +108,15 @@ class FaceMatcher:
         return obj
 
     def _setup(self, labels: list[str], matrix: np.ndarray, counts: list[int], distance_threshold: float,
-               strategy: str) -> None:
-        if strategy not in ("mean", "nearest"):
-            raise ValueError(f"FaceMatcher: strategy must be 'mean' or 'nearest', got {strategy!r}")
+               strategy: MatchStrategy | str) -> None:
+        if strategy not in MATCH_STRATEGIES:
+            raise OptionsError(f"FaceMatcher: strategy must be 'mean' or 'nearest', got {strategy!r}")
         matrix = np.ascontiguousarray(np.asarray(matrix, dtype=np.float32))
         if matrix.ndim != 2:
-            raise ValueError(f"FaceMatcher: reference matrix must be 2-d, got shape {matrix.shape}")
+            raise OptionsError(f"FaceMatcher: reference matrix must be 2-d, got shape {matrix.shape}")
         counts_a = np.asarray(counts, dtype=np.intp)
         if len(labels) != len(counts_a) or int(counts_a.sum()) != matrix.shape[0] or (counts_a < 1).any():
-            raise ValueError(f"FaceMatcher: {len(labels)} labels with counts summing to {int(counts_a.sum())} "
+            raise OptionsError(f"FaceMatcher: {len(labels)} labels with counts summing to {int(counts_a.sum())} "
                              f"do not fit {matrix.shape[0]} reference rows (every label needs >= 1 row)")
         self.distance_threshold = distance_threshold
         self.strategy = strategy
@@ -154,7 +158,7 @@ class FaceMatcher:
     def _queries(self, descriptors: np.ndarray) -> np.ndarray:
         q = np.atleast_2d(np.asarray(descriptors, dtype=np.float64))
         if q.ndim != 2 or (self._labels and q.shape[1] != self._matrix.shape[1]):
-            raise ValueError(f"FaceMatcher: descriptors have shape {q.shape}, references have "
+            raise OptionsError(f"FaceMatcher: descriptors have shape {q.shape}, references have "
                              f"{self._matrix.shape[1]} values each")
         return q
 
@@ -187,9 +191,9 @@ class FaceMatcher:
             rows = self._matrix[np.concatenate([np.arange(s, s + c) for s, c in zip(starts, counts)])]
         d = np.sqrt(((rows.astype(np.float64) - q[None, :]) ** 2).sum(axis=1))
         local = np.concatenate([[0], np.cumsum(counts)[:-1]]).astype(np.intp)
-        if self.strategy == "mean":
-            return np.add.reduceat(d, local) / counts
-        return np.minimum.reduceat(d, local)
+        per: np.ndarray = (np.add.reduceat(d, local) / counts if self.strategy == "mean"
+                           else np.minimum.reduceat(d, local))
+        return per
 
     def distances(self, descriptors: np.ndarray) -> np.ndarray:
         """``(Q, P)`` distance of each query descriptor to each person under the strategy (fast float32
@@ -220,11 +224,11 @@ class FaceMatcher:
         """face-api.js ``findBestMatch``: the closest label, or "unknown" at or beyond the threshold."""
         return self.match_descriptors(np.asarray(descriptor, dtype=np.float64)[None, :])[0]
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         return {"distance_threshold": self.distance_threshold,
                 "labeled_descriptors": [ld.to_dict() for ld in self.labeled]}
 
     @classmethod
-    def from_dict(cls, d: dict) -> FaceMatcher:
+    def from_dict(cls, d: dict[str, Any]) -> FaceMatcher:
         return cls([LabeledFaceDescriptors.from_dict(x) for x in d["labeled_descriptors"]],
                    d.get("distance_threshold", DEFAULT_DISTANCE_THRESHOLD))

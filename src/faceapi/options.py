@@ -15,7 +15,7 @@ class SsdMobilenetv1Options:
     min_confidence: float = 0.5
     max_results: int = 100
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         if not 0 < self.min_confidence < 1:
             raise OptionsError(f"SsdMobilenetv1Options.min_confidence must be in (0, 1), got {self.min_confidence}")
         if self.max_results < 1:
@@ -29,7 +29,7 @@ class TinyFaceDetectorOptions:
     input_size: int = 416
     score_threshold: float = 0.5
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         if self.input_size <= 0 or self.input_size % 32 != 0:
             raise OptionsError(
                 f"TinyFaceDetectorOptions.input_size must be a positive multiple of 32 "
@@ -95,7 +95,7 @@ class AnalyzeOptions:
             raise OptionsError(f"AnalyzeOptions.recognize must be MatchOptions or None, got {self.recognize!r}")
 
     @property
-    def effective_landmarks(self) -> str | None:
+    def effective_landmarks(self) -> LandmarksMode | None:
         """Descriptors need landmarks: full ones when none were asked for."""
         if self.needs_descriptors and self.landmarks is None:
             return "full"

@@ -9,34 +9,36 @@ square from the eye and mouth centres.
 
 from __future__ import annotations
 
-import importlib
 import math
 import os
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import replace
-from typing import Any
+from typing import Literal, TypeVar, overload
 
 import numpy as np
 
-from faceapi.engine.runtime import RuntimeConfig
+from faceapi.engine.runtime import OnnxNet, RuntimeConfig
 from faceapi.errors import OptionsError
 from faceapi.image import DEFAULT_MAX_PIXELS, ImageInput, load_image
 from faceapi.matching import FaceMatcher, MatcherSource
-from faceapi.options import AnalyzeOptions, SsdMobilenetv1Options, TinyFaceDetectorOptions
+from faceapi.nets import NET_SPECS, spec
+from faceapi.nets.age_gender import AgeGenderNet
+from faceapi.nets.face_expression import FaceExpressionNet
+from faceapi.nets.face_landmark_68 import FaceLandmark68Net, FaceLandmark68TinyNet
+from faceapi.nets.face_recognition import FaceRecognitionNet
+from faceapi.nets.ssd_mobilenetv1 import SsdMobilenetv1
+from faceapi.nets.tiny_face_detector import TinyFaceDetector
+from faceapi.options import AnalyzeOptions, DetectorKind, LandmarksMode, SsdMobilenetv1Options, TinyFaceDetectorOptions
 from faceapi.results import Box, Detection, Face, FrameResult, Landmarks68
 
-#: Public net name -> (module, class). The model files are in faceapi.models.MODELS.
-NETS: dict[str, tuple[str, str]] = {
-    "ssd_mobilenetv1": ("faceapi.nets.ssd_mobilenetv1", "SsdMobilenetv1"),
-    "tiny_face_detector": ("faceapi.nets.tiny_face_detector", "TinyFaceDetector"),
-    "face_landmark_68": ("faceapi.nets.face_landmark_68", "FaceLandmark68Net"),
-    "face_landmark_68_tiny": ("faceapi.nets.face_landmark_68", "FaceLandmark68TinyNet"),
-    "face_expression": ("faceapi.nets.face_expression", "FaceExpressionNet"),
-    "age_gender": ("faceapi.nets.age_gender", "AgeGenderNet"),
-    "face_recognition": ("faceapi.nets.face_recognition", "FaceRecognitionNet"),
-}
+#: The detector and landmark net of each mode (`DetectorKind`, `LandmarksMode`).
+DETECTOR_NETS: dict[DetectorKind, str] = {"ssd": "ssd_mobilenetv1", "tiny": "tiny_face_detector"}
+LANDMARK_NETS: dict[LandmarksMode, str] = {"full": "face_landmark_68", "tiny": "face_landmark_68_tiny"}
+
+N = TypeVar("N", bound=OnnxNet)
+R = TypeVar("R")
 
 Progress = Callable[[str, int, int], None]  # (net name, index, total)
 
@@ -104,32 +106,88 @@ class FaceAnalyzer:
             `FaceMatcher`, or a `faceapi.gallery.Gallery` (anything with `matcher(threshold, strategy)`).
     """
 
-    def __init__(self, models_dir: str | os.PathLike | None = None, runtime: RuntimeConfig | None = None,
+    def __init__(self, models_dir: str | os.PathLike[str] | None = None, runtime: RuntimeConfig | None = None,
                  max_pixels: int = DEFAULT_MAX_PIXELS, matcher: MatcherSource | None = None):
         self.models_dir = models_dir
         self.runtime = runtime
         self.max_pixels = max_pixels
         self.matcher = matcher
-        self._nets: dict[str, Any] = {}
+        self._nets: dict[str, OnnxNet] = {}
         self._lock = threading.Lock()
 
     # -- nets ---------------------------------------------------------------------------------------
-    def net(self, name: str) -> Any:
-        """The loaded net called `name` (see `NETS`), loading it if needed."""
+    @overload
+    def net(self, name: Literal["ssd_mobilenetv1"]) -> SsdMobilenetv1: ...
+    @overload
+    def net(self, name: Literal["tiny_face_detector"]) -> TinyFaceDetector: ...
+    @overload
+    def net(self, name: Literal["face_landmark_68"]) -> FaceLandmark68Net: ...
+    @overload
+    def net(self, name: Literal["face_landmark_68_tiny"]) -> FaceLandmark68TinyNet: ...
+    @overload
+    def net(self, name: Literal["face_expression"]) -> FaceExpressionNet: ...
+    @overload
+    def net(self, name: Literal["age_gender"]) -> AgeGenderNet: ...
+    @overload
+    def net(self, name: Literal["face_recognition"]) -> FaceRecognitionNet: ...
+    @overload
+    def net(self, name: str) -> OnnxNet: ...
+
+    def net(self, name: str) -> OnnxNet:
+        """The loaded net called `name` (a `faceapi.nets.NET_SPECS` name), loading it if needed.
+
+        Raises:
+            OptionsError: no net has that name.
+            ModelNotFoundError / ModelError: its weights are missing or corrupt.
+        """
         found = self._nets.get(name)
         if found is not None:
             return found
-        if name not in NETS:
-            raise KeyError(f"unknown net {name!r}; known: {', '.join(NETS)}")
+        net_spec = spec(name)
         with self._lock:
             if name not in self._nets:
-                module, cls = NETS[name]
-                self._nets[name] = getattr(importlib.import_module(module), cls)(self.models_dir, self.runtime)
+                self._nets[name] = net_spec.net_class(self.models_dir, self.runtime)
             return self._nets[name]
+
+    def _typed(self, name: str, cls: type[N]) -> N:
+        net = self.net(name)
+        if not isinstance(net, cls):  # cannot happen while the specs are right; says so if they are not
+            raise TypeError(f"net {name!r} is a {type(net).__name__}, not a {cls.__name__}")
+        return net
+
+    @overload
+    def detector(self, kind: Literal["ssd"]) -> SsdMobilenetv1: ...
+    @overload
+    def detector(self, kind: Literal["tiny"]) -> TinyFaceDetector: ...
+
+    def detector(self, kind: DetectorKind) -> SsdMobilenetv1 | TinyFaceDetector:
+        """The detector of a `DetectorKind` ("ssd" or "tiny"), loaded."""
+        if kind == "ssd":
+            return self._typed(DETECTOR_NETS[kind], SsdMobilenetv1)
+        if kind == "tiny":
+            return self._typed(DETECTOR_NETS[kind], TinyFaceDetector)
+        raise OptionsError(f"detector must be 'ssd' or 'tiny', got {kind!r}")
+
+    def landmark_net(self, mode: LandmarksMode) -> FaceLandmark68Net | FaceLandmark68TinyNet:
+        """The landmark net of a `LandmarksMode` ("full" or "tiny"), loaded."""
+        if mode == "full":
+            return self._typed(LANDMARK_NETS[mode], FaceLandmark68Net)
+        if mode == "tiny":
+            return self._typed(LANDMARK_NETS[mode], FaceLandmark68TinyNet)
+        raise OptionsError(f"landmarks must be 'full' or 'tiny', got {mode!r}")
+
+    def expression_net(self) -> FaceExpressionNet:
+        return self._typed("face_expression", FaceExpressionNet)
+
+    def age_gender_net(self) -> AgeGenderNet:
+        return self._typed("age_gender", AgeGenderNet)
+
+    def recognition_net(self) -> FaceRecognitionNet:
+        return self._typed("face_recognition", FaceRecognitionNet)
 
     def load(self, names: Iterable[str] | None = None, progress: Progress | None = None) -> None:
         """Load nets now (all by default) instead of on first use; `progress(name, i, total)` before each."""
-        todo = list(names) if names is not None else list(NETS)
+        todo = [spec(n).name for n in names] if names is not None else [s.name for s in NET_SPECS]
         for i, name in enumerate(todo):
             if progress:
                 progress(name, i, len(todo))
@@ -137,28 +195,29 @@ class FaceAnalyzer:
 
     @property
     def loaded(self) -> list[str]:
-        return [n for n in NETS if n in self._nets]
+        """Names of the nets loaded so far, in `NET_SPECS` order."""
+        return [s.name for s in NET_SPECS if s.name in self._nets]
 
     @staticmethod
     def nets_for(options: AnalyzeOptions) -> list[str]:
-        """The nets `analyze` needs for these options."""
-        names = ["ssd_mobilenetv1" if isinstance(options.detector, SsdMobilenetv1Options) else "tiny_face_detector"]
+        """The nets `analyze` needs for these options, in `NET_SPECS` order."""
+        wanted = {DETECTOR_NETS["ssd" if isinstance(options.detector, SsdMobilenetv1Options) else "tiny"]}
         lm = options.effective_landmarks
         if lm:
-            names.append("face_landmark_68" if lm == "full" else "face_landmark_68_tiny")
+            wanted.add(LANDMARK_NETS[lm])
         if options.expressions:
-            names.append("face_expression")
+            wanted.add("face_expression")
         if options.age_gender:
-            names.append("age_gender")
+            wanted.add("age_gender")
         if options.needs_descriptors:
-            names.append("face_recognition")
-        return names
+            wanted.add("face_recognition")
+        return [s.name for s in NET_SPECS if s.name in wanted]
 
     # -- the chain ----------------------------------------------------------------------------------
     def detect(self, image: np.ndarray, detector: SsdMobilenetv1Options | TinyFaceDetectorOptions) -> list[Detection]:
         if isinstance(detector, SsdMobilenetv1Options):
-            return self.net("ssd_mobilenetv1").detect(image, detector)
-        return self.net("tiny_face_detector").detect(image, detector)
+            return self.detector("ssd").detect(image, detector)
+        return self.detector("tiny").detect(image, detector)
 
     def analyze(self, image: ImageInput, options: AnalyzeOptions | None = None,
                 matcher: MatcherSource | None = None) -> FrameResult:
@@ -200,29 +259,30 @@ class FaceAnalyzer:
         faces = [Face(detection=d) for d in detections]
 
         lm_mode = options.effective_landmarks
-        # (stage, wanted, net, the box each face is cropped to, the Face field the net's output fills)
-        stages = (
-            ("expressions", options.expressions, "face_expression", self._aligned_or_detection, "expressions"),
-            ("age_gender", options.age_gender, "age_gender", self._aligned_or_detection, "age_gender"),
-            ("descriptors", options.descriptors, "face_recognition", _dlib_box, "descriptor"),
-        )
         if lm_mode and faces:
             t = time.perf_counter()
-            faces = self._add_landmarks(img, faces, tiny=lm_mode == "tiny")
+            faces = self._add_landmarks(img, faces, lm_mode)
             timings["landmarks"] = (time.perf_counter() - t) * 1000
-        for stage, wanted, net, box_of, field_name in stages:
-            if not (wanted and faces):
-                continue
+        if options.expressions and faces:
             t = time.perf_counter()
-            idx, crops = self._crops(img, faces, box_of)
-            if crops:
-                for i, value in zip(idx, self.net(net).predict(crops)):
-                    faces[i] = faces[i].with_(**{field_name: value})
-            timings[stage] = (time.perf_counter() - t) * 1000
-        have = [i for i, f in enumerate(faces) if f.descriptor is not None]
-        if face_matcher is not None and have:
+            for i, e in self._run(img, faces, self._aligned_or_detection, self.expression_net().predict):
+                faces[i] = faces[i].with_(expressions=e)
+            timings["expressions"] = (time.perf_counter() - t) * 1000
+        if options.age_gender and faces:
             t = time.perf_counter()
-            matches = face_matcher.match_descriptors(np.stack([faces[i].descriptor for i in have]))
+            for i, ag in self._run(img, faces, self._aligned_or_detection, self.age_gender_net().predict):
+                faces[i] = faces[i].with_(age_gender=ag)
+            timings["age_gender"] = (time.perf_counter() - t) * 1000
+        if options.descriptors and faces:
+            t = time.perf_counter()
+            for i, desc in self._run(img, faces, _dlib_box, self.recognition_net().predict):
+                faces[i] = faces[i].with_(descriptor=desc)
+            timings["descriptors"] = (time.perf_counter() - t) * 1000
+        described = [(i, f.descriptor) for i, f in enumerate(faces) if f.descriptor is not None]
+        if face_matcher is not None and described:
+            t = time.perf_counter()
+            have = [i for i, _ in described]
+            matches = face_matcher.match_descriptors(np.stack([d for _, d in described]))
             for i, m in zip(have, matches):
                 faces[i] = faces[i].with_(match=m)
             timings["recognize"] = (time.perf_counter() - t) * 1000
@@ -239,7 +299,8 @@ class FaceAnalyzer:
                ) -> tuple[list[int], list[np.ndarray]]:
         """Non-empty crops of the faces' boxes, with their indices. A face without such a box (no
         landmarks for the descriptor) or whose box lies wholly outside the image keeps its earlier results."""
-        idx, crops = [], []
+        idx: list[int] = []
+        crops: list[np.ndarray] = []
         for i, f in enumerate(faces):
             box = box_of(f)
             if box is None:
@@ -250,12 +311,18 @@ class FaceAnalyzer:
                 crops.append(c)
         return idx, crops
 
-    def _add_landmarks(self, img: np.ndarray, faces: list[Face], tiny: bool) -> list[Face]:
+    def _run(self, img: np.ndarray, faces: list[Face], box_of: Callable[[Face], Box | None],
+             predict: Callable[[Sequence[np.ndarray]], list[R]]) -> list[tuple[int, R]]:
+        """One net on the faces' crops as one batch: (face index, result) for each face that has a crop."""
+        idx, crops = self._crops(img, faces, box_of)
+        return list(zip(idx, predict(crops))) if crops else []
+
+    def _add_landmarks(self, img: np.ndarray, faces: list[Face], mode: LandmarksMode) -> list[Face]:
         h, w = img.shape[:2]
         idx, crops = self._crops(img, faces, lambda f: f.detection.box)
         if not crops:
             return faces
-        net = self.net("face_landmark_68_tiny" if tiny else "face_landmark_68")
+        net = self.landmark_net(mode)
         out = list(faces)
         for i, c, pts in zip(idx, crops, net.predict(crops)):
             det = faces[i].detection

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 import numpy as np
 
@@ -64,7 +65,24 @@ class Box:
         h = min(self.bottom - y0, image_height - y0)
         return math.floor(x0), math.floor(y0), math.floor(w), math.floor(h)
 
-    def to_dict(self) -> dict:
+    def iou(self, other: Box) -> float:
+        """Intersection over union with another box (0 when they do not overlap or both are empty).
+
+        The general one; face-api.js's own NMS variants, exact to the operation, are
+        `faceapi.engine.geometry.iou_ssd` and ``iou_xywh``.
+        """
+        iw = max(0.0, min(self.right, other.right) - max(self.x, other.x))
+        ih = max(0.0, min(self.bottom, other.bottom) - max(self.y, other.y))
+        inter = iw * ih
+        union = self.area + other.area - inter
+        return inter / union if union > 0 else 0.0
+
+    @classmethod
+    def from_dict(cls, d: dict[str, float]) -> Box:
+        """From ``{"x", "y", "width", "height"}`` (the `to_dict` form)."""
+        return cls(float(d["x"]), float(d["y"]), float(d["width"]), float(d["height"]))
+
+    def to_dict(self) -> dict[str, float]:
         return {"x": self.x, "y": self.y, "width": self.width, "height": self.height}
 
 
@@ -85,7 +103,7 @@ class Detection:
         """The same relative box in an image of another size (face-api.js ``forSize``)."""
         return Detection(self.relative_box.scaled(width, height), self.score, width, height)
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         return {"box": self.box.to_dict(), "score": self.score}
 
 
@@ -96,17 +114,19 @@ class Landmarks68:
     Attributes:
         positions: ``(68, 2)`` float array of (x, y) in image pixels.
         shift: origin of the crop the net saw, in image pixels (the unfloored detection origin).
-        crop_width, crop_height: size of that crop (face-api.js keeps it as the landmarks' image size).
+        crop_width, crop_height: size of that crop (face-api.js keeps it as the landmarks' image size); after
+            `Face.resized`, the size of the resized detection box (not whole pixels).
     """
 
     positions: np.ndarray
     shift: tuple[float, float]
-    crop_width: int
-    crop_height: int
+    crop_width: float
+    crop_height: float
 
     @property
     def unshifted(self) -> np.ndarray:
-        return self.positions - np.asarray(self.shift)
+        out: np.ndarray = self.positions - np.asarray(self.shift)
+        return out
 
     def region(self, name: str) -> np.ndarray:
         start, end = LANDMARK_REGIONS[name]
@@ -116,7 +136,7 @@ class Landmarks68:
     def regions(self) -> dict[str, np.ndarray]:
         return {name: self.region(name) for name in LANDMARK_REGIONS}
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         return {"positions": self.positions.tolist()}
 
 
@@ -126,7 +146,7 @@ class Expressions:
 
     probabilities: tuple[float, ...]
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         if len(self.probabilities) != len(EXPRESSION_LABELS):
             raise ValueError(f"expected {len(EXPRESSION_LABELS)} probabilities, got {len(self.probabilities)}")
 
@@ -144,7 +164,7 @@ class Expressions:
         """(label, probability), most probable first (``asSortedArray``)."""
         return sorted(self.as_dict().items(), key=lambda kv: -kv[1])
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         return {"dominant": self.dominant, "probabilities": self.as_dict()}
 
 
@@ -156,7 +176,7 @@ class AgeGender:
     gender: str  # "male" or "female"
     gender_probability: float
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         return {"age": self.age, "gender": self.gender, "gender_probability": self.gender_probability}
 
 
@@ -172,7 +192,7 @@ class FaceMatch:
             return self.label
         return f"{self.label} ({math.floor(self.distance * 100) / 100})"
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         # JSON has no Infinity: an empty gallery's "unknown" has no distance
         return {"label": self.label, "distance": self.distance if math.isfinite(self.distance) else None}
 
@@ -189,11 +209,11 @@ class Face:
     descriptor: np.ndarray | None = field(default=None, repr=False)
     match: FaceMatch | None = None
 
-    def with_(self, **changes) -> Face:
+    def with_(self, **changes: Any) -> Face:
         return replace(self, **changes)
 
-    def to_dict(self, descriptor: bool = True) -> dict:
-        d: dict = self.detection.to_dict()
+    def to_dict(self, descriptor: bool = True) -> dict[str, Any]:
+        d: dict[str, Any] = self.detection.to_dict()
         if self.landmarks is not None:
             d["landmarks"] = self.landmarks.to_dict()["positions"]
         if self.aligned_box is not None:
@@ -218,11 +238,12 @@ class Face:
         landmarks = None
         if self.landmarks is not None:
             lm = self.landmarks
-            # relative-to-crop positions scaled to the new box, re-shifted by the new box origin
+            # face-api.js: the relative positions scaled to the new box, shifted by its origin; the new box is
+            # the landmarks' size from now on, so that resizing again starts from where this one ended
             rel = lm.unshifted / np.array([lm.crop_width, lm.crop_height])
-            new_crop_w, new_crop_h = det.box.width, det.box.height
-            pos = rel * np.array([new_crop_w, new_crop_h]) + np.array([det.box.x, det.box.y])
-            landmarks = Landmarks68(pos, (det.box.x, det.box.y), lm.crop_width, lm.crop_height)
+            size = (det.box.width, det.box.height)
+            pos = rel * np.array(size) + np.array([det.box.x, det.box.y])
+            landmarks = Landmarks68(pos, (det.box.x, det.box.y), *size)
         aligned = self.aligned_box.scaled(sx, sy) if self.aligned_box is not None else None
         return replace(self, detection=det, landmarks=landmarks, aligned_box=aligned)
 
@@ -236,7 +257,7 @@ class FrameResult:
     faces: tuple[Face, ...]
     timings_ms: dict[str, float] = field(default_factory=dict)
 
-    def to_dict(self, descriptors: bool = True) -> dict:
+    def to_dict(self, descriptors: bool = True) -> dict[str, Any]:
         return {
             "image": {"width": self.width, "height": self.height},
             "faces": [f.to_dict(descriptor=descriptors) for f in self.faces],

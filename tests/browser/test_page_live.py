@@ -6,8 +6,9 @@ from __future__ import annotations
 
 from faceapi.options import AnalyzeOptions
 from faceapi.pipeline import FaceAnalyzer
+from faceapi.results import Box
 
-from helpers import ARTIFACTS, iou
+from helpers import ARTIFACTS
 
 SETTINGS = {"detector": "tiny", "input_size": 416, "min_score": 0.5, "landmarks": "full", "expressions": True}
 
@@ -65,12 +66,12 @@ def test_page_with_fake_webcam(live_server, open_page, page_state, still_frame, 
     assert not errors, errors
     assert not outside, f"the page fetched from outside: {outside}"
     # the page takes the frame limit from the server's hello
-    assert state["hello"]["max_frame_bytes"] == app.state.max_frame_bytes
+    assert state["hello"]["max_frame_bytes"] == app.state.ctx.max_frame_bytes
     # the server found the face where the engine finds it in the webcam frame
     result = state["result"]
     assert result["image"] == {"width": w, "height": h}
     assert len(result["faces"]) == 1
-    assert iou(result["faces"][0]["box"], face) > 0.7, (result["faces"][0]["box"], face)
+    assert Box.from_dict(result["faces"][0]["box"]).iou(Box.from_dict(face)) > 0.7, (result["faces"][0]["box"], face)
     # drawn on the frame it belongs to
     assert state["drawn"]["frame"] == result["frame"]
     # the overlay's box is that face, scaled into the letterboxed picture and mirrored like the video
@@ -80,7 +81,7 @@ def test_page_with_fake_webcam(live_server, open_page, page_state, still_frame, 
     assert abs(r["height"] / h - s) < 1e-6
     want = {"x": r["x"] + r["width"] - (face["x"] + face["width"]) * s, "y": r["y"] + face["y"] * s,
             "width": face["width"] * s, "height": face["height"] * s}
-    assert iou(state["drawn"]["boxes"][0], want) > 0.7, (state["drawn"]["boxes"][0], want)
+    assert Box.from_dict(state["drawn"]["boxes"][0]).iou(Box.from_dict(want)) > 0.7, (state["drawn"]["boxes"][0], want)
     # and it is drawn: the box edges are face-api.js blue on the canvas
     blue = [p for p in samples if p[2] > 200 and p[0] < 90 and p[1] < 90 and p[3] > 200]
     assert len(blue) >= 0.7 * len(samples), samples

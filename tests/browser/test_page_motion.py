@@ -15,7 +15,9 @@ from PIL import Image
 from faceapi.options import AnalyzeOptions
 from faceapi.pipeline import FaceAnalyzer
 
-from helpers import ARTIFACTS, iou
+from helpers import ARTIFACTS
+
+PAN_STEP = 16  # px the face moves per frame of the fake webcam
 
 SETTINGS = {"detector": "tiny", "input_size": 416, "min_score": 0.5, "landmarks": "full", "expressions": True}
 
@@ -46,7 +48,7 @@ def test_overlay_is_drawn_on_the_frame_it_belongs_to(live_server, open_page, pan
                                                      tmp_path):
     from faceapi.server import create_app
 
-    video = write_y4m(panning_frames("happy.jpg", 280, 16), tmp_path / "panning.y4m", 15)
+    video = write_y4m(panning_frames("happy.jpg", 280, PAN_STEP), tmp_path / "panning.y4m", 15)
     analyzer = FaceAnalyzer(models_dir)
     samples = []
     with live_server(create_app(analyzer)) as srv, \
@@ -87,9 +89,12 @@ def test_overlay_is_drawn_on_the_frame_it_belongs_to(live_server, open_page, pan
         faces = analyzer.analyze(shown, AnalyzeOptions.from_dict(SETTINGS)).to_dict()["faces"]
         assert len(faces) == 1, len(faces)
         answer = st["result"]["faces"][0]["box"]
-        # the answer drawn belongs to the picture on screen: a stale one (the frame before, 16 px back on the
-        # pan) would overlap it by about 0.8 at most
-        assert iou(answer, faces[0]["box"]) > 0.9, (answer, faces[0]["box"])
+        # the answer drawn belongs to the picture on screen: the face pans horizontally, so a stale answer (the
+        # frame before) sits a whole pan step off; the detector on a screenshot (rescaled, re-encoded) differs in
+        # size by several px, so centres are compared, not IoU, with half a step as the bound
+        found = faces[0]["box"]
+        off = abs((answer["x"] + answer["width"] / 2) - (found["x"] + found["width"] / 2))
+        assert off < PAN_STEP / 2, (off, answer, found)
         drawn = st["drawn"]["boxes"][0]
         xs.append(drawn["x"])
     assert max(xs) - min(xs) > 20, f"the face did not move between samples: {xs}"

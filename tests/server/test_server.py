@@ -20,7 +20,7 @@ from PIL import Image
 from faceapi.options import AnalyzeOptions
 from faceapi.pipeline import FaceAnalyzer
 
-from conftest import missing, require
+from helpers import missing, require
 
 MAX_FRAME = 1_000_000
 MAX_PIXELS = 1_000_000  # bbt1.jpg (1366x768) is over it, the other photos are under

@@ -13,7 +13,7 @@ import pytest
 from faceapi.options import AnalyzeOptions
 from faceapi.pipeline import FaceAnalyzer
 
-from conftest import require
+from helpers import require
 
 PEOPLE = ["amy", "bernadette", "howard", "leonard", "penny", "raj", "sheldon", "stuart"]
 MAX_FRAME = 1_000_000

@@ -1,10 +1,32 @@
-"""Arguments shared by the subcommands that analyse images."""
+"""Arguments shared by the subcommands, declared once so that they read the same everywhere."""
 
 from __future__ import annotations
 
 import argparse
+from typing import Any
 
 from faceapi.options import AnalyzeOptions
+
+MODELS_DIR_HELP = "model folder (default: $FACEAPI_MODELS, else the user cache folder)"
+
+
+def add_models_dir_arg(p: argparse.ArgumentParser | argparse._ArgumentGroup, *, old_name: str | None = None) -> None:
+    """``--models-dir DIR``; `old_name` (e.g. ``--dir``) is accepted too, without being shown in the help."""
+    p.add_argument("--models-dir", metavar="DIR", help=MODELS_DIR_HELP)
+    if old_name:
+        p.add_argument(old_name, dest="models_dir", metavar="DIR", help=argparse.SUPPRESS)
+
+
+def gallery_help(use: str) -> str:
+    """The help of a ``--gallery`` option: what the gallery is used for there and where it is by default."""
+    from faceapi.gallery.store import user_gallery_path
+
+    return (f"{use} (default: $FACEAPI_GALLERY, else {user_gallery_path()})")
+
+
+def add_gallery_arg(p: argparse.ArgumentParser | argparse._ArgumentGroup, use: str) -> None:
+    """``--gallery FILE``: the people gallery (a SQLite file) and what this command uses it for."""
+    p.add_argument("--gallery", metavar="FILE", help=gallery_help(use))
 
 
 def add_detector_args(p: argparse.ArgumentParser) -> None:
@@ -14,7 +36,7 @@ def add_detector_args(p: argparse.ArgumentParser) -> None:
                    help="tiny detector input size, a multiple of 32 (default 416)")
     p.add_argument("--min-score", type=float, default=0.5, metavar="X", help="minimum detection score (default 0.5)")
     p.add_argument("--max-results", type=int, default=100, metavar="N", help="SSD: at most N faces (default 100)")
-    p.add_argument("--models-dir", metavar="DIR", help="model folder (default: $FACEAPI_MODELS or the user cache)")
+    add_models_dir_arg(p)
     p.add_argument("--threads", type=int, default=None, metavar="N", help="onnxruntime threads (default: all cores)")
 
 
@@ -26,9 +48,9 @@ def add_net_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--all", action="store_true", help="full landmarks, expressions, age/gender, descriptors")
 
 
-def analyze_options(args: argparse.Namespace, **overrides) -> AnalyzeOptions:
-    d = {"detector": args.detector, "input_size": args.input_size, "min_score": args.min_score,
-         "max_results": args.max_results}
+def analyze_options(args: argparse.Namespace, **overrides: Any) -> AnalyzeOptions:
+    d: dict[str, Any] = {"detector": args.detector, "input_size": args.input_size, "min_score": args.min_score,
+                         "max_results": args.max_results}
     if hasattr(args, "landmarks"):
         everything = getattr(args, "all", False)
         d.update(landmarks=args.landmarks or ("full" if everything else None),

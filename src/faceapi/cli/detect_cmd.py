@@ -11,9 +11,9 @@ from faceapi.errors import FaceApiError, ModelError
 from faceapi.pipeline import FaceAnalyzer
 
 
-def register(sub: argparse._SubParsersAction) -> None:
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("detect", help="detect faces; prints one JSON line per image")
-    p.add_argument("images", nargs="+", metavar="IMAGE")
+    p.add_argument("images", nargs="+", metavar="IMAGE", help="image files to detect faces in")
     add_detector_args(p)
     p.set_defaults(func=run)
 

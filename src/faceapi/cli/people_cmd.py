@@ -9,53 +9,53 @@ import argparse
 import json
 import sys
 
-from faceapi.cli.common import add_detector_args, analyze_options
-from faceapi.gallery import Gallery, default_gallery_path, enrol_images
+from faceapi.cli.common import add_detector_args, add_gallery_arg, analyze_options
+from faceapi.errors import GalleryError
+from faceapi.gallery import Gallery, enrol_images
+
+GALLERY_USE = "the people gallery, a SQLite file created when missing"
+EXISTING_GALLERY_USE = "the people gallery, a SQLite file that must exist"
 
 
-def add_gallery_arg(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--gallery", metavar="PATH",
-                   help=f"gallery file (default: $FACEAPI_GALLERY or {default_gallery_path()})")
-
-
-def register(sub: argparse._SubParsersAction) -> None:
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("people", help="enrol, list, rename, remove, export and import known people")
     psub = p.add_subparsers(dest="people_command", metavar="ACTION", required=True)
 
     a = psub.add_parser("add", help="enrol a person from images that each show exactly one face")
-    a.add_argument("name", metavar="NAME")
-    a.add_argument("images", nargs="+", metavar="IMAGE")
+    a.add_argument("name", metavar="NAME", help="the person's name (new, or someone to add descriptors to)")
+    a.add_argument("images", nargs="+", metavar="IMAGE", help="photos of the person, each showing only them")
     a.add_argument("--crop", action="store_true",
                    help="the images are face crops already: describe each whole image (no detection)")
-    add_gallery_arg(a)
+    add_gallery_arg(a, GALLERY_USE)
     add_detector_args(a)
     a.set_defaults(func=_add)
 
     ls = psub.add_parser("list", help="everyone in the gallery, with their number of descriptors")
     ls.add_argument("--json", action="store_true", help="one JSON object per person")
-    add_gallery_arg(ls)
+    add_gallery_arg(ls, GALLERY_USE)
     ls.set_defaults(func=_list)
 
     r = psub.add_parser("rename", help="rename a person")
-    r.add_argument("old", metavar="OLD")
-    r.add_argument("new", metavar="NEW")
-    add_gallery_arg(r)
+    r.add_argument("old", metavar="OLD", help="the person's name now (any case)")
+    r.add_argument("new", metavar="NEW", help="their new name")
+    add_gallery_arg(r, EXISTING_GALLERY_USE)
     r.set_defaults(func=_rename)
 
     rm = psub.add_parser("remove", aliases=["rm"], help="remove people and their descriptors")
-    rm.add_argument("names", nargs="+", metavar="NAME")
-    add_gallery_arg(rm)
+    rm.add_argument("names", nargs="+", metavar="NAME", help="who to remove (nobody is removed if one is unknown)")
+    add_gallery_arg(rm, EXISTING_GALLERY_USE)
     rm.set_defaults(func=_remove)
 
     ex = psub.add_parser("export", help="write the gallery as JSON (FILE, or - for stdout)")
-    ex.add_argument("file", metavar="FILE")
-    add_gallery_arg(ex)
+    ex.add_argument("file", metavar="FILE", help="the JSON file to write (private: 0600), or - for stdout")
+    add_gallery_arg(ex, EXISTING_GALLERY_USE)
     ex.set_defaults(func=_export)
 
     im = psub.add_parser("import", help="merge people from a JSON export (or a face-api.js FaceMatcher JSON)")
-    im.add_argument("file", metavar="FILE")
+    im.add_argument("file", metavar="FILE",
+                    help="a `faceapi people export` file or a face-api.js FaceMatcher JSON, or - for stdin")
     im.add_argument("--replace", action="store_true", help="empty the gallery first")
-    add_gallery_arg(im)
+    add_gallery_arg(im, GALLERY_USE)
     im.set_defaults(func=_import)
 
 
@@ -128,8 +128,6 @@ def _import(args: argparse.Namespace) -> int:
             try:
                 data = json.load(sys.stdin)
             except json.JSONDecodeError as exc:
-                from faceapi.errors import GalleryError
-
                 raise GalleryError(f"stdin is not JSON: {exc}") from exc
             counts = gallery.import_json(data, replace=args.replace)
         else:

@@ -9,6 +9,7 @@ import sys
 import threading
 import webbrowser
 
+from faceapi.cli.common import add_gallery_arg, add_models_dir_arg
 from faceapi.errors import FaceApiError
 
 
@@ -18,29 +19,29 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         description="Serve the real-time page at http://HOST:PORT/ (API docs at /docs). Browsers allow the "
                     "camera only on https:// pages or on localhost: to use the page from another machine, "
                     "pass --host 0.0.0.0 with --ssl-certfile/--ssl-keyfile.")
-    p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only)")
-    p.add_argument("--port", type=int, default=8000, help="port (default 8000)")
-    p.add_argument("--models-dir", help="model folder (default: $FACEAPI_MODELS or the user cache)")
+    p.add_argument("--host", default="127.0.0.1", metavar="ADDRESS",
+                   help="address to bind (default 127.0.0.1: this machine only)")
+    p.add_argument("--port", type=int, default=8000, metavar="PORT", help="port (default 8000)")
+    add_models_dir_arg(p)
     g = p.add_mutually_exclusive_group()
-    g.add_argument("--gallery", metavar="PATH",
-                   help="the people gallery for recognition and /api/people (default: $FACEAPI_GALLERY or "
-                        "gallery.sqlite3 in the user data folder; created when missing)")
+    add_gallery_arg(g, "the people gallery for recognition and /api/people, created when missing")
     g.add_argument("--no-gallery", action="store_true",
                    help="serve without a gallery: no recognition, /api/people answers 503")
-    p.add_argument("--max-frame-bytes", type=int, default=2_000_000,
+    p.add_argument("--max-frame-bytes", type=int, default=2_000_000, metavar="BYTES",
                    help="largest frame or upload accepted, in bytes (default 2000000)")
-    p.add_argument("--max-pixels", type=int, default=None,
+    p.add_argument("--max-pixels", type=int, default=None, metavar="PIXELS",
                    help="largest image accepted, in pixels (default: the library's, 40 megapixels)")
     p.add_argument("--allow-origin", action="append", default=[], metavar="ORIGIN",
                    help="also accept WebSocket connections from pages of this origin, e.g. "
                         "https://example.org:8443 (repeatable; '*' for any)")
-    p.add_argument("--ssl-certfile", help="serve HTTPS with this certificate (PEM)")
-    p.add_argument("--ssl-keyfile", help="the certificate's private key (PEM)")
+    p.add_argument("--ssl-certfile", metavar="FILE", help="serve HTTPS with this certificate (PEM)")
+    p.add_argument("--ssl-keyfile", metavar="FILE", help="the certificate's private key (PEM)")
     p.add_argument("--workers-threads", type=int, default=2, metavar="N",
                    help="threads running inference (default 2)")
     p.add_argument("--preload", action="store_true", help="load every net before accepting connections")
     p.add_argument("--open", action="store_true", help="open the page in a browser once the server is up")
-    p.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"])
+    p.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"],
+                   help="uvicorn's log level (default info)")
     # internal: serve on an already bound, listening TCP socket inherited as this file descriptor (tests and
     # benchmarks pass one, so no port is picked, released and re-bound in between); --host/--port are ignored
     p.add_argument("--fd", type=int, default=None, help=argparse.SUPPRESS)

@@ -34,7 +34,7 @@ def iou_ssd(box_i: Sequence[float], box_j: Sequence[float]) -> float:
     return inter / (area_i + area_j - inter)
 
 
-def nms_ssd(boxes: np.ndarray, scores: Sequence[float], max_results: int, min_confidence: float,
+def nms_ssd(boxes: np.ndarray, scores: Sequence[float] | np.ndarray, max_results: int, min_confidence: float,
             iou_threshold: float = SSD_IOU_THRESHOLD) -> list[int]:
     """SSD MobileNetV1's greedy NMS (``ssdMobilenetv1/nonMaxSuppression.ts``).
 
@@ -48,13 +48,13 @@ def nms_ssd(boxes: np.ndarray, scores: Sequence[float], max_results: int, min_co
     Returns:
         Indices of the selected boxes in selection order (descending score; ties keep index order).
     """
-    boxes = np.asarray(boxes, dtype=np.float64)
-    scores = np.asarray(scores, dtype=np.float64)
-    output_size = min(max_results, len(scores))
-    candidates = np.nonzero(scores > min_confidence)[0]
+    box_rows = np.asarray(boxes, dtype=np.float64)
+    score_arr = np.asarray(scores, dtype=np.float64)
+    output_size = min(max_results, len(score_arr))
+    above = np.nonzero(score_arr > min_confidence)[0]
     # descending score; a stable sort of the negated scores keeps equal scores in index order
-    candidates = candidates[np.argsort(-scores[candidates], kind="stable")].tolist()
-    rows = {c: boxes[c].tolist() for c in candidates}
+    candidates: list[int] = above[np.argsort(-score_arr[above], kind="stable")].tolist()
+    rows = {c: box_rows[c].tolist() for c in candidates}
     selected: list[int] = []
     for c in candidates:
         if len(selected) >= output_size:
@@ -93,12 +93,12 @@ def nms_tiny(boxes: Sequence[Sequence[float]], scores: Sequence[float],
     Returns:
         Indices of the kept boxes in pop order.
     """
-    boxes = [tuple(float(v) for v in b) for b in boxes]
-    scores = [float(s) for s in scores]
-    order = sorted(range(len(scores)), key=lambda i: scores[i])  # stable ascending
+    rects = [tuple(float(v) for v in b) for b in boxes]
+    values = [float(s) for s in scores]
+    order = sorted(range(len(values)), key=lambda i: values[i])  # stable ascending
     pick: list[int] = []
     while order:
         current = order.pop()
         pick.append(current)
-        order = [i for i in order if iou_xywh(boxes[current], boxes[i]) <= iou_threshold]
+        order = [i for i in order if iou_xywh(rects[current], rects[i]) <= iou_threshold]
     return pick

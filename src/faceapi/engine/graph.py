@@ -8,13 +8,15 @@ TensorFlow's SAME padding is asymmetric for stride 2 (0 before, 1 after): ONNX `
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
 OPSET = 17
-#: Changes whenever the builder makes different graphs; part of the cached graphs' file names.
-BUILDER_VERSION = "2"
+# A change here that makes different graphs must bump faceapi.engine.runtime.BUILDER_VERSION (the graph
+# cache key), which lives there so that a cached graph loads without importing onnx.
 
 
 class GraphBuilder:
@@ -35,10 +37,23 @@ class GraphBuilder:
         self.initializers.append(numpy_helper.from_array(np.ascontiguousarray(value), name))
         return name
 
-    def node(self, op: str, inputs: list[str], hint: str | None = None, **attrs) -> str:
+    def node(self, op: str, inputs: list[str], hint: str | None = None, **attrs: Any) -> str:
         out = self._fresh(hint or op.lower())
         self.nodes.append(helper.make_node(op, inputs, [out], name=out, **attrs))
         return out
+
+    def split(self, x: str, sizes: list[int], axis: int, names: list[str], node_name: str) -> list[str]:
+        """``Split`` into parts of the given sizes along `axis`, with the given output and node names."""
+        sizes_const = self.const(np.array(sizes, np.int64), "split")
+        self.nodes.append(helper.make_node("Split", [x, sizes_const], names, name=node_name, axis=axis))
+        return names
+
+    def constant(self, value: np.ndarray, name: str) -> str:
+        """A ``Constant`` node (not an initialiser: the ONNX checker refuses an initialiser routed straight
+        to a graph output)."""
+        self.nodes.append(helper.make_node("Constant", [], [name], name=name,
+                                           value=numpy_helper.from_array(np.ascontiguousarray(value))))
+        return name
 
     # -- input normalisation ------------------------------------------------------------------------
     def nhwc_input(self, x: str, mean: tuple[float, float, float] | None, divisor: float | None,
@@ -61,7 +76,7 @@ class GraphBuilder:
         return x
 
     # -- convolutions -------------------------------------------------------------------------------
-    def _pad_attrs(self, padding: str) -> dict:
+    def _pad_attrs(self, padding: str) -> dict[str, str]:
         if padding == "SAME":
             return {"auto_pad": "SAME_UPPER"}
         if padding == "VALID":
@@ -130,7 +145,7 @@ class GraphBuilder:
         return self.node("Softmax", [x], axis=-1)
 
     # -- finishing ----------------------------------------------------------------------------------
-    def build(self, inputs: dict[str, list], outputs: dict[str, str]) -> onnx.ModelProto:
+    def build(self, inputs: dict[str, list[int | str]], outputs: dict[str, str]) -> onnx.ModelProto:
         """Make the model. `inputs`: name -> shape (str for dynamic dims); `outputs`: name -> node output."""
         for public, internal in outputs.items():
             self.nodes.append(helper.make_node("Identity", [internal], [public], name=public))

@@ -12,19 +12,21 @@ a small, documented accuracy loss (SPEED.md, "int8"). The others stay float what
 
 from __future__ import annotations
 
+import hashlib
 import tempfile
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING
 
 import numpy as np
-import onnx
 
-from faceapi.engine.graph import BUILDER_VERSION
+from faceapi.engine.runtime import BUILDER_VERSION, cached_graph
 from faceapi.errors import ModelError
 
-Precision = Literal["float", "int8"]
-PRECISIONS: tuple[Precision, ...] = ("float", "int8")
+if TYPE_CHECKING:
+    import onnx
+
+    from faceapi.models.store import LoadedWeights
 
 #: Nets (model file stems) that run in int8 when asked; chosen by benchmarks/bench_int8.py (SPEED.md).
 INT8_MODELS: frozenset[str] = frozenset({"ssd_mobilenetv1_model", "face_recognition_model"})
@@ -96,7 +98,17 @@ def quantize(model_name: str, graph_version: str, model: bytes, cache: Path | No
     if not cache.is_file():
         raise ModelError(f"no int8 calibration for {model_name} graph v{graph_version} (builder "
                          f"{BUILDER_VERSION}) in {cache.parent}; use precision='float'")
+    import onnx
+
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "int8.onnx"
         _quantize_static(_prepared(model, Path(tmp)), out, cache, None)
         return onnx.load(str(out))
+
+
+def cached_int8_graph(model_name: str, graph_version: str, loaded: LoadedWeights, float_graph: bytes) -> bytes:
+    """The int8 graph, cached (and verified) like the float one; its name carries the ranges' hash too."""
+    ranges = calibration_path(model_name, graph_version)
+    calibration = hashlib.sha256(ranges.read_bytes()).hexdigest()[:12] if ranges.is_file() else "none"
+    return cached_graph(model_name, loaded, f"{graph_version}-int8-{calibration}",
+                        lambda _: quantize(model_name, graph_version, float_graph))

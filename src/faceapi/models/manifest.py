@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -18,14 +19,15 @@ from faceapi.errors import ModelError
 _STORAGE = {"float32": "<f4", "int32": "<i4", "uint8": "u1", "uint16": "<u2", "float16": "<f2"}
 
 
-def _decode_entry(raw: bytes, entry: dict, where: str) -> np.ndarray:
+def _decode_entry(raw: bytes, entry: dict[str, Any], where: str) -> np.ndarray:
     shape = tuple(int(s) for s in entry["shape"])
     dtype = entry["dtype"]
     quant = entry.get("quantization")
     storage = quant["dtype"] if quant else dtype
     values = np.frombuffer(raw, dtype=_STORAGE[storage]).reshape(shape)
     if quant is None:
-        return values.copy()
+        copied: np.ndarray = values.copy()
+        return copied
     if storage == "float16":
         return values.astype(np.float32)
     real = values.astype(np.float64) * float(quant["scale"]) + float(quant["min"])
@@ -52,6 +54,14 @@ def read_manifest_weights(manifest_path: str | Path) -> dict[str, np.ndarray]:
         raise ModelError(f"{manifest_path}: cannot read the weights manifest ({exc})") from exc
     if not isinstance(groups, list):
         raise ModelError(f"{manifest_path}: expected a list of weight groups, got {type(groups).__name__}")
+    try:
+        return _read_groups(manifest_path, groups)
+    except (KeyError, TypeError, ValueError) as exc:  # a field missing or of the wrong type
+        raise ModelError(f"{manifest_path}: not a tfjs weights manifest (expected groups with 'paths' and "
+                         f"'weights', each weight with 'name', 'shape' and 'dtype'): {exc!r}") from exc
+
+
+def _read_groups(manifest_path: Path, groups: list[Any]) -> dict[str, np.ndarray]:
     tensors: dict[str, np.ndarray] = {}
     for g, group in enumerate(groups):
         parts = []

@@ -1,4 +1,5 @@
-"""The seven face-api.js models: their file names and the SHA-256 sums we pin them to.
+"""The seven face-api.js models' weight files and the SHA-256 sums we pin them to (the weights' source of
+truth). Which net reads which model is its spec's ``model`` (`faceapi.nets.NET_SPECS`).
 
 The files are those of the npm package ``@vladmandic/face-api@1.7.15`` (folder ``model/``), which are the
 original face-api.js weights repackaged (one ``.bin`` per model instead of 4 MiB shards).

@@ -26,7 +26,7 @@ def default_model_dir() -> Path:
     return Path(platformdirs.user_cache_dir("faceapi")) / "models"
 
 
-def model_dir(explicit: str | os.PathLike | None = None) -> Path:
+def model_dir(explicit: str | os.PathLike[str] | None = None) -> Path:
     """The folder the models are read from: argument, then $FACEAPI_MODELS, then the user cache."""
     if explicit is not None:
         return Path(explicit).expanduser()
@@ -62,13 +62,20 @@ class ModelStatus:
     verified: bool
     problem: str | None
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, object]:
         return {"name": self.name, "files": self.files, "verified": self.verified, "problem": self.problem}
+
+
+def _files(name: str) -> ModelFiles:
+    found = MODELS.get(name)
+    if found is None:
+        raise ModelError(f"unknown model {name!r}; known: {', '.join(MODELS)}")
+    return found
 
 
 def check_model(name: str, folder: Path) -> ModelStatus:
     """Check one model's files in `folder` against the pinned SHA-256 sums (reads the files)."""
-    spec = MODELS[name]
+    spec = _files(name)
     sizes: dict[str, int | None] = {}
     problem = None
     for fname, digest in spec.files.items():
@@ -92,7 +99,7 @@ class LoadedWeights:
     folder: Path
 
 
-def load_weights(name: str, folder: str | os.PathLike | None = None) -> LoadedWeights:
+def load_weights(name: str, folder: str | os.PathLike[str] | None = None) -> LoadedWeights:
     """Read and check one model's weights.
 
     The npm layout (``NAME.bin``) is verified against the pinned SHA-256 of its files; an original
@@ -103,9 +110,7 @@ def load_weights(name: str, folder: str | os.PathLike | None = None) -> LoadedWe
         ModelNotFoundError: the manifest is not in the folder (the message says how to get it).
         ModelError: the files are corrupt or do not match the pinned sums.
     """
-    if name not in MODELS:
-        raise ModelError(f"unknown model {name!r}; known: {', '.join(MODELS)}")
-    spec: ModelFiles = MODELS[name]
+    spec = _files(name)
     root = model_dir(folder)
     manifest = root / spec.manifest
     if not manifest.is_file():

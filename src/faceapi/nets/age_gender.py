@@ -6,15 +6,21 @@ Input 112, centred padding, ``(x - mean) / 256``. Gender index 0 is male, 1 fema
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import onnx
 
-from faceapi.engine.graph import GraphBuilder
 from faceapi.engine.runtime import OnnxNet
 from faceapi.models.manifest import WeightMap
+from faceapi.nets.base import NetSpec
+from faceapi.nets.describe import FACE_CROP_NOTE, face_preprocessing, net_input
 from faceapi.nets.feature_extractor import INPUT_SIZE, MEAN_RGB, finish_graph, preprocess_112
 from faceapi.results import AgeGender
+
+if TYPE_CHECKING:
+    import onnx
+
+    from faceapi.engine.graph import GraphBuilder
 
 
 def preprocess(crops: Sequence[np.ndarray]) -> np.ndarray:
@@ -55,37 +61,53 @@ def _main_block(g: GraphBuilder, x: str, w: WeightMap, prefix: str) -> str:
     return g.add(o, x)
 
 
-class AgeGenderNet(OnnxNet):
-    """Age (years, unrounded) and gender; `forward` gives ``(age [N], gender softmax [N, 2])``."""
+def build_graph(weights: WeightMap) -> onnx.ModelProto:
+    """The ONNX graph: NHWC ``[N, 112, 112, 3]`` raw pixels -> ``age`` ``[N]``, ``gender`` softmax ``[N, 2]``."""
+    from faceapi.engine.graph import GraphBuilder
 
-    model_name = "age_gender_model"
-    graph_version = "1"
+    w = weights
+    g = GraphBuilder("age_gender_model")
+    x = g.nhwc_input("input", MEAN_RGB, 256.0)
+    x = g.relu(g.conv(x, w["entry_flow/conv_in/filters"], w["entry_flow/conv_in/bias"], 2, "SAME",
+                      hint="conv_in"))
+    x = _reduction_block(g, x, w, "entry_flow/reduction_block_0", activate=False)
+    x = _reduction_block(g, x, w, "entry_flow/reduction_block_1", activate=True)
+    x = _main_block(g, x, w, "middle_flow/main_block_0")
+    x = _main_block(g, x, w, "middle_flow/main_block_1")
+    x = _reduction_block(g, x, w, "exit_flow/reduction_block", activate=True)
+    x = g.relu(_sep(g, x, w, "exit_flow/separable_conv"))
+    pooled = g.flatten(g.avg_pool(x, 7, 2))
+    age = g.dense(pooled, w["fc/age/weights"], w["fc/age/bias"])
+    age = g.node("Reshape", [age, g.const(np.array([-1], np.int64), "shape")])  # [N, 1] -> [N]
+    gender = g.softmax(g.dense(pooled, w["fc/gender/weights"], w["fc/gender/bias"]))
+    return finish_graph(g, weights, INPUT_SIZE, {"age": age, "gender": gender})
+
+
+class AgeGenderNet(OnnxNet):
+    """Age (years, unrounded) and gender; `forward` gives ``[age [N], gender softmax [N, 2]]``."""
 
     @staticmethod
-    def build_graph(weights: WeightMap) -> onnx.ModelProto:
-        w = weights
-        g = GraphBuilder("age_gender_model")
-        x = g.nhwc_input("input", MEAN_RGB, 256.0)
-        x = g.relu(g.conv(x, w["entry_flow/conv_in/filters"], w["entry_flow/conv_in/bias"], 2, "SAME",
-                          hint="conv_in"))
-        x = _reduction_block(g, x, w, "entry_flow/reduction_block_0", activate=False)
-        x = _reduction_block(g, x, w, "entry_flow/reduction_block_1", activate=True)
-        x = _main_block(g, x, w, "middle_flow/main_block_0")
-        x = _main_block(g, x, w, "middle_flow/main_block_1")
-        x = _reduction_block(g, x, w, "exit_flow/reduction_block", activate=True)
-        x = g.relu(_sep(g, x, w, "exit_flow/separable_conv"))
-        pooled = g.flatten(g.avg_pool(x, 7, 2))
-        age = g.dense(pooled, w["fc/age/weights"], w["fc/age/bias"])
-        age = g.node("Reshape", [age, g.const(np.array([-1], np.int64), "shape")])  # [N, 1] -> [N]
-        gender = g.softmax(g.dense(pooled, w["fc/gender/weights"], w["fc/gender/bias"]))
-        return finish_graph(g, weights, INPUT_SIZE, {"age": age, "gender": gender})
-
-    def forward(self, crops: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
-        """``(age [N], gender softmax [N, 2])`` (index 0 = male), all crops in one batch."""
-        if len(crops) == 0:
-            return np.zeros((0,), np.float32), np.zeros((0, 2), np.float32)
-        age, gender = self.run(preprocess(crops))
-        return age.reshape(-1), gender
+    def preprocess(crops: Sequence[np.ndarray]) -> np.ndarray:
+        return preprocess(crops)
 
     def predict(self, crops: Sequence[np.ndarray]) -> list[AgeGender]:
-        return postprocess(*self.forward(crops))
+        if len(crops) == 0:
+            return []
+        age, gender = self.forward(preprocess(crops))
+        return postprocess(age, gender)
+
+
+EXPORT: dict[str, Any] = {
+    "summary": "age (years) and gender",
+    "input": net_input(INPUT_SIZE),
+    "crop": "the landmark-aligned box (min bbox of the 68 landmarks padded by 20 %), or the detection box "
+            "without landmarks; " + FACE_CROP_NOTE,
+    "preprocessing": face_preprocessing(INPUT_SIZE, MEAN_RGB, 256.0),
+    "outputs": {"age": "[N] age in years (unrounded regression)",
+                "gender": "[N, 2] softmax probabilities: index 0 male, 1 female"},
+    "postprocessing": ["gender = male if gender[0] > 0.5 else female; its probability is the larger one"],
+}
+
+SPEC = AgeGenderNet.spec = NetSpec(
+    name="age_gender", label="Age & gender", kind="face", model="age_gender_model", input_size=INPUT_SIZE,
+    net_class=AgeGenderNet, build_graph=build_graph, export=EXPORT)

@@ -7,14 +7,19 @@ Labels in output order: neutral, happy, sad, angry, fearful, disgusted, surprise
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import onnx
 
 from faceapi.engine.runtime import OnnxNet
 from faceapi.models.manifest import WeightMap
-from faceapi.nets.feature_extractor import INPUT_SIZE, feature_net_graph, finish_graph, preprocess_112
+from faceapi.nets.base import NetSpec
+from faceapi.nets.describe import FACE_CROP_NOTE, face_preprocessing, net_input
+from faceapi.nets.feature_extractor import INPUT_SIZE, MEAN_RGB, feature_net_graph, finish_graph, preprocess_112
 from faceapi.results import EXPRESSION_LABELS, Expressions
+
+if TYPE_CHECKING:
+    import onnx
 
 
 def preprocess(crops: Sequence[np.ndarray]) -> np.ndarray:
@@ -27,7 +32,8 @@ def softmax(logits: np.ndarray) -> np.ndarray:
     x = np.asarray(logits, np.float32)
     m = x.max(axis=-1, keepdims=True)
     lse = m + np.log(np.exp(x - m).sum(axis=-1, keepdims=True))
-    return np.exp(x - lse).astype(np.float32)
+    probabilities: np.ndarray = np.exp(x - lse).astype(np.float32)
+    return probabilities
 
 
 def postprocess(logits: np.ndarray) -> list[Expressions]:
@@ -35,22 +41,36 @@ def postprocess(logits: np.ndarray) -> list[Expressions]:
     return [Expressions(probabilities=tuple(float(p) for p in row)) for row in softmax(logits)]
 
 
+def build_graph(weights: WeightMap) -> onnx.ModelProto:
+    """The ONNX graph: NHWC ``[N, 112, 112, 3]`` raw pixels -> ``logits`` ``[N, 7]`` (before the softmax)."""
+    g, logits = feature_net_graph(weights, "face_expression_model", n_blocks=4, n_convs=4)
+    return finish_graph(g, weights, INPUT_SIZE, {"logits": logits})
+
+
 class FaceExpressionNet(OnnxNet):
     """Expression classifier; `forward` gives the logits, `predict` the probabilities."""
 
-    model_name = "face_expression_model"
-    graph_version = "1"
-
     @staticmethod
-    def build_graph(weights: WeightMap) -> onnx.ModelProto:
-        g, logits = feature_net_graph(weights, "face_expression_model", n_blocks=4, n_convs=4)
-        return finish_graph(g, weights, INPUT_SIZE, {"logits": logits})
-
-    def forward(self, crops: Sequence[np.ndarray]) -> np.ndarray:
-        """Pre-softmax logits ``[N, 7]``, all crops in one batch."""
-        if len(crops) == 0:
-            return np.zeros((0, len(EXPRESSION_LABELS)), np.float32)
-        return self.run(preprocess(crops))[0]
+    def preprocess(crops: Sequence[np.ndarray]) -> np.ndarray:
+        return preprocess(crops)
 
     def predict(self, crops: Sequence[np.ndarray]) -> list[Expressions]:
-        return postprocess(self.forward(crops))
+        if len(crops) == 0:
+            return []
+        return postprocess(self.forward(preprocess(crops))[0])
+
+
+EXPORT: dict[str, Any] = {
+    "summary": "seven facial expressions",
+    "input": net_input(INPUT_SIZE),
+    "crop": "the landmark-aligned box (min bbox of the 68 landmarks padded by 20 %), or the detection box "
+            "without landmarks; " + FACE_CROP_NOTE,
+    "preprocessing": face_preprocessing(INPUT_SIZE, MEAN_RGB, 255.0),
+    "outputs": {"logits": "[N, 7] expression logits (before softmax)"},
+    "postprocessing": ["probabilities = softmax(logits)", "labels in order: " + ", ".join(EXPRESSION_LABELS)],
+    "labels": list(EXPRESSION_LABELS),
+}
+
+SPEC = FaceExpressionNet.spec = NetSpec(
+    name="face_expression", label="Expressions", kind="face", model="face_expression_model", input_size=INPUT_SIZE,
+    net_class=FaceExpressionNet, build_graph=build_graph, export=EXPORT)

@@ -8,13 +8,18 @@ in float32 exactly as face-api.js's ``postProcess`` does, then scales to crop pi
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import onnx
 
 from faceapi.engine.runtime import OnnxNet
 from faceapi.models.manifest import WeightMap
-from faceapi.nets.feature_extractor import INPUT_SIZE, feature_net_graph, finish_graph, preprocess_112
+from faceapi.nets.base import NetSpec
+from faceapi.nets.describe import FACE_CROP_NOTE, face_preprocessing, net_input
+from faceapi.nets.feature_extractor import INPUT_SIZE, MEAN_RGB, feature_net_graph, finish_graph, preprocess_112
+
+if TYPE_CHECKING:
+    import onnx
 
 
 def preprocess(crops: Sequence[np.ndarray]) -> np.ndarray:
@@ -55,47 +60,64 @@ def crop_sizes_of(crops: Sequence[np.ndarray]) -> list[tuple[int, int]]:
     return [(int(c.shape[1]), int(c.shape[0])) for c in crops]
 
 
-class _LandmarkNet(OnnxNet):
-    n_blocks: int
-    n_convs: int
+def build_graph(weights: WeightMap) -> onnx.ModelProto:
+    """The full net: 4 dense blocks of 4 separable convs (32/64/128/256), fc 256 -> 136 ``landmarks``."""
+    g, out = feature_net_graph(weights, "face_landmark_68_model", n_blocks=4, n_convs=4)
+    return finish_graph(g, weights, INPUT_SIZE, {"landmarks": out})
 
-    def forward(self, crops: Sequence[np.ndarray]) -> np.ndarray:
-        """The raw ``[N, 136]`` outputs (padded-square relative ``x0, y0, ...``), all crops in one batch."""
-        if len(crops) == 0:
-            return np.zeros((0, 136), np.float32)
-        return self.run(preprocess(crops))[0]
+
+def build_tiny_graph(weights: WeightMap) -> onnx.ModelProto:
+    """The tiny net: 3 dense blocks of 3 separable convs (32/64/128), fc 128 -> 136 ``landmarks``."""
+    g, out = feature_net_graph(weights, "face_landmark_68_tiny_model", n_blocks=3, n_convs=3)
+    return finish_graph(g, weights, INPUT_SIZE, {"landmarks": out})
+
+
+class _LandmarkNet(OnnxNet):
+    """`forward` gives the raw ``[N, 136]`` outputs (padded-square relative ``x0, y0, ...``)."""
+
+    @staticmethod
+    def preprocess(crops: Sequence[np.ndarray]) -> np.ndarray:
+        return preprocess(crops)
 
     def predict(self, crops: Sequence[np.ndarray]) -> list[np.ndarray]:
         """68 (x, y) landmark positions per crop, in crop pixels, ``(68, 2)`` float64."""
-        return postprocess(self.forward(crops), crop_sizes_of(crops))
-
-    @classmethod
-    def _graph(cls, weights: WeightMap) -> onnx.ModelProto:
-        g, out = feature_net_graph(weights, cls.model_name, cls.n_blocks, cls.n_convs)
-        return finish_graph(g, weights, INPUT_SIZE, {"landmarks": out})
+        if len(crops) == 0:
+            return []
+        return postprocess(self.forward(preprocess(crops))[0], crop_sizes_of(crops))
 
 
 class FaceLandmark68Net(_LandmarkNet):
-    """The full landmark net: 4 dense blocks of 4 separable convs (32/64/128/256), fc 256 -> 136."""
-
-    model_name = "face_landmark_68_model"
-    graph_version = "1"
-    n_blocks = 4
-    n_convs = 4
-
-    @staticmethod
-    def build_graph(weights: WeightMap) -> onnx.ModelProto:
-        return FaceLandmark68Net._graph(weights)
+    """The full landmark net (face-api.js's ``FaceLandmark68Net``)."""
 
 
 class FaceLandmark68TinyNet(_LandmarkNet):
-    """The tiny landmark net: 3 dense blocks of 3 separable convs (32/64/128), fc 128 -> 136."""
+    """The tiny landmark net (face-api.js's ``FaceLandmark68TinyNet``): faster, less accurate."""
 
-    model_name = "face_landmark_68_tiny_model"
-    graph_version = "1"
-    n_blocks = 3
-    n_convs = 3
 
-    @staticmethod
-    def build_graph(weights: WeightMap) -> onnx.ModelProto:
-        return FaceLandmark68TinyNet._graph(weights)
+EXPORT: dict[str, Any] = {
+    "summary": "68 facial landmarks (iBUG 68 order), full net",
+    "input": net_input(INPUT_SIZE),
+    "crop": "the face detection box, " + FACE_CROP_NOTE,
+    "preprocessing": face_preprocessing(INPUT_SIZE, MEAN_RGB, 255.0),
+    "outputs": {"landmarks": "[N, 136] x0, y0, x1, y1, ... relative (0..1) to the padded 112 square"},
+    "postprocessing": [
+        "crop W x H: scale = 112 / max(W, H), w = W * scale, h = H * scale (not rounded); "
+        "pad_x = (h - w)/2 if w < h else 0, pad_y = (w - h)/2 if h < w else 0",
+        "relative to the crop: ((x * 112 - pad_x) / w, (y * 112 - pad_y) / h); "
+        "crop pixels: times (W, H); image pixels: plus the detection box's (unfloored) x, y",
+    ],
+}
+
+TINY_EXPORT: dict[str, Any] = {
+    **EXPORT,
+    "summary": "68 facial landmarks, tiny net (faster, less accurate)",
+    "postprocessing": ["as face_landmark_68"],
+}
+
+SPEC = FaceLandmark68Net.spec = NetSpec(
+    name="face_landmark_68", label="68 landmarks", kind="face", model="face_landmark_68_model",
+    input_size=INPUT_SIZE, net_class=FaceLandmark68Net, build_graph=build_graph, export=EXPORT)
+
+TINY_SPEC = FaceLandmark68TinyNet.spec = NetSpec(
+    name="face_landmark_68_tiny", label="68 landmarks (tiny)", kind="face", model="face_landmark_68_tiny_model",
+    input_size=INPUT_SIZE, net_class=FaceLandmark68TinyNet, build_graph=build_tiny_graph, export=TINY_EXPORT)

@@ -10,15 +10,21 @@ static at 150x150 (Appendix B). The descriptor is not L2-normalised.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import onnx
 
-from faceapi.engine.graph import GraphBuilder
 from faceapi.engine.preprocess import batch_net_input
 from faceapi.engine.runtime import OnnxNet
 from faceapi.models.manifest import WeightMap
+from faceapi.nets.base import NetSpec
+from faceapi.nets.describe import face_preprocessing, net_input
 from faceapi.nets.feature_extractor import MEAN_RGB, finish_graph
+
+if TYPE_CHECKING:
+    import onnx
+
+    from faceapi.engine.graph import GraphBuilder
 
 INPUT_SIZE = 150
 DESCRIPTOR_SIZE = 128
@@ -63,42 +69,57 @@ def _residual_down(g: GraphBuilder, x: str, w: WeightMap, prefix: str, in_side: 
     return g.relu(g.add(pooled, b)), pool_side
 
 
-class FaceRecognitionNet(OnnxNet):
-    """128-d face descriptors (compare with Euclidean distance, threshold 0.6)."""
+def build_graph(weights: WeightMap) -> onnx.ModelProto:
+    """The ONNX graph: NHWC ``[N, 150, 150, 3]`` raw pixels -> ``descriptor`` ``[N, 128]``."""
+    from faceapi.engine.graph import GraphBuilder
 
-    model_name = "face_recognition_model"
-    graph_version = "1"
+    w = weights
+    g = GraphBuilder("face_recognition_model")
+    x = g.nhwc_input("input", MEAN_RGB, 256.0)
+    x = _conv_layer(g, x, w, "conv32_down", 2, "VALID", relu=True)  # 72x72x32
+    x = g.max_pool(x, 3, 2, "VALID")  # 35x35
+    side = 35
+    for i in (1, 2, 3):
+        x = _residual(g, x, w, f"conv32_{i}")
+    x, side = _residual_down(g, x, w, "conv64_down", side, 32, 64)  # 17
+    for i in (1, 2, 3):
+        x = _residual(g, x, w, f"conv64_{i}")
+    x, side = _residual_down(g, x, w, "conv128_down", side, 64, 128)  # 8
+    for i in (1, 2):
+        x = _residual(g, x, w, f"conv128_{i}")
+    x, side = _residual_down(g, x, w, "conv256_down", side, 128, 256)  # 4
+    for i in (1, 2):
+        x = _residual(g, x, w, f"conv256_{i}")
+    x, side = _residual_down(g, x, w, "conv256_down_out", side, 256, 256)  # 2
+    pooled = g.flatten(g.node("GlobalAveragePool", [x]))
+    descriptor = g.dense(pooled, w["fc"], None)
+    return finish_graph(g, weights, INPUT_SIZE, {"descriptor": descriptor})
+
+
+class FaceRecognitionNet(OnnxNet):
+    """128-d face descriptors (compare with Euclidean distance, threshold 0.6); `forward` gives them raw."""
 
     @staticmethod
-    def build_graph(weights: WeightMap) -> onnx.ModelProto:
-        w = weights
-        g = GraphBuilder("face_recognition_model")
-        x = g.nhwc_input("input", MEAN_RGB, 256.0)
-        x = _conv_layer(g, x, w, "conv32_down", 2, "VALID", relu=True)  # 72x72x32
-        x = g.max_pool(x, 3, 2, "VALID")  # 35x35
-        side = 35
-        for i in (1, 2, 3):
-            x = _residual(g, x, w, f"conv32_{i}")
-        x, side = _residual_down(g, x, w, "conv64_down", side, 32, 64)  # 17
-        for i in (1, 2, 3):
-            x = _residual(g, x, w, f"conv64_{i}")
-        x, side = _residual_down(g, x, w, "conv128_down", side, 64, 128)  # 8
-        for i in (1, 2):
-            x = _residual(g, x, w, f"conv128_{i}")
-        x, side = _residual_down(g, x, w, "conv256_down", side, 128, 256)  # 4
-        for i in (1, 2):
-            x = _residual(g, x, w, f"conv256_{i}")
-        x, side = _residual_down(g, x, w, "conv256_down_out", side, 256, 256)  # 2
-        pooled = g.flatten(g.node("GlobalAveragePool", [x]))
-        descriptor = g.dense(pooled, w["fc"], None)
-        return finish_graph(g, weights, INPUT_SIZE, {"descriptor": descriptor})
-
-    def forward(self, crops: Sequence[np.ndarray]) -> np.ndarray:
-        """``[N, 128]`` float32 descriptors, all crops in one batch."""
-        if len(crops) == 0:
-            return np.zeros((0, DESCRIPTOR_SIZE), np.float32)
-        return self.run(preprocess(crops))[0]
+    def preprocess(crops: Sequence[np.ndarray]) -> np.ndarray:
+        return preprocess(crops)
 
     def predict(self, crops: Sequence[np.ndarray]) -> list[np.ndarray]:
         """One 128-d float32 descriptor per crop."""
-        return list(self.forward(crops))
+        if len(crops) == 0:
+            return []
+        return list(self.forward(preprocess(crops))[0])
+
+
+EXPORT: dict[str, Any] = {
+    "summary": "128-d face descriptor (dlib ResNet-34-like); compare with Euclidean distance",
+    "input": net_input(INPUT_SIZE),
+    "crop": "the dlib-style square from the landmarks: eye centres (36-41, 42-47) and mouth centre (48-67), "
+            "size = floor(mean distance eye->mouth / 0.45), origin floor(max(0, centroid - (0.5, 0.43) * size))",
+    "preprocessing": face_preprocessing(INPUT_SIZE, MEAN_RGB, 256.0),
+    "outputs": {"descriptor": "[N, 128] descriptor, not L2-normalised"},
+    "postprocessing": ["same person when the Euclidean distance between descriptors is below 0.6"],
+}
+
+SPEC = FaceRecognitionNet.spec = NetSpec(
+    name="face_recognition", label="Recognition (descriptors)", kind="face", model="face_recognition_model",
+    input_size=INPUT_SIZE, net_class=FaceRecognitionNet, build_graph=build_graph, export=EXPORT)

@@ -7,13 +7,19 @@ additions follow face-api.js's bracket order exactly (``out1 + (out2 + (out3 + o
 
 from __future__ import annotations
 
-import numpy as np
-import onnx
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
-from faceapi.engine.graph import GraphBuilder
+import numpy as np
+
 from faceapi.engine.preprocess import batch_net_input
 from faceapi.errors import ModelError
 from faceapi.models.manifest import WeightMap
+
+if TYPE_CHECKING:
+    import onnx
+
+    from faceapi.engine.graph import GraphBuilder
 
 #: Per-channel RGB mean subtracted by every face net before its divisor.
 MEAN_RGB = (122.782, 117.001, 104.298)
@@ -21,7 +27,7 @@ MEAN_RGB = (122.782, 117.001, 104.298)
 INPUT_SIZE = 112
 
 
-def preprocess_112(crops: list[np.ndarray]) -> np.ndarray:
+def preprocess_112(crops: Sequence[np.ndarray]) -> np.ndarray:
     """Centred pad to square + tfjs bilinear resize to 112: the NHWC float32 batch (raw 0..255 values)."""
     return batch_net_input([c[..., :3] for c in crops], INPUT_SIZE, centred=True)
 
@@ -64,6 +70,8 @@ def feature_extractor(g: GraphBuilder, x: str, w: WeightMap, n_blocks: int, n_co
 
 def feature_net_graph(weights: WeightMap, name: str, n_blocks: int, n_convs: int) -> tuple[GraphBuilder, str]:
     """Graph start shared by the three nets: input, ``(x - mean) / 255``, extractor, fully connected."""
+    from faceapi.engine.graph import GraphBuilder
+
     g = GraphBuilder(name)
     x = g.nhwc_input("input", MEAN_RGB, 255.0)
     feats = feature_extractor(g, x, weights, n_blocks, n_convs)
@@ -75,5 +83,6 @@ def finish_graph(g: GraphBuilder, weights: WeightMap, size: int, outputs: dict[s
     """Build the model with a dynamic-batch NHWC input named ``input``; every weight must have been used."""
     unused = weights.unused()
     if unused:
-        raise ModelError(f"{weights.model}: the graph leaves {len(unused)} weight tensors unused: {unused[:5]}")
+        raise ModelError(f"{weights.model}: the graph leaves {len(unused)} weight tensors unused (expected every "
+                         f"tensor to be read; are these the weights of another net?): {unused[:5]}")
     return g.build({"input": ["N", size, size, 3]}, outputs)

@@ -7,17 +7,24 @@ conversion to image pixels run in numpy/Python with face-api.js's float32/float6
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 import numpy as np
-import onnx
-from onnx import helper, numpy_helper
 
 from faceapi.engine.geometry import nms_ssd
-from faceapi.engine.graph import GraphBuilder
 from faceapi.engine.preprocess import reshaped_dims, to_net_input
 from faceapi.engine.runtime import OnnxNet
+from faceapi.errors import ModelError
 from faceapi.models.manifest import WeightMap
+from faceapi.nets.base import NetSpec
+from faceapi.nets.describe import PAD_BOTTOM_RIGHT, RESIZE, net_input, normalisation
 from faceapi.options import SsdMobilenetv1Options
 from faceapi.results import Box, Detection
+
+if TYPE_CHECKING:
+    import onnx
+
+    from faceapi.engine.graph import GraphBuilder
 
 INPUT_SIZE = 512
 NUM_ANCHORS = 5118
@@ -87,11 +94,7 @@ def _box_predictor(g: GraphBuilder, weights: WeightMap, x: str, k: int) -> tuple
     both = g.conv(x, np.concatenate([box_w, cls_w], axis=-1), np.concatenate([box_b, cls_b]), 1, "SAME",
                   hint=f"pred{k}")
     nhwc = g.node("Transpose", [both], perm=[0, 2, 3, 1])
-    split = g.const(np.array([n_box, cls_w.shape[-1]], np.int64), "split")
-    box_out = f"pred{k}_box"
-    cls_out = f"pred{k}_cls"
-    g.nodes.append(helper.make_node("Split", [nhwc, split], [box_out, cls_out], name=f"split{k}",
-                                         axis=3))
+    box_out, cls_out = g.split(nhwc, [n_box, cls_w.shape[-1]], 3, [f"pred{k}_box", f"pred{k}_cls"], f"split{k}")
     boxes = g.node("Reshape", [box_out, g.const(np.array([0, -1, 4], np.int64), "shape")])
     classes = g.node("Reshape", [cls_out, g.const(np.array([0, -1, 3], np.int64), "shape")])
     return boxes, classes
@@ -100,10 +103,12 @@ def _box_predictor(g: GraphBuilder, weights: WeightMap, x: str, k: int) -> tuple
 def build_graph(weights: WeightMap) -> onnx.ModelProto:
     """The ONNX graph: NHWC ``[N, 512, 512, 3]`` raw pixels -> ``box_encodings`` ``[N, 5118, 4]``,
     ``class_logits`` ``[N, 5118]`` (class 1, before the sigmoid) and ``anchors`` ``[5118, 4]``."""
+    from faceapi.engine.graph import GraphBuilder
+
     g = GraphBuilder("ssd_mobilenetv1")
     x = g.nhwc_input("input", None, None, multiplier=INPUT_MULTIPLIER, offset=1.0)
     x = _pointwise(g, weights, x, "MobilenetV1/Conv2d_0_pointwise", 2)
-    conv11 = None
+    conv11 = x
     for i in range(1, 14):
         x = _depthwise_bn(g, weights, x, i)
         x = _pointwise(g, weights, x, f"MobilenetV1/Conv2d_{i}_pointwise", 1)
@@ -120,13 +125,11 @@ def build_graph(weights: WeightMap) -> onnx.ModelProto:
     logits = g.node("Concat", [c for _, c in preds], axis=1)
     class1 = g.node("Gather", [logits, g.const(np.array([1], np.int64), "class1")], axis=2)
     class1 = g.node("Reshape", [class1, g.const(np.array([0, -1], np.int64), "shape")])
-    # a Constant node, not an initialiser: the ONNX checker refuses an initialiser routed straight to an output
-    anchors = "anchors_const"
-    g.nodes.append(helper.make_node("Constant", [], [anchors], name=anchors, value=numpy_helper.from_array(
-        weights["Output/extra_dim"].reshape(NUM_ANCHORS, 4).astype(np.float32))))
+    anchors = g.constant(weights["Output/extra_dim"].reshape(NUM_ANCHORS, 4).astype(np.float32), "anchors_const")
     unused = weights.unused(UNUSED_PREFIXES)
     if unused:
-        raise AssertionError(f"ssd_mobilenetv1 graph leaves weights unused: {unused}")
+        raise ModelError(f"{weights.model}: the ssd_mobilenetv1 graph leaves {len(unused)} weight tensors unused "
+                         f"(expected every tensor but the TF graph's leftovers to be read): {unused[:5]}")
     return g.build({"input": ["N", INPUT_SIZE, INPUT_SIZE, 3]},
                    {"box_encodings": encodings, "class_logits": class1, "anchors": anchors})
 
@@ -174,7 +177,7 @@ def postprocess(outputs: list[np.ndarray], image_size: tuple[int, int], anchors:
     encodings, logits = outputs[0][0], outputs[1][0]
     boxes = decode_boxes(encodings, anchors)
     scores = sigmoid32(logits)
-    keep = nms_ssd(boxes, scores, options.max_results, options.min_confidence, IOU_THRESHOLD)
+    keep = nms_ssd(boxes, scores.astype(np.float64), options.max_results, options.min_confidence, IOU_THRESHOLD)
     width, height = image_size
     rw, rh = reshaped_dims(width, height, INPUT_SIZE)
     pad_x = INPUT_SIZE / rw
@@ -194,20 +197,41 @@ def postprocess(outputs: list[np.ndarray], image_size: tuple[int, int], anchors:
 class SsdMobilenetv1(OnnxNet):
     """face-api.js's ``SsdMobilenetv1``: ``detect(image)`` returns the faces in an RGB image."""
 
-    model_name = "ssd_mobilenetv1_model"
-    graph_version = "ssd1"
-
-    @staticmethod
-    def build_graph(weights: WeightMap) -> onnx.ModelProto:
-        return build_graph(weights)
-
-    def forward(self, batch: np.ndarray) -> list[np.ndarray]:
-        """Graph outputs (box encodings, class-1 logits, anchors) for a ``[N, 512, 512, 3]`` batch."""
-        return self.run(batch)
-
     def detect(self, image: np.ndarray,
                options: SsdMobilenetv1Options = SsdMobilenetv1Options()) -> list[Detection]:  # noqa: B008
         """Faces in an ``H x W x 3`` uint8 RGB image, in face-api.js's order (descending score)."""
         batch, size = preprocess(image)
-        outputs = self.run(batch)
+        outputs = self.forward(batch)
         return postprocess(outputs, size, outputs[2], options)
+
+
+EXPORT: dict[str, Any] = {
+    "summary": "SSD MobileNetV1 face detector (face-api.js's default detector)",
+    "input": net_input(INPUT_SIZE),
+    "preprocessing": {"input_size": INPUT_SIZE, "padding": PAD_BOTTOM_RIGHT, "resize": RESIZE,
+                      "normalisation": normalisation("x * 0.007843137718737125 - 1", multiplier=INPUT_MULTIPLIER,
+                                                     offset=1.0)},
+    "outputs": {
+        "box_encodings": "[N, 5118, 4] raw box regressions (ty, tx, th, tw) per anchor",
+        "class_logits": "[N, 5118] face-class logit per anchor (score = sigmoid(logit))",
+        "anchors": "[5118, 4] anchor boxes (ymin, xmin, ymax, xmax), relative to the 512 input; the same "
+                   "values are in ssd_mobilenetv1.anchors.npy",
+    },
+    "postprocessing": [
+        "decode per anchor (float32): ha = ymax - ymin, wa = xmax - xmin, yca = ymin + ha/2, "
+        "xca = xmin + wa/2; h/2 = exp(th/5) * ha / 2, yc = ty/10 * ha + yca, w/2 = exp(tw/5) * wa / 2, "
+        "xc = tx/10 * wa + xca; box = (yc - h/2, xc - w/2, yc + h/2, xc + w/2)",
+        "score = sigmoid(class_logit); keep score > min_confidence (default 0.5)",
+        "non-maximum suppression (IoU > 0.5 suppresses), at most max_results (default 100), by score",
+        "to image pixels: (rw, rh) = round(W * 512/max(W,H)), round(H * 512/max(W,H)); "
+        "top = max(0, ymin) * 512/rh * H, bottom = min(1, ymax) * 512/rh * H, "
+        "left = max(0, xmin) * 512/rw * W, right = min(1, xmax) * 512/rw * W",
+    ],
+    "nms": {"iou_threshold": IOU_THRESHOLD, "default_min_confidence": SsdMobilenetv1Options().min_confidence,
+            "default_max_results": SsdMobilenetv1Options().max_results},
+    "anchors_file": "ssd_mobilenetv1.anchors.npy",
+}
+
+SPEC = SsdMobilenetv1.spec = NetSpec(
+    name="ssd_mobilenetv1", label="SSD MobileNet V1", kind="detector", model="ssd_mobilenetv1_model",
+    input_size=INPUT_SIZE, net_class=SsdMobilenetv1, build_graph=build_graph, export=EXPORT, graph_version="ssd1")

@@ -7,17 +7,22 @@ grid (n = side / 32); decoding, threshold and NMS run in Python in float64 like 
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import onnx
 
 from faceapi.engine.geometry import TINY_IOU_THRESHOLD, nms_tiny
-from faceapi.engine.graph import GraphBuilder
 from faceapi.engine.preprocess import reshaped_dims, to_net_input
 from faceapi.engine.runtime import OnnxNet
+from faceapi.errors import ModelError
 from faceapi.models.manifest import WeightMap
+from faceapi.nets.base import NetSpec
+from faceapi.nets.describe import PAD_BOTTOM_RIGHT, RESIZE, net_input, normalisation
 from faceapi.options import TinyFaceDetectorOptions
 from faceapi.results import Box, Detection
+
+if TYPE_CHECKING:
+    import onnx
 
 MEAN_RGB = (117.001, 114.697, 97.404)
 DIVISOR = 256.0
@@ -40,6 +45,8 @@ def preprocess(image: np.ndarray, input_size: int) -> tuple[np.ndarray, tuple[in
 
 def build_graph(weights: WeightMap) -> onnx.ModelProto:
     """The ONNX graph: NHWC ``[N, S, S, 3]`` raw pixels (S a multiple of 32) -> ``grid`` ``[N, S/32, S/32, 25]``."""
+    from faceapi.engine.graph import GraphBuilder
+
     g = GraphBuilder("tiny_face_detector")
     x = g.nhwc_input("input", MEAN_RGB, DIVISOR)
     x = g.leaky(g.conv(x, weights["conv0/filters"], weights["conv0/bias"], 1, "VALID", hint="conv0"))
@@ -53,13 +60,15 @@ def build_graph(weights: WeightMap) -> onnx.ModelProto:
     grid = g.node("Transpose", [x], perm=[0, 2, 3, 1])
     unused = weights.unused()
     if unused:
-        raise AssertionError(f"tiny_face_detector graph leaves weights unused: {unused}")
+        raise ModelError(f"{weights.model}: the tiny_face_detector graph leaves {len(unused)} weight tensors "
+                         f"unused (expected every tensor to be read): {unused[:5]}")
     return g.build({"input": ["N", "H", "W", 3]}, {"grid": grid})
 
 
 def _sigmoid(x: np.ndarray) -> np.ndarray:
     """JavaScript ``1 / (1 + Math.exp(-x))`` in float64."""
-    return 1.0 / (1.0 + np.exp(-x.astype(np.float64)))
+    out: np.ndarray = 1.0 / (1.0 + np.exp(-x.astype(np.float64)))
+    return out
 
 
 def postprocess(grid: np.ndarray, image_size: tuple[int, int], input_size: int,
@@ -107,16 +116,37 @@ def postprocess(grid: np.ndarray, image_size: tuple[int, int], input_size: int,
 class TinyFaceDetector(OnnxNet):
     """face-api.js's ``TinyFaceDetector``: ``detect(image, options)`` returns the faces in an RGB image."""
 
-    model_name = "tiny_face_detector_model"
-    graph_version = "tiny1"
-
-    @staticmethod
-    def build_graph(weights: WeightMap) -> onnx.ModelProto:
-        return build_graph(weights)
-
     def detect(self, image: np.ndarray,
                options: TinyFaceDetectorOptions = TinyFaceDetectorOptions()) -> list[Detection]:  # noqa: B008
         """Faces in an ``H x W x 3`` uint8 RGB image, in face-api.js's order (NMS pop order)."""
         batch, size = preprocess(image, options.input_size)
-        grid = self.run(batch)[0]
+        grid = self.forward(batch)[0]
         return postprocess(grid[0], size, options.input_size, options.score_threshold)
+
+
+EXPORT: dict[str, Any] = {
+    "summary": "Tiny Face Detector (Tiny YOLO v2 with separable convolutions), fast and small",
+    "input": net_input("S"),
+    "preprocessing": {"input_size": "S: any multiple of 32 (face-api.js default 416; 128..608 typical)",
+                      "padding": PAD_BOTTOM_RIGHT, "resize": RESIZE,
+                      "normalisation": normalisation("(x - mean) / 256", mean_rgb=list(MEAN_RGB), divisor=DIVISOR)},
+    "outputs": {
+        "grid": "[N, S/32, S/32, 25] per cell 5 anchors x (tx, ty, tw, th, score_logit)",
+    },
+    "postprocessing": [
+        "n = S/32; for cell (row, col) and anchor a with (aw, ah) = anchors[a]: "
+        "score = sigmoid(score_logit); keep score > score_threshold (default 0.5)",
+        "(rw, rh) = round(W * S/max(W,H)), round(H * S/max(W,H)); fx = max(rw, rh)/rw, fy = max(rw, rh)/rh",
+        "cx = (col + sigmoid(tx)) / n * fx, cy = (row + sigmoid(ty)) / n * fy, "
+        "w = exp(tw) * aw / n * fx, h = exp(th) * ah / n * fy; relative box = (cx - w/2, cy - h/2, w, h)",
+        "non-maximum suppression on the boxes times S (IoU > 0.4 suppresses), by score",
+        "to image pixels: multiply the relative box by (W, H); boxes are not clipped",
+    ],
+    "nms": {"iou_threshold": TINY_IOU_THRESHOLD,
+            "default_score_threshold": TinyFaceDetectorOptions().score_threshold},
+    "anchors": [list(a) for a in ANCHORS],
+}
+
+SPEC = TinyFaceDetector.spec = NetSpec(
+    name="tiny_face_detector", label="Tiny Face Detector", kind="detector", model="tiny_face_detector_model",
+    input_size=None, net_class=TinyFaceDetector, build_graph=build_graph, export=EXPORT, graph_version="tiny1")

@@ -18,8 +18,18 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from faceapi.errors import FaceApiError, GalleryError, ImageError, ModelError, ModelNotFoundError, OptionsError
-from faceapi.gallery import FaceCountError, NameTakenError, UnknownPersonError  # -> faceapi.errors (issue 9)
+from faceapi.errors import (
+    FaceApiError,
+    FaceCountError,
+    GalleryError,
+    ImageError,
+    ModelError,
+    ModelNotFoundError,
+    NameTakenError,
+    OptionsError,
+    UnknownPersonError,
+    VideoError,
+)
 
 log = logging.getLogger("faceapi.server")
 
@@ -52,6 +62,7 @@ ERROR_STATUS: dict[type[FaceApiError], int] = {
     UnknownPersonError: 404,
     NameTakenError: 409,
     FaceCountError: 422,
+    VideoError: 422,
 }
 
 

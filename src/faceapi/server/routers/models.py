@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-from dataclasses import dataclass
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
@@ -12,7 +11,8 @@ from fastapi.responses import JSONResponse
 
 from faceapi.errors import OptionsError
 from faceapi.models import MODELS, model_dir
-from faceapi.pipeline import NETS, FaceAnalyzer
+from faceapi.nets import NET_SPECS, net_names
+from faceapi.pipeline import FaceAnalyzer
 from faceapi.server.context import ServerContext, get_ctx
 from faceapi.server.errors import DOWNLOAD_COMMAND
 from faceapi.server.stream import stream_options
@@ -24,33 +24,11 @@ MAX_LOAD_BODY = 4096
 router = APIRouter(tags=["models"])
 
 
-@dataclass(frozen=True)
-class NetInfo:
-    """A net as the server lists it: its name, a human label and its model files (faceapi.models.MODELS)."""
-
-    name: str
-    label: str
-    model: str
-
-
-#: Human names of the nets (shown by the page). Goes away with faceapi.nets.NET_SPECS (each spec's label).
-_LABELS = {
-    "ssd_mobilenetv1": "SSD MobileNet V1", "tiny_face_detector": "Tiny Face Detector",
-    "face_landmark_68": "68 landmarks", "face_landmark_68_tiny": "68 landmarks (tiny)",
-    "face_expression": "Expressions", "age_gender": "Age & gender", "face_recognition": "Recognition (descriptors)",
-}
-
-
-def known_nets() -> list[NetInfo]:
-    """Every net the server serves, in the pipeline's order: the one place the net list is read."""
-    return [NetInfo(name, _LABELS.get(name, name), f"{name}_model") for name in NETS]
-
-
 def _net_entries(ctx: ServerContext, verify: bool) -> list[dict[str, Any]]:
     root = model_dir(ctx.analyzer.models_dir)
     loaded = set(ctx.analyzer.loaded)
     out = []
-    for net in known_nets():
+    for net in NET_SPECS:
         spec = MODELS.get(net.model)
         available = spec is not None and all((root / f).is_file() for f in spec.files)
         entry: dict[str, Any] = {"name": net.name, "label": net.label, "model": net.model, "available": available,
@@ -89,7 +67,7 @@ def _nets_to_load(ctx: ServerContext, body: bytes) -> list[str]:
         raise OptionsError(f"body is not valid JSON: {exc}") from None
     if not isinstance(payload, dict):
         raise OptionsError("body must be a JSON object: {\"nets\": [...]} or {\"settings\": {...}}")
-    names = [n.name for n in known_nets()]
+    names = list(net_names())
     if "nets" in payload:
         nets = payload["nets"]
         if not isinstance(nets, list) or not all(isinstance(n, str) for n in nets):

@@ -30,9 +30,8 @@ from faceapi.nets.face_landmark_68 import FaceLandmark68Net, FaceLandmark68TinyN
 from faceapi.nets.face_recognition import FaceRecognitionNet
 from faceapi.results import EXPRESSION_LABELS
 
-from helpers import reference_dirs
+from helpers import ARTIFACTS, reference_dirs
 
-ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
 RUNTIME = RuntimeConfig(threads=1)
 
 LANDMARK_PX = 0.05
@@ -139,7 +138,7 @@ def test_landmarks_parity(nets, reference, parity, key, source):
     net = nets(LANDMARK_NETS[key])
     for case in reference[source]:
         expected = case.outputs[key]
-        raw = net.forward([case.image])
+        (raw,) = net.forward(net.preprocess([case.image]))
         positions = net.predict([case.image])[0]
         assert positions.shape == (68, 2) and positions.dtype == np.float64
         exp_pos = np.array(expected["positions"])
@@ -156,7 +155,7 @@ def test_expressions_parity(nets, reference, parity, source):
     for case in reference[source]:
         expected = case.outputs["faceExpression"]
         assert tuple(expected["labels"]) == EXPRESSION_LABELS
-        logits = net.forward([case.image])
+        (logits,) = net.forward(net.preprocess([case.image]))
         assert logits.shape == (1, 7)
         probs = np.array(net.predict([case.image])[0].probabilities)
         exp_probs = np.array([expected["probabilities"][label] for label in EXPRESSION_LABELS])
@@ -172,7 +171,7 @@ def test_age_gender_parity(nets, reference, parity, source):
     net = nets(AgeGenderNet)
     for case in reference[source]:
         expected = case.outputs["ageGender"]
-        age, gender = net.forward([case.image])
+        age, gender = net.forward(net.preprocess([case.image]))
         assert age.shape == (1,) and gender.shape == (1, 2)
         result = net.predict([case.image])[0]
         parity.add(case.where, "age", result.age, expected["age"], abs(result.age - expected["age"]), AGE_YEARS)
@@ -237,8 +236,8 @@ def test_empty_batch(nets):
 # -- graphs and pure functions --------------------------------------------------------------------------
 @pytest.mark.parametrize("cls", ALL_NETS, ids=lambda c: c.__name__)
 def test_graph_uses_every_weight(models_dir, cls):
-    weights = load_weights(cls.model_name, models_dir).weights
-    model = cls.build_graph(weights)
+    weights = load_weights(cls.spec.model, models_dir).weights
+    model = cls.spec.build_graph(weights)
     assert weights.unused() == []
     assert [i.name for i in model.graph.input] == ["input"]
 

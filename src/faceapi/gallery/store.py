@@ -1,18 +1,12 @@
-"""The people gallery: named people and their 128-d face descriptors, persisted in SQLite.
-
-face-api.js recognises people by comparing descriptors with labelled references (`FaceMatcher`); the
-gallery is where those references live between runs::
-
-    gallery = Gallery()                                   # the default file, or Gallery("people.sqlite3")
-    enrol_images(analyzer, gallery, "amy", ["amy1.png", "amy2.png"], crop=True)
-    result = analyzer.analyze("bbt4.jpg", matcher=gallery.matcher())   # each face's .match
+"""The gallery's SQLite store: named people and their 128-d face descriptors.
 
 Storage: tables ``people(id, name, created)`` and ``descriptors(id, person_id, vector, image_sha256,
 created)`` (vector = 128 little-endian float32, 512 bytes). The schema version is ``PRAGMA user_version``
 (and ``PRAGMA application_id`` marks the file as a faceapi gallery). Every write is one transaction
 (``BEGIN IMMEDIATE`` ... ``COMMIT``, WAL journal, ``synchronous=FULL``): a crash or kill in the middle leaves
 the gallery exactly as it was before the write. Names are unique regardless of case; "unknown" is
-reserved (it is what the matcher calls a face that matches nobody).
+reserved (it is what the matcher calls a face that matches nobody). A new gallery file and its folder are
+private (0600 / 0700): descriptors are biometric data.
 
 A `Gallery` is safe to share between threads (one connection behind a lock) and between processes (SQLite
 locking; a write from another process is noticed by `matcher`, which rebuilds its cached matrix then).
@@ -20,35 +14,27 @@ locking; a write from another process is noticed by `matcher`, which rebuilds it
 
 from __future__ import annotations
 
-import datetime as _dt
-import hashlib
-import json
 import os
 import sqlite3
 import threading
-import time
-import unicodedata
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from types import TracebackType
 from typing import Any
 
 import numpy as np
 
-from faceapi.errors import GalleryError
-from faceapi.image import ImageInput, describe, load_image
-from faceapi.matching import DEFAULT_DISTANCE_THRESHOLD, FaceMatcher
-from faceapi.options import DetectorOptions, SsdMobilenetv1Options
+from faceapi.errors import GalleryError, NameTakenError, UnknownPersonError
+from faceapi.gallery import interchange
+from faceapi.gallery.interchange import DescriptorRow, now_iso
+from faceapi.gallery.validation import DESCRIPTOR_SIZE, check_descriptor, check_name, normalise_name
+from faceapi.matching import FaceMatcher
+from faceapi.options import DEFAULT_DISTANCE_THRESHOLD, MATCH_STRATEGIES
 
 SCHEMA_VERSION = 1
-DESCRIPTOR_SIZE = 128
 #: ``PRAGMA application_id``: "FAPI".
 APPLICATION_ID = 0x46415049
-EXPORT_FORMAT = "faceapi-gallery"
-MAX_NAME_LENGTH = 100
-RESERVED_NAMES = ("unknown",)
-#: Test hook: seconds to sleep after each descriptor row written inside a transaction (0: off).
-WRITE_DELAY_ENV = "FACEAPI_GALLERY_WRITE_DELAY"
 
 _SCHEMA = """
 CREATE TABLE people (
@@ -69,65 +55,20 @@ CREATE INDEX descriptors_person ON descriptors(person_id);
 #: Migrations: MIGRATIONS[n] turns a version-n gallery into version n+1 (run inside one transaction).
 MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {}
 
-
-class UnknownPersonError(GalleryError):
-    """No person has that name (a server answers 404)."""
+_VersionKey = tuple[int, int]
 
 
-class NameTakenError(GalleryError):
-    """Another person already has that name (a server answers 409)."""
-
-
-class FaceCountError(GalleryError):
-    """An enrolment image does not show exactly one face; `faces` says how many were found."""
-
-    def __init__(self, message: str, faces: int):
-        super().__init__(message)
-        self.faces = faces
-
-
-def default_gallery_path() -> Path:
-    """``$FACEAPI_GALLERY``, else ``gallery.sqlite3`` in the user data folder (platformdirs)."""
-    env = os.environ.get("FACEAPI_GALLERY")
-    if env:
-        return Path(env)
+def user_gallery_path() -> Path:
+    """``gallery.sqlite3`` in the user data folder (platformdirs), where the gallery is by default."""
     import platformdirs
 
     return Path(platformdirs.user_data_dir("faceapi")) / "gallery.sqlite3"
 
 
-def _now() -> str:
-    return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
-def check_name(name: object) -> str:
-    """The name, stripped and NFC-normalised; GalleryError if it is empty, too long, has control
-    characters or is reserved."""
-    if not isinstance(name, str):
-        raise GalleryError(f"a person's name must be a string, got {type(name).__name__}")
-    clean = unicodedata.normalize("NFC", name).strip()
-    if not clean:
-        raise GalleryError("a person's name must not be empty")
-    if len(clean) > MAX_NAME_LENGTH:
-        raise GalleryError(f"name {clean[:20]!r}... is {len(clean)} characters long; at most {MAX_NAME_LENGTH}")
-    if any(unicodedata.category(c) in ("Cc", "Cf", "Zl", "Zp") for c in clean):
-        raise GalleryError(f"name {clean!r} contains control characters")
-    if clean.casefold() in RESERVED_NAMES:
-        raise GalleryError(f"{clean!r} is reserved: it is the label of faces that match nobody")
-    return clean
-
-
-def check_descriptor(vector: object, where: str = "descriptor") -> np.ndarray:
-    """A 128-d finite descriptor as float32, or GalleryError."""
-    try:
-        a = np.asarray(vector, dtype=np.float32)
-    except (TypeError, ValueError) as exc:
-        raise GalleryError(f"{where}: not a list of numbers ({exc})") from exc
-    if a.shape != (DESCRIPTOR_SIZE,):
-        raise GalleryError(f"{where}: expected {DESCRIPTOR_SIZE} numbers, got shape {a.shape}")
-    if not np.isfinite(a).all():
-        raise GalleryError(f"{where}: contains NaN or infinite values")
-    return a
+def default_gallery_path() -> Path:
+    """``$FACEAPI_GALLERY``, else `user_gallery_path()`."""
+    env = os.environ.get("FACEAPI_GALLERY")
+    return Path(env) if env else user_gallery_path()
 
 
 def _blob(v: np.ndarray) -> bytes:
@@ -136,20 +77,6 @@ def _blob(v: np.ndarray) -> bytes:
 
 def _vector(blob: bytes) -> np.ndarray:
     return np.frombuffer(blob, dtype="<f4").astype(np.float32)
-
-
-def image_sha256(source: ImageInput, pixels: np.ndarray | None = None) -> str:
-    """SHA-256 of an image's file bytes (paths, bytes), else of its decoded RGB pixels and shape."""
-    if isinstance(source, (str, os.PathLike)):
-        h = hashlib.sha256()
-        with open(source, "rb") as f:
-            for chunk in iter(lambda: f.read(1 << 20), b""):
-                h.update(chunk)
-        return h.hexdigest()
-    if isinstance(source, (bytes, bytearray, memoryview)):
-        return hashlib.sha256(source).hexdigest()
-    arr = pixels if pixels is not None else load_image(source)
-    return hashlib.sha256(repr(arr.shape).encode() + np.ascontiguousarray(arr).tobytes()).hexdigest()
 
 
 @dataclass(frozen=True)
@@ -161,7 +88,7 @@ class Person:
     created: str
     descriptors: int
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         return {"id": self.id, "name": self.name, "created": self.created, "descriptors": self.descriptors}
 
 
@@ -174,7 +101,7 @@ class EnrolResult:
     skipped: int = 0
     created_person: bool = False
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         return {**self.person.to_dict(), "added": self.added, "skipped": self.skipped,
                 "created_person": self.created_person}
 
@@ -185,30 +112,39 @@ class Gallery:
     Args:
         path: the file (default: `default_gallery_path()`); its folder is created. ``":memory:"`` works too.
         create: when False, a missing file is a GalleryError instead of a new empty gallery.
+        on_row_written: called after each descriptor row is written inside a transaction, before the
+            commit (tests use it to kill a process in the middle of a write; None in normal use).
 
     Raises:
         GalleryError: the file is not a faceapi gallery, or was written by a newer faceapi.
     """
 
-    def __init__(self, path: str | os.PathLike | None = None, *, create: bool = True):
+    def __init__(self, path: str | os.PathLike[str] | None = None, *, create: bool = True,
+                 on_row_written: Callable[[], None] | None = None):
         self.path = Path(path) if path is not None else default_gallery_path()
+        self._on_row_written = on_row_written
         memory = str(self.path) == ":memory:"
+        new_file = False
         if not memory:
             if not self.path.exists():
                 if not create:
                     raise GalleryError(f"gallery {self.path} does not exist")
-                self.path.parent.mkdir(parents=True, exist_ok=True)
+                if not self.path.parent.exists():
+                    self.path.parent.mkdir(mode=0o700, parents=True)
+                new_file = True
             elif self.path.is_dir():
                 raise GalleryError(f"gallery {self.path} is a folder, expected a file")
         self._lock = threading.RLock()
         self._writes = 0  # bumped by every write of this connection (data_version only sees others')
-        self._cache: dict[tuple, FaceMatcher] = {}
-        self._cache_key: tuple | None = None
-        self._matrix_cache: tuple[tuple, list[str], np.ndarray, list[int]] | None = None
+        self._cache: dict[tuple[float, str], FaceMatcher] = {}
+        self._cache_key: _VersionKey | None = None
+        self._matrix_cache: tuple[_VersionKey, list[str], np.ndarray, list[int]] | None = None
         try:
+            if new_file:  # created private before SQLite opens it (it keeps the mode of an existing file)
+                os.close(os.open(self.path, os.O_CREAT | os.O_WRONLY, 0o600))
             self._db = sqlite3.connect(str(self.path), timeout=10.0, isolation_level=None,
                                        check_same_thread=False)
-        except sqlite3.Error as exc:
+        except (sqlite3.Error, OSError) as exc:
             raise GalleryError(f"cannot open gallery {self.path}: {exc}") from exc
         try:
             self._db.execute("PRAGMA foreign_keys = ON")
@@ -257,7 +193,7 @@ class Gallery:
             return int(self._db.execute("PRAGMA user_version").fetchone()[0])
 
     # -- plumbing -----------------------------------------------------------------------------------
-    def _transaction(self):
+    def _transaction(self) -> _Transaction:
         return _Transaction(self)
 
     def close(self) -> None:
@@ -267,7 +203,8 @@ class Gallery:
     def __enter__(self) -> Gallery:
         return self
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
         self.close()
 
     def __repr__(self) -> str:
@@ -275,42 +212,36 @@ class Gallery:
 
     def _person_row(self, name: str) -> tuple[int, str, str]:
         row = self._db.execute("SELECT id, name, created FROM people WHERE name = ?",
-                               (unicodedata.normalize("NFC", name).strip(),)).fetchone()
+                               (normalise_name(name),)).fetchone()
         if row is None:
             known = [r[0] for r in self._db.execute("SELECT name FROM people ORDER BY name COLLATE NOCASE")]
             hint = f"; known: {', '.join(known)}" if known and len(known) <= 20 else (
                 f"; {len(known)} people known (see `faceapi people list`)" if known else "; the gallery is empty")
             raise UnknownPersonError(f"no person called {name!r} in gallery {self.path}{hint}")
-        return row
+        return int(row[0]), str(row[1]), str(row[2])
 
     def _person(self, pid: int) -> Person:
         pid, name, created = self._db.execute("SELECT id, name, created FROM people WHERE id = ?", (pid,)).fetchone()
         n = self._db.execute("SELECT count(*) FROM descriptors WHERE person_id = ?", (pid,)).fetchone()[0]
         return Person(pid, name, created, n)
 
-    @staticmethod
-    def _row_written() -> None:
-        delay = os.environ.get(WRITE_DELAY_ENV)
-        if delay:
-            time.sleep(float(delay))
-
-    def _add_descriptors(self, pid: int, rows: list[tuple[np.ndarray, object, object]], now: str) -> tuple[int, int]:
-        """Insert (vector, image hash, created) rows for a person inside the caller's transaction, skipping
-        vectors the person already has; hashes and times that are not strings become NULL / `now`.
-        Returns (added, skipped)."""
+    def _add_descriptors(self, pid: int, rows: Sequence[DescriptorRow], now: str) -> tuple[int, int]:
+        """Insert rows for a person inside the caller's transaction, skipping vectors the person already
+        has; a row without a creation time gets `now`. Returns (added, skipped)."""
         have = {bytes(r[0]) for r in self._db.execute("SELECT vector FROM descriptors WHERE person_id = ?",
                                                        (pid,))}
         added = skipped = 0
-        for v, h, c in rows:
-            blob = _blob(v)
+        for row in rows:
+            blob = _blob(row.vector)
             if blob in have:
                 skipped += 1
                 continue
             have.add(blob)
             self._db.execute("INSERT INTO descriptors (person_id, vector, image_sha256, created) VALUES (?, ?, ?, ?)",
-                             (pid, blob, h if isinstance(h, str) else None, c if isinstance(c, str) else now))
+                             (pid, blob, row.image_sha256, row.created or now))
             added += 1
-            self._row_written()
+            if self._on_row_written is not None:
+                self._on_row_written()
         return added, skipped
 
     # -- reading ------------------------------------------------------------------------------------
@@ -323,7 +254,7 @@ class Gallery:
         return [Person(*r) for r in rows]
 
     def person(self, name: str) -> Person:
-        """The person called `name` (any case); GalleryError if there is none."""
+        """The person called `name` (any case); UnknownPersonError if there is none."""
         with self._lock:
             return self._person(self._person_row(name)[0])
 
@@ -332,7 +263,7 @@ class Gallery:
             return False
         with self._lock:
             return self._db.execute("SELECT 1 FROM people WHERE name = ?",
-                                    (unicodedata.normalize("NFC", name).strip(),)).fetchone() is not None
+                                    (normalise_name(name),)).fetchone() is not None
 
     def __len__(self) -> int:
         with self._lock:
@@ -353,21 +284,19 @@ class Gallery:
 
     # -- writing (each method is one transaction) ---------------------------------------------------
     def add_person(self, name: str) -> Person:
-        """A new person without descriptors (they match nothing until enrolled). GalleryError if the name
+        """A new person without descriptors (they match nothing until enrolled). NameTakenError if the name
         is taken."""
         clean = check_name(name)
         with self._lock, self._transaction():
-            self._insert_person(clean)
-            pid = self._db.execute("SELECT id FROM people WHERE name = ?", (clean,)).fetchone()[0]
-            return self._person(pid)
+            return self._person(self._insert_person(clean))
 
     def _insert_person(self, clean: str, created: str | None = None) -> int:
         try:
-            cur = self._db.execute("INSERT INTO people (name, created) VALUES (?, ?)", (clean, created or _now()))
+            cur = self._db.execute("INSERT INTO people (name, created) VALUES (?, ?)", (clean, created or now_iso()))
         except sqlite3.IntegrityError as exc:
             existing = self._db.execute("SELECT name FROM people WHERE name = ?", (clean,)).fetchone()
             raise NameTakenError(f"there is already a person called {existing[0] if existing else clean!r}") from exc
-        return int(cur.lastrowid)
+        return int(cur.lastrowid or 0)
 
     def enrol(self, name: str, descriptors: Sequence[Sequence[float] | np.ndarray] | np.ndarray,
               image_hashes: Sequence[str | None] | None = None, *, create: bool = True) -> EnrolResult:
@@ -393,25 +322,26 @@ class Gallery:
                     self._person_row(clean)  # raises the unknown-name error
                 pid = self._insert_person(clean)
             else:
-                pid = row[0]
-            added, skipped = self._add_descriptors(pid, [(v, h, None) for v, h in zip(vecs, hashes)], _now())
+                pid = int(row[0])
+            added, skipped = self._add_descriptors(pid, [DescriptorRow(v, h) for v, h in zip(vecs, hashes)],
+                                                   now_iso())
             return EnrolResult(self._person(pid), added, skipped, created_person)
 
     def rename(self, old: str, new: str) -> Person:
-        """Rename a person (a change of case only is allowed). GalleryError if `old` is unknown or `new`
-        is taken by someone else."""
+        """Rename a person (a change of case only is allowed). UnknownPersonError if `old` is unknown,
+        NameTakenError if `new` is taken by someone else."""
         clean = check_name(new)
         with self._lock, self._transaction():
             pid = self._person_row(old)[0]
             other = self._db.execute("SELECT id, name FROM people WHERE name = ?", (clean,)).fetchone()
             if other is not None and other[0] != pid:
                 raise NameTakenError(f"cannot rename {old!r} to {clean!r}: there is already a person called "
-                                   f"{other[1]!r}")
+                                     f"{other[1]!r}")
             self._db.execute("UPDATE people SET name = ? WHERE id = ?", (clean, pid))
             return self._person(pid)
 
     def remove(self, name: str) -> Person:
-        """Remove a person and all their descriptors; returns who was removed. GalleryError if unknown."""
+        """Remove a person and all their descriptors; returns who was removed. UnknownPersonError if unknown."""
         with self._lock, self._transaction():
             row = self._person_row(name)
             person = self._person(row[0])
@@ -427,14 +357,9 @@ class Gallery:
             self._db.execute("DELETE FROM people")
             return int(n)
 
-    # -- export / import ----------------------------------------------------------------------------
-    def export_json(self) -> dict:
-        """The whole gallery as a JSON-ready dict::
-
-            {"format": "faceapi-gallery", "version": 1, "exported": "...Z",
-             "people": [{"name": ..., "created": ...,
-                         "descriptors": [{"vector": [128 numbers], "image_sha256": ..., "created": ...}]}]}
-        """
+    # -- export / import (formats in faceapi.gallery.interchange) -----------------------------------
+    def export_json(self) -> dict[str, Any]:
+        """The whole gallery as a JSON-ready dict (the export format of `faceapi.gallery.interchange`)."""
         with self._lock:
             self._db.execute("BEGIN")  # one consistent snapshot
             try:
@@ -444,108 +369,48 @@ class Gallery:
                     rows = self._db.execute("SELECT vector, image_sha256, created FROM descriptors "
                                             "WHERE person_id = ? ORDER BY id", (pid,))
                     out.append({"name": name, "created": created, "descriptors": [
-                        {"vector": [float(x) for x in _vector(v)], "image_sha256": h, "created": c}
-                        for v, h, c in rows]})
+                        interchange.descriptor_entry(_vector(v), h, c) for v, h, c in rows]})
             finally:
                 self._db.execute("COMMIT")
-        return {"format": EXPORT_FORMAT, "version": SCHEMA_VERSION, "exported": _now(), "people": out}
+        return interchange.export_document(out, SCHEMA_VERSION)
 
-    def export(self, path: str | os.PathLike) -> int:
-        """Write `export_json` to a file (atomically: a temporary file renamed over it); returns how many
-        people were written."""
+    def export(self, path: str | os.PathLike[str]) -> int:
+        """Write `export_json` to a file (atomically, private: 0600); returns how many people were written."""
         data = self.export_json()
-        target = Path(path)
-        tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
-        try:
-            tmp.write_text(json.dumps(data, indent=1))
-            os.replace(tmp, target)
-        except OSError as exc:
-            tmp.unlink(missing_ok=True)
-            raise GalleryError(f"cannot write {target}: {exc}") from exc
+        interchange.write_export(path, data)
         return len(data["people"])
 
-    @staticmethod
-    def _parse_import(data: Any) -> list[tuple[str, str | None, list[tuple[np.ndarray, str | None, str | None]]]]:
-        """Accepts our export format, face-api.js's ``FaceMatcher.toJSON()`` (``labeledDescriptors``) or a
-        bare list of ``{"label"|"name", "descriptors": [[...]] | [{"vector": [...]}]}``."""
-        if isinstance(data, dict):
-            if data.get("format") == EXPORT_FORMAT:
-                version = data.get("version", 1)
-                if not isinstance(version, int) or version > SCHEMA_VERSION:
-                    raise GalleryError(f"import: file has format version {version!r}; this faceapi reads up to "
-                                       f"{SCHEMA_VERSION}")
-                entries = data.get("people")
-            else:
-                entries = data.get("people", data.get("labeledDescriptors", data.get("labeled_descriptors")))
-        else:
-            entries = data
-        if not isinstance(entries, list):
-            raise GalleryError("import: expected a faceapi gallery export, a face-api.js FaceMatcher JSON or a list "
-                               "of {name, descriptors}")
-        people = []
-        seen: dict[str, str] = {}
-        for i, e in enumerate(entries):
-            if not isinstance(e, dict):
-                raise GalleryError(f"import: entry {i + 1} is not an object")
-            raw = e.get("name", e.get("label"))
-            try:
-                name = check_name(raw)
-            except GalleryError as exc:
-                raise GalleryError(f"import: entry {i + 1}: {exc}") from None
-            if name.casefold() in seen:
-                raise GalleryError(f"import: {name!r} appears twice (entries are matched by name regardless of case)")
-            seen[name.casefold()] = name
-            descs = e.get("descriptors", [])
-            if not isinstance(descs, list):
-                raise GalleryError(f"import: {name!r}: descriptors must be a list")
-            rows = []
-            for j, d in enumerate(descs):
-                where = f"import: {name!r} descriptor {j + 1}"
-                if isinstance(d, dict):
-                    rows.append((check_descriptor(d.get("vector"), where), d.get("image_sha256"), d.get("created")))
-                else:
-                    rows.append((check_descriptor(d, where), None, None))
-            created = e.get("created") if isinstance(e.get("created"), str) else None
-            people.append((name, created, rows))
-        return people
-
-    def import_json(self, data: Any, *, replace: bool = False) -> dict:
-        """Merge people from `data` (see `_parse_import` for the accepted shapes) into the gallery: new
+    def import_json(self, data: Any, *, replace: bool = False) -> dict[str, int]:
+        """Merge people from `data` (any shape `interchange.parse_import` accepts) into the gallery: new
         people are added, existing ones (same name, any case) get the descriptors they lack. With
         ``replace=True`` the gallery is emptied first. One transaction: all or nothing. Returns counts."""
-        people = self._parse_import(data)
+        people = interchange.parse_import(data, SCHEMA_VERSION)
         added_people = added = skipped = 0
         with self._lock, self._transaction():
             if replace:
                 self._db.execute("DELETE FROM descriptors")
                 self._db.execute("DELETE FROM people")
-            now = _now()
-            for name, created, rows in people:
-                row = self._db.execute("SELECT id FROM people WHERE name = ?", (name,)).fetchone()
+            now = now_iso()
+            for person in people:
+                row = self._db.execute("SELECT id FROM people WHERE name = ?", (person.name,)).fetchone()
                 if row is None:
-                    pid = self._insert_person(name, created)
+                    pid = self._insert_person(person.name, person.created)
                     added_people += 1
                 else:
-                    pid = row[0]
-                a, k = self._add_descriptors(pid, rows, now)
+                    pid = int(row[0])
+                a, k = self._add_descriptors(pid, person.descriptors, now)
                 added += a
                 skipped += k
         return {"people": len(people), "added_people": added_people, "added_descriptors": added,
                 "skipped_descriptors": skipped}
 
-    def import_file(self, path: str | os.PathLike, *, replace: bool = False) -> dict:
+    def import_file(self, path: str | os.PathLike[str], *, replace: bool = False) -> dict[str, int]:
         """`import_json` from a JSON file."""
-        try:
-            data = json.loads(Path(path).read_text(encoding="utf-8"))
-        except OSError as exc:
-            raise GalleryError(f"cannot read {path}: {exc}") from exc
-        except json.JSONDecodeError as exc:
-            raise GalleryError(f"{path} is not JSON: {exc}") from exc
-        return self.import_json(data, replace=replace)
+        return self.import_json(interchange.read_import_file(path), replace=replace)
 
     # -- matching -----------------------------------------------------------------------------------
-    def _version_key(self) -> tuple:
-        return (self._db.execute("PRAGMA data_version").fetchone()[0], self._writes)
+    def _version_key(self) -> _VersionKey:
+        return (int(self._db.execute("PRAGMA data_version").fetchone()[0]), self._writes)
 
     def arrays(self) -> tuple[list[str], np.ndarray, list[int]]:
         """``(labels, (N, 128) float32 matrix, counts)``: every descriptor, grouped by person (people without
@@ -553,7 +418,8 @@ class Gallery:
         with self._lock:
             key = self._version_key()
             if self._matrix_cache is not None and self._matrix_cache[0] == key:
-                return self._matrix_cache[1:]
+                _, labels, matrix, counts = self._matrix_cache
+                return labels, matrix, counts
             self._db.execute("BEGIN")
             try:
                 people = self._db.execute(
@@ -571,7 +437,7 @@ class Gallery:
     def matcher(self, distance_threshold: float = DEFAULT_DISTANCE_THRESHOLD, strategy: str = "mean") -> FaceMatcher:
         """A `FaceMatcher` over everyone enrolled (face-api.js semantics; "mean" or "nearest"). Cached: cheap
         to call for every frame; rebuilt after any write (by this or another process)."""
-        if strategy not in ("mean", "nearest"):
+        if strategy not in MATCH_STRATEGIES:
             raise GalleryError(f"strategy must be 'mean' or 'nearest', got {strategy!r}")
         with self._lock:
             key = self._version_key()
@@ -600,7 +466,8 @@ class _Transaction:
             self.g._lock.release()
             raise GalleryError(f"gallery {self.g.path} is busy or read-only: {exc}") from exc
 
-    def __exit__(self, exc_type, exc, tb) -> bool:
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
         try:
             if exc_type is None:
                 try:
@@ -610,78 +477,12 @@ class _Transaction:
                     raise GalleryError(f"gallery {self.g.path}: write failed: {err}") from err
             else:
                 self.g._db.execute("ROLLBACK")
-                if isinstance(exc, sqlite3.Error) and not isinstance(exc, GalleryError):
+                if isinstance(exc, sqlite3.Error):
                     raise GalleryError(f"gallery {self.g.path}: write failed: {exc}") from exc
         finally:
             self.g._writes += 1
             self.g._lock.release()
-        return False
 
 
-# -- enrolment from images ------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class DescribedImage:
-    """One enrolment image: its name (for messages), SHA-256 and descriptor."""
-
-    source: str
-    sha256: str
-    descriptor: np.ndarray
-
-
-def describe_face(analyzer: Any, image: ImageInput, *, crop: bool = False,
-                  detector: DetectorOptions | None = None, label: str | None = None) -> DescribedImage:
-    """The descriptor of the one face in `image`.
-
-    Without `crop`, the image must show exactly one face (detector, 68 landmarks, descriptor on the
-    dlib-aligned crop, as face-api.js's ``detectSingleFace().withFaceLandmarks().withFaceDescriptor()``),
-    else `FaceCountError` (a GalleryError) saying how many faces were found. With ``crop=True`` the image is
-    taken to be a face crop already and described whole, as face-api.js's face recognition example does.
-    `label` names the image in error messages (default: its path, or a short description).
-    """
-    from faceapi.options import AnalyzeOptions
-
-    name = label or describe(image)
-    pixels = load_image(image, getattr(analyzer, "max_pixels", 40_000_000))
-    sha = image_sha256(image, pixels)
-    if crop:
-        desc = analyzer.net("face_recognition").predict([pixels])[0]
-        return DescribedImage(name, sha, np.asarray(desc, dtype=np.float32))
-    options = AnalyzeOptions(detector=detector or SsdMobilenetv1Options(), landmarks="full", descriptors=True)
-    faces = analyzer.analyze(pixels, options).faces
-    if len(faces) != 1:
-        if not faces:
-            raise FaceCountError(f"{name}: no face found; an enrolment image must show exactly one face "
-                                 f"(if it is already a face crop, enrol it with --crop / crop=True)", 0)
-        raise FaceCountError(f"{name}: {len(faces)} faces found; an enrolment image must show exactly one face "
-                             f"(crop the person out first)", len(faces))
-    if faces[0].descriptor is None:
-        raise GalleryError(f"{name}: the face is too close to the edge to be described; use a photo with "
-                           f"margin around the face")
-    return DescribedImage(name, sha, np.asarray(faces[0].descriptor, dtype=np.float32))
-
-
-def enrol_images(analyzer: Any, gallery: Gallery, name: str, images: Iterable[ImageInput], *, crop: bool = False,
-                 detector: DetectorOptions | None = None,
-                 progress: Callable[[DescribedImage, int, int], None] | None = None) -> EnrolResult:
-    """Describe every image (see `describe_face`), then enrol all the descriptors under `name` in one
-    transaction. Nothing is written unless every image is usable.
-
-    Raises:
-        GalleryError: an image without exactly one face (saying how many were found), a bad name.
-        ImageError: an image that cannot be read.
-    """
-    clean = check_name(name)
-    todo = list(images)
-    if not todo:
-        raise GalleryError(f"nothing to enrol for {clean!r}: no images given")
-    described = []
-    for i, image in enumerate(todo):
-        d = describe_face(analyzer, image, crop=crop, detector=detector)
-        described.append(d)
-        if progress:
-            progress(d, i, len(todo))
-    return gallery.enrol(clean, [d.descriptor for d in described], [d.sha256 for d in described])
-
-
-__all__ = ["DescribedImage", "EnrolResult", "FaceCountError", "Gallery", "GalleryError", "NameTakenError", "Person",
-           "UnknownPersonError", "default_gallery_path", "describe_face", "enrol_images", "image_sha256"]
+__all__ = ["APPLICATION_ID", "MIGRATIONS", "SCHEMA_VERSION", "EnrolResult", "Gallery", "Person",
+           "default_gallery_path", "user_gallery_path"]

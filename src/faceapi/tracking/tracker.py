@@ -23,11 +23,15 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from faceapi.errors import OptionsError
 from faceapi.results import EXPRESSION_LABELS, Box, Face
 
 
 def iou(a: Box, b: Box) -> float:
-    """Intersection over union of two boxes (0 when either is empty)."""
+    """Intersection over union of two boxes (0 when either is empty).
+
+    Kept here until `Box.iou` lands with the engine's geometry (issue 9, item 7); this tracker is to be
+    replaced by the one tracker of the live stream and videos anyway."""
     iw = min(a.right, b.right) - max(a.x, b.x)
     ih = min(a.bottom, b.bottom) - max(a.y, b.y)
     if iw <= 0 or ih <= 0:
@@ -47,14 +51,15 @@ class Track:
     last_time: float
     first_time: float
     hits: int = 1
-    descriptors: deque = field(default_factory=lambda: deque(maxlen=10))
-    expressions: deque = field(default_factory=deque)
+    descriptors: deque[np.ndarray] = field(default_factory=lambda: deque(maxlen=10))
+    expressions: deque[np.ndarray] = field(default_factory=deque)
 
     @property
     def mean_descriptor(self) -> np.ndarray | None:
         if not self.descriptors:
             return None
-        return np.mean(np.stack(self.descriptors), axis=0)
+        mean: np.ndarray = np.mean(np.stack(self.descriptors), axis=0)
+        return mean
 
 
 @dataclass(frozen=True)
@@ -87,9 +92,9 @@ class Tracker:
     def __init__(self, iou_threshold: float = 0.3, reid_distance: float = 0.6, reid_seconds: float = 2.0,
                  smooth_window: int = 5):
         if not 0 < iou_threshold <= 1:
-            raise ValueError(f"iou_threshold must be in (0, 1], got {iou_threshold}")
+            raise OptionsError(f"iou_threshold must be in (0, 1], got {iou_threshold}")
         if smooth_window < 1:
-            raise ValueError(f"smooth_window must be >= 1, got {smooth_window}")
+            raise OptionsError(f"smooth_window must be >= 1, got {smooth_window}")
         self.iou_threshold = iou_threshold
         self.reid_distance = reid_distance
         self.reid_seconds = reid_seconds
@@ -106,17 +111,17 @@ class Tracker:
         assigned: dict[int, int] = {}  # face index -> track id
         # 1. IoU with the tracks of the previous frame, greedily by IoU
         recent = [t for t in self.tracks.values() if t.last_frame == frame - 1]
-        pairs = []
+        pairs: list[tuple[float, int, int]] = []
         for fi, face in enumerate(faces):
             for t in recent:
                 v = iou(face.detection.box, t.box)
                 if v >= self.iou_threshold:
                     pairs.append((v, fi, t.id))
         used: set[int] = set()
-        for _v, fi, tid in sorted(pairs, key=lambda p: -p[0]):
-            if fi not in assigned and tid not in used:
-                assigned[fi] = tid
-                used.add(tid)
+        for _v, fi, track_id in sorted(pairs, key=lambda p: -p[0]):
+            if fi not in assigned and track_id not in used:
+                assigned[fi] = track_id
+                used.add(track_id)
         # 2. descriptors: re-identify faces left over against tracks not matched above
         candidates = [t for t in self.tracks.values() if t.id not in used and t.mean_descriptor is not None]
         if candidates:
@@ -126,15 +131,18 @@ class Tracker:
                     continue
                 d = np.asarray(face.descriptor, np.float64)
                 for t in candidates:
-                    dist = float(np.linalg.norm(d - t.mean_descriptor))
+                    mean = t.mean_descriptor
+                    if mean is None:
+                        continue
+                    dist = float(np.linalg.norm(d - mean))
                     if dist <= self.reid_distance:
                         pairs.append((dist, fi, t.id))
-            for _d, fi, tid in sorted(pairs, key=lambda p: p[0]):
-                if fi not in assigned and tid not in used:
-                    assigned[fi] = tid
-                    used.add(tid)
+            for _d, fi, track_id in sorted(pairs, key=lambda p: p[0]):
+                if fi not in assigned and track_id not in used:
+                    assigned[fi] = track_id
+                    used.add(track_id)
         # 3. new tracks; then record what this frame saw
-        out = []
+        out: list[TrackedFace] = []
         for fi, face in enumerate(faces):
             tid = assigned.get(fi)
             if tid is None:

@@ -30,11 +30,10 @@ from faceapi.nets import ssd_mobilenetv1, tiny_face_detector
 from faceapi.nets.ssd_mobilenetv1 import SsdMobilenetv1
 from faceapi.nets.tiny_face_detector import TinyFaceDetector
 from faceapi.options import SsdMobilenetv1Options, TinyFaceDetectorOptions
-from faceapi.results import Detection
+from faceapi.results import Box, Detection
 
-from helpers import reference_dirs, shared_path
+from helpers import ARTIFACTS, reference_dirs, shared_path
 
-ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
 # parametrise at collection time; without the data one placeholder case lets `shared_dir` skip/fail
 IMAGES = [d.name for d in reference_dirs(shared_path())] or ["<no reference data>"]
 TINY_SIZES = ("128", "224", "320", "416", "512", "608")
@@ -111,10 +110,6 @@ def _as_dict(d: Detection) -> dict:
     return {"score": d.score, "box": d.box.to_dict()}
 
 
-def _iou(a: dict, b: dict) -> float:
-    return iou_xywh((a["x"], a["y"], a["width"], a["height"]), (b["x"], b["y"], b["width"], b["height"]))
-
-
 def compare(request, key: str, actual: list[Detection], expected: list[dict], box_tol: float,
             score_tol: float, ordered: bool, unmatched_below: float | None = None) -> None:
     """Match detections by IoU and check boxes and scores; on failure write an artifact and fail.
@@ -131,7 +126,7 @@ def compare(request, key: str, actual: list[Detection], expected: list[dict], bo
     for j, exp in enumerate(expected):
         best, best_iou = None, 0.5
         for i, a in enumerate(act):
-            v = _iou(a["box"], exp["box"])
+            v = Box.from_dict(a["box"]).iou(Box.from_dict(exp["box"]))
             if i not in used and v > best_iou:
                 best, best_iou = i, v
         if best is None:
@@ -225,7 +220,7 @@ def test_detectors_look_like_the_browser(request, shared_dir, ssd, tiny, name):
 
 
 def test_ssd_graph_uses_every_weight(models_dir):
-    weights = load_weights(SsdMobilenetv1.model_name, models_dir).weights
+    weights = load_weights(ssd_mobilenetv1.SPEC.model, models_dir).weights
     ssd_mobilenetv1.build_graph(weights)
     unused = weights.unused(ssd_mobilenetv1.UNUSED_PREFIXES)
     assert unused == []
@@ -235,20 +230,20 @@ def test_ssd_graph_uses_every_weight(models_dir):
 
 
 def test_tiny_graph_uses_every_weight(models_dir):
-    weights = load_weights(TinyFaceDetector.model_name, models_dir).weights
+    weights = load_weights(tiny_face_detector.SPEC.model, models_dir).weights
     tiny_face_detector.build_graph(weights)
     assert weights.unused() == []
 
 
 def test_ssd_graph_outputs(ssd):
-    encodings, logits, anchors = ssd.run(np.zeros((2, 512, 512, 3), np.float32))
+    encodings, logits, anchors = ssd.forward(np.zeros((2, 512, 512, 3), np.float32))
     assert encodings.shape == (2, 5118, 4) and logits.shape == (2, 5118) and anchors.shape == (5118, 4)
     np.testing.assert_array_equal(encodings[0], encodings[1])
 
 
 @pytest.mark.parametrize("size", [32, 128, 416])
 def test_tiny_graph_any_multiple_of_32(tiny, size):
-    (grid,) = tiny.run(np.zeros((1, size, size, 3), np.float32))
+    (grid,) = tiny.forward(np.zeros((1, size, size, 3), np.float32))
     assert grid.shape == (1, size // 32, size // 32, 25)
 
 

@@ -2,8 +2,8 @@
 chart (one line per expression, time on the x axis), drawn with Pillow.
 
 Files: ``<DIR>/<video stem>.track<ID>.csv`` with columns ``frame,time,<7 labels>,dominant`` and
-``<DIR>/<video stem>.track<ID>.png``. Both are written to a temporary name and renamed, so a file that
-exists is complete.
+``<DIR>/<video stem>.track<ID>.png``. Both are written atomically (`faceapi.fileio`), so a file that
+exists is complete. Lines take the page's expression colours (`faceapi.draw.EXPRESSION_COLORS`).
 """
 
 from __future__ import annotations
@@ -11,26 +11,16 @@ from __future__ import annotations
 import csv
 import math
 import os
-import tempfile
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TextIO
+from typing import IO
 
-from PIL import Image, ImageDraw, ImageFont
+from PIL import Image, ImageDraw
 
+from faceapi.draw import EXPRESSION_COLORS, label_font
+from faceapi.fileio import atomic_open
 from faceapi.results import EXPRESSION_LABELS
-
-#: One colour per expression, in EXPRESSION_LABELS order.
-COLORS = {
-    "neutral": (128, 128, 128),
-    "happy": (240, 180, 0),
-    "sad": (40, 90, 200),
-    "angry": (220, 40, 40),
-    "fearful": (140, 60, 180),
-    "disgusted": (40, 150, 60),
-    "surprised": (0, 180, 200),
-}
 
 CSV_HEADER = ["frame", "time", *EXPRESSION_LABELS, "dominant"]
 
@@ -51,43 +41,32 @@ class TrackTimeline:
 class Timeline:
     """Smoothed expressions of every track of one video, gathered frame by frame."""
 
-    def __init__(self, source: str | os.PathLike):
+    def __init__(self, source: str | os.PathLike[str]):
         self.source = str(source)
         self.tracks: dict[int, TrackTimeline] = {}
 
     def add(self, track: int, frame: int, time: float, smoothed: Iterable[float]) -> None:
         self.tracks.setdefault(track, TrackTimeline(track)).add(frame, time, smoothed)
 
-    def write(self, folder: str | os.PathLike, stem: str | None = None) -> list[Path]:
+    def write(self, folder: str | os.PathLike[str], stem: str | None = None) -> list[Path]:
         """Write a CSV and a PNG per track into `folder`; returns the paths written."""
         folder = Path(folder)
-        folder.mkdir(parents=True, exist_ok=True)
         stem = stem or Path(self.source).stem
         written = []
         for tid in sorted(self.tracks):
             tl = self.tracks[tid]
-            base = folder / f"{stem}.track{tid}"
-            csv_path = base.with_name(base.name + ".csv")
-            _atomic(csv_path, lambda f, tl=tl: write_csv(f, tl), text=True)
-            png_path = base.with_name(base.name + ".png")
+            csv_path = folder / f"{stem}.track{tid}.csv"
+            with atomic_open(csv_path, text=True) as f:
+                write_csv(f, tl)
+            png_path = folder / f"{stem}.track{tid}.png"
             image = chart(tl, title=f"{Path(self.source).name} - track {tid}")
-            _atomic(png_path, lambda f, im=image: im.save(f, format="PNG"), text=False)
+            with atomic_open(png_path) as fb:
+                image.save(fb, format="PNG")
             written += [csv_path, png_path]
         return written
 
 
-def _atomic(path: Path, write, text: bool) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
-    try:
-        with os.fdopen(fd, "w" if text else "wb", **({"newline": ""} if text else {})) as f:
-            write(f)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def write_csv(f: TextIO, tl: TrackTimeline) -> None:
+def write_csv(f: IO[str], tl: TrackTimeline) -> None:
     w = csv.writer(f)
     w.writerow(CSV_HEADER)
     for frame, time, vals in zip(tl.frames, tl.times, tl.values):
@@ -95,19 +74,12 @@ def write_csv(f: TextIO, tl: TrackTimeline) -> None:
         w.writerow([frame, f"{time:.4f}", *(f"{v:.6f}" for v in vals), dominant])
 
 
-def _font(size: int):
-    try:
-        return ImageFont.load_default(size=size)
-    except TypeError:
-        return ImageFont.load_default()
-
-
 def _nice_step(span: float, target: int = 8) -> float:
     """A 1/2/5 x 10^k tick step giving about `target` ticks over `span`."""
     if span <= 0:
         return 1.0
     raw = span / target
-    mag = 10 ** math.floor(math.log10(raw))
+    mag = 10.0 ** math.floor(math.log10(raw))
     for m in (1, 2, 5, 10):
         if raw <= m * mag:
             return m * mag
@@ -120,7 +92,7 @@ def chart(tl: TrackTimeline, title: str = "", size: tuple[int, int] = (900, 360)
     left, right, top, bottom = 56, 130, 30, 42
     img = Image.new("RGB", size, (255, 255, 255))
     d = ImageDraw.Draw(img)
-    font, small = _font(14), _font(11)
+    font, small = label_font(14), label_font(11)
     pw, ph = w - left - right, h - top - bottom
     t0 = tl.times[0] if tl.times else 0.0
     t1 = tl.times[-1] if tl.times else 1.0
@@ -152,12 +124,12 @@ def chart(tl: TrackTimeline, title: str = "", size: tuple[int, int] = (900, 360)
         pts = [(px(t), py(vals[k])) for t, vals in zip(tl.times, tl.values)]
         if len(pts) == 1:
             x, y = pts[0]
-            d.ellipse([x - 2, y - 2, x + 2, y + 2], fill=COLORS[label])
+            d.ellipse([x - 2, y - 2, x + 2, y + 2], fill=EXPRESSION_COLORS[label])
         elif pts:
-            d.line(pts, fill=COLORS[label], width=2)
+            d.line(pts, fill=EXPRESSION_COLORS[label], width=2)
     # legend
     for k, label in enumerate(EXPRESSION_LABELS):
         y = top + 8 + k * 20
-        d.line([(left + pw + 12, y), (left + pw + 36, y)], fill=COLORS[label], width=3)
+        d.line([(left + pw + 12, y), (left + pw + 36, y)], fill=EXPRESSION_COLORS[label], width=3)
         d.text((left + pw + 42, y), label, font=small, fill=(0, 0, 0), anchor="lm")
     return img

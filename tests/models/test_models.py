@@ -9,9 +9,11 @@ import tarfile
 import numpy as np
 import pytest
 
+from faceapi import nets
 from faceapi.errors import ModelError, ModelNotFoundError
 from faceapi.models import MODELS, check_model, download_models, load_weights, read_manifest_weights
 from faceapi.models.manifest import WeightMap
+from faceapi.nets import NET_SPECS
 
 
 def _write_manifest(folder, groups):
@@ -140,3 +142,37 @@ def test_download_refuses_files_that_do_not_match(models_dir, tmp_path):
     with pytest.raises(ModelError, match="does not match the pinned"):
         download_models(target, source=src)
     assert not (target / "tiny_face_detector_model.bin").exists()
+
+
+@pytest.mark.parametrize("groups, problem", [
+    ([{"weights": []}], "'paths'"),  # a group without its files
+    ([{"paths": [], "weights": [{"name": "a", "dtype": "float32"}]}], "'shape'"),
+    ({"not": "a list"}, "expected a list"),
+])
+def test_malformed_manifest_is_a_model_error(tmp_path, groups, problem):
+    """Bad weights are a ModelError naming the file and what was expected, never a KeyError/AssertionError."""
+    manifest = _write_manifest(tmp_path, groups)
+    with pytest.raises(ModelError, match=problem) as info:
+        read_manifest_weights(manifest)
+    assert str(manifest) in str(info.value)
+
+
+def test_weights_of_another_net_are_a_model_error(models_dir):
+    """A graph built from the wrong weights says so (ModelError), instead of an AssertionError."""
+
+
+    wrong = load_weights("face_expression_model", models_dir).weights
+    with pytest.raises(ModelError, match="no tensor named"):
+        nets.spec("age_gender").build_graph(wrong)
+    with pytest.raises(ModelError, match="unknown model 'nope_model'"):
+        check_model("nope_model", models_dir)
+
+
+def test_models_list_takes_models_dir(models_dir, capsys):
+    from faceapi.cli.main import main
+
+    assert main(["models", "list", "--models-dir", str(models_dir), "--json"]) == 0
+    rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [r["name"] for r in rows] == [s.model for s in NET_SPECS]
+    assert all(r["verified"] for r in rows)
+    assert main(["models", "list", "--dir", str(models_dir)]) == 0  # the old spelling still works

@@ -1,0 +1,96 @@
+"""What every net is: one frozen `NetSpec` per net (the one place a fact about a net is written) and the
+two shapes a net has, `Detector` and `FaceNet`.
+
+``forward`` means the same in every net: an NHWC float32 batch of raw pixels, already padded and resized
+to the net's input (its module's ``preprocess``), in; the graph's raw outputs, in graph order, out.
+``detect`` / ``predict`` are the whole of it: preprocess, forward, face-api.js's post-processing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, Protocol, TypeVar
+
+import numpy as np
+
+from faceapi.models.registry import MODELS, ModelFiles
+
+if TYPE_CHECKING:
+    import onnx
+
+    from faceapi.engine.runtime import OnnxNet
+    from faceapi.models.manifest import WeightMap
+    from faceapi.results import Detection
+
+#: The public net names, in `faceapi.nets.NET_SPECS` order.
+NetName = Literal["ssd_mobilenetv1", "tiny_face_detector", "face_landmark_68", "face_landmark_68_tiny",
+                  "face_expression", "age_gender", "face_recognition"]
+#: Detectors find faces in a whole image; face nets take face crops.
+NetKind = Literal["detector", "face"]
+
+
+@dataclass(frozen=True, eq=False)
+class NetSpec:
+    """Everything faceapi knows about one net, declared once in the net's module.
+
+    Attributes:
+        name: the public name (`NetName`): the CLI's ``--nets``, ``/api/models``, export file names.
+        label: the human name the page and ``faceapi models`` show, e.g. "Tiny Face Detector".
+        kind: "detector" or "face".
+        model: the weights' name, the stem of its files (``<model>-weights_manifest.json``,
+            ``<model>.bin``); `faceapi.models.MODELS` pins their SHA-256.
+        input_size: side of the square net input; None where the caller picks it (the tiny detector:
+            any multiple of 32, `TinyFaceDetectorOptions.input_size`).
+        net_class: the class that loads the weights and runs the graph (a `Detector` or `FaceNet`).
+        build_graph: weights -> the ONNX graph (NHWC raw pixels in, raw outputs out).
+        graph_version: bumped whenever `build_graph` makes a different graph (part of the cache key).
+        export: what ``faceapi export-onnx`` writes beside the graph: summary, input, preprocessing,
+            outputs (name -> meaning), postprocessing, and net-specific keys (crop, labels, anchors, ...).
+    """
+
+    name: NetName
+    label: str
+    kind: NetKind
+    model: str
+    input_size: int | None
+    net_class: type[OnnxNet]
+    build_graph: Callable[[WeightMap], onnx.ModelProto]
+    export: Mapping[str, Any]
+    graph_version: str = "1"
+
+    @property
+    def weights(self) -> ModelFiles:
+        """The weight files and their pinned hashes."""
+        return MODELS[self.model]
+
+    @property
+    def files(self) -> tuple[str, ...]:
+        """The file names the net reads from the model folder (manifest, then weights)."""
+        return tuple(self.weights.files)
+
+
+O_contra = TypeVar("O_contra", contravariant=True)
+R = TypeVar("R")
+
+
+class Detector(Protocol[O_contra]):
+    """A face detector: `detect` gives the faces of an RGB image in face-api.js's order."""
+
+    spec: ClassVar[NetSpec]
+
+    def forward(self, batch: np.ndarray) -> list[np.ndarray]: ...
+
+    def detect(self, image: np.ndarray, options: O_contra) -> list[Detection]: ...
+
+
+class FaceNet(Protocol[R]):
+    """A net on face crops: `predict` gives one result per crop (all crops run as one batch)."""
+
+    spec: ClassVar[NetSpec]
+
+    def preprocess(self, crops: Sequence[np.ndarray]) -> np.ndarray: ...
+
+    def forward(self, batch: np.ndarray) -> list[np.ndarray]: ...
+
+    def predict(self, crops: Sequence[np.ndarray]) -> list[R]: ...

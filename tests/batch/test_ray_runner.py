@@ -1,0 +1,295 @@
+"""`faceapi analyze --ray` against a real Ray cluster the tests start on 127.0.0.1 (token authentication on,
+a private HOME, no model folder on the cluster's side): the same records as the local run for photos, a
+video and broken inputs; a worker killed mid-run leaves every input recorded once; Parquet output.
+
+One cluster (2 CPUs) serves the whole module; every process it started is stopped by its pid at the end.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+import faceapi
+from faceapi.cli.main import main
+
+from helpers import SHARED, missing, require
+
+VIDEO = SHARED / "videos" / "video.mp4"
+IMAGES = SHARED / "images"
+# Every local option that changes records: the tiny detector keeps the 2-core run short.
+NET_ARGS = ["--detector", "tiny", "--all"]
+BIN = Path(sys.executable).parent
+
+
+def _children() -> dict[int, list[int]]:
+    tree: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            stat = Path(f"/proc/{entry}/stat").read_text()
+        except OSError:
+            continue
+        ppid = int(stat.rsplit(")", 1)[1].split()[1])
+        tree.setdefault(ppid, []).append(int(entry))
+    return tree
+
+
+def descendants(pid: int) -> list[int]:
+    """Every process below `pid` (Ray's workers run in sessions of their own, so not its process group)."""
+    tree, out, todo = _children(), [], [pid]
+    while todo:
+        for child in tree.get(todo.pop(), []):
+            out.append(child)
+            todo.append(child)
+    return out
+
+
+def cmdline(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace").strip()
+    except OSError:
+        return ""
+
+
+def alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+def wait_for(condition, timeout: float, what: str, interval: float = 0.1):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class Cluster:
+    def __init__(self, proc: subprocess.Popen, address: str, env: dict[str, str], log: Path):
+        self.proc, self.address, self.env, self.log = proc, address, env, log
+
+    def workers(self) -> list[int]:
+        """Pids of the faceapi actors (Ray Data's map workers) while they run a batch."""
+        return [p for p in descendants(self.proc.pid)
+                if cmdline(p).startswith("ray::MapWorker(MapBatches(_Worker)).submit")]
+
+
+@pytest.fixture(scope="module")
+def cluster(models_dir) -> Iterator[Cluster]:
+    require("ray.data")
+    if not IMAGES.is_dir() or not VIDEO.is_file():
+        missing(f"the shared photos and clip are needed ({IMAGES}, {VIDEO})")
+    home = Path(tempfile.mkdtemp(prefix="frt"))  # short: Ray's socket paths live below it
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RAY_")}
+    env.update(HOME=str(home), RAY_AUTH_MODE="token", RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER="0",
+               RAY_USAGE_STATS_ENABLED="0", PYTHONPATH=str(Path(faceapi.__file__).parents[1]),
+               FACEAPI_MODELS=str(home / "no-models-here"))  # workers must get the weights from the driver
+    subprocess.run([str(BIN / "ray"), "get-auth-token", "--generate"], env=env, check=True, capture_output=True)
+    token = home / ".ray" / "auth_token"
+    token.chmod(0o600)
+    env["RAY_AUTH_TOKEN_PATH"] = str(token)
+    proc = None
+    for attempt in range(3):  # a port taken in between: start again on others
+        port = free_port()
+        log = home / f"head-{attempt}.log"
+        with open(log, "wb") as f:
+            proc = subprocess.Popen(
+                [str(BIN / "ray"), "start", "--head", "--block", "--node-ip-address=127.0.0.1", f"--port={port}",
+                 "--num-cpus=2", "--include-dashboard=false", "--disable-usage-stats", f"--temp-dir={home}/r",
+                 f"--node-manager-port={free_port()}", f"--object-manager-port={free_port()}",
+                 f"--dashboard-port={free_port()}", f"--dashboard-agent-listen-port={free_port()}",
+                 f"--dashboard-agent-grpc-port={free_port()}",
+                 f"--runtime-env-agent-port={free_port()}", f"--metrics-export-port={free_port()}"],
+                env=env, stdout=f, stderr=subprocess.STDOUT, start_new_session=True)
+        try:
+            wait_for(lambda p=proc, log=log: p.poll() is not None or b"Ray runtime started" in log.read_bytes(),
+                     120, "the Ray head to start")
+        except AssertionError:
+            proc.poll()
+        if proc.returncode is None and b"Ray runtime started" in log.read_bytes():
+            break
+        _stop(proc.pid)
+        proc = None
+    if proc is None:
+        pytest.fail(f"the Ray head did not start:\n{log.read_text()[-3000:]}")
+    driver_env = dict(env, FACEAPI_MODELS=str(models_dir))
+    try:
+        yield Cluster(proc, f"127.0.0.1:{port}", driver_env, log)
+    finally:
+        _stop(proc.pid)
+        shutil.rmtree(home, ignore_errors=True)
+
+
+def _stop(pid: int) -> None:
+    """Stop `ray start` and everything below it, by pid: gracefully, then SIGKILL what is left."""
+    pids = [pid, *descendants(pid)]
+    for p in pids:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(p, signal.SIGTERM)
+    try:
+        wait_for(lambda: not any(alive(p) for p in pids + descendants(pid)), 20, "Ray's processes to stop", 0.2)
+    except AssertionError:
+        for p in [*pids, *descendants(pid)]:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(p, signal.SIGKILL)
+    with contextlib.suppress(ChildProcessError):
+        os.waitpid(pid, 0)
+
+
+@pytest.fixture(scope="module")
+def inputs(tmp_path_factory) -> list[str]:
+    """The shared photos (a folder, with its README to skip), a broken image, a missing file, the clip."""
+    folder = tmp_path_factory.mktemp("ray-inputs")
+    (folder / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 not really a JPEG")
+    return [str(IMAGES), str(folder / "broken.jpg"), str(folder / "missing.png"), str(VIDEO)]
+
+
+def without_timings(records: list[dict]) -> list[dict]:
+    return [{k: v for k, v in r.items() if k != "timings_ms"} for r in records]
+
+
+def read_jsonl(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+@pytest.fixture(scope="module")
+def local_records(inputs, tmp_path_factory, models_dir) -> list[dict]:
+    out = tmp_path_factory.mktemp("local") / "local.jsonl"
+    rc = main(["analyze", *inputs, *NET_ARGS, "--every", "2", "--out", str(out)])
+    assert rc == 1  # the broken and the missing file failed
+    records = read_jsonl(out)
+    assert {r["status"] for r in records} == {"ok", "error", "skipped"}
+    assert sum("frame" in r and r["status"] == "ok" for r in records) == 3  # 5 frames, every 2nd
+    return records
+
+
+DRIVER = """
+import json, sys
+from faceapi.batch.ray_runner import RayConfig, RayJob, Settings
+from faceapi.options import AnalyzeOptions
+args = json.loads(sys.argv[1])
+opts = AnalyzeOptions.from_dict({"detector": "tiny", "landmarks": "full", "expressions": True, "age_gender": True,
+                                 "descriptors": True})
+job = RayJob(args["inputs"], Settings(opts, every=2), RayConfig(args["address"], batch_size=args["batch"]))
+if args.get("parquet"):
+    job.write_parquet(args["parquet"])
+else:
+    with open(args["out"], "w", buffering=1) as f:
+        for record in job.records():
+            f.write(json.dumps(record) + "\\n")
+print(job.summary.text(0, None), file=sys.stderr)
+"""
+
+
+def start_driver(cluster: Cluster, **args) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-c", DRIVER, json.dumps(dict(args, address=cluster.address))],
+                            env=cluster.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def finish(proc: subprocess.Popen, timeout: float = 300) -> str:
+    try:
+        out, err = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        out, err = proc.communicate()
+        raise AssertionError(f"the Ray run did not finish in {timeout} s:\n{err[-3000:]}") from None
+    assert proc.returncode == 0, err[-3000:]
+    return err
+
+
+def test_ray_run_gives_the_local_records(cluster, inputs, local_records, tmp_path):
+    out = tmp_path / "ray.jsonl"
+    err = finish(start_driver(cluster, inputs=inputs, out=str(out), batch=4))
+    records = read_jsonl(out)
+    assert without_timings(records) == without_timings(local_records)
+    assert "2 failed" in err and "1 skipped" in err
+
+
+def test_a_killed_worker_costs_nothing(cluster, inputs, local_records, tmp_path):
+    out = tmp_path / "ray.jsonl"
+    proc = start_driver(cluster, inputs=inputs, out=str(out), batch=2)
+    try:
+        victim = wait_for(lambda: (cluster.workers() or [None])[0] or proc.poll() is not None, 240,
+                          "a faceapi actor busy with a batch")
+        assert victim is not True, "the run ended before any worker was seen busy"
+        done_before = len(out.read_text().splitlines()) if out.exists() else 0
+        os.kill(victim, signal.SIGKILL)
+        finish(proc)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert done_before < len(local_records)  # it was killed mid-run
+    records = read_jsonl(out)
+    assert without_timings(records) == without_timings(local_records)  # each input once, in order
+
+
+def test_uri_inputs_are_listed_by_the_driver_and_read_by_the_workers(cluster, tmp_path):
+    """A ``file://`` URI goes through pyarrow's filesystems as ``s3://`` does: same records as the local
+    run on the same files, naming the URI; an unreadable object is an error record."""
+    folder = tmp_path / "store"
+    folder.mkdir()
+    for name in ("happy.jpg", "angry.jpg"):
+        shutil.copy(IMAGES / name, folder / name)
+    (folder / "broken.png").write_bytes(b"\x89PNG not really")
+    (folder / "notes.txt").write_text("not an image")
+    local_out = tmp_path / "local.jsonl"
+    main(["analyze", str(folder), *NET_ARGS, "--out", str(local_out)])
+    lines = local_out.read_text().splitlines()
+    expected = [json.loads(line.replace(str(folder), f"file://{folder}")) for line in lines]
+    out = tmp_path / "ray.jsonl"
+    gone = f"file://{tmp_path}/gone.jpg"
+    finish(start_driver(cluster, inputs=[f"file://{folder}", gone], out=str(out), batch=4))
+    records = read_jsonl(out)
+    assert without_timings(records[:-1]) == without_timings(expected)
+    assert records[-1] == {"source": gone, "status": "error", "error": f"{gone}: no such file or folder"}
+
+
+def test_parquet_dataset_written_by_the_workers(cluster, inputs, local_records, tmp_path):
+    pq = require("pyarrow.parquet")
+    target = tmp_path / "parquet"
+    finish(start_driver(cluster, inputs=inputs, parquet=str(target), batch=4))
+    files = sorted(target.iterdir())
+    assert files and all(f.name.startswith("part-") and f.suffix == ".parquet" for f in files)
+    table = pq.read_table(target)
+    rows = sorted(zip(table.column("input").to_pylist(), table.column("record").to_pylist()), key=lambda r: r[0])
+    records = [json.loads(text) for _, text in rows]
+    # the same records; within an input (a video's frames) in order
+    assert without_timings(records) == without_timings(local_records)
+    assert table.column("status").to_pylist().count("error") == 2
+
+
+def test_unknown_address_and_missing_extra_say_what_to_do():
+    from faceapi.batch.ray_runner import INSTALL_HINT, check_address
+    from faceapi.errors import OptionsError
+
+    assert check_address("auto") == "auto" and check_address("127.0.0.1:6379") == "127.0.0.1:6379"
+    for bad in ("", "head", "head:0", "head:99999", "http://head:6379"):
+        with pytest.raises(OptionsError, match="HOST:PORT"):
+            check_address(bad)
+    assert "faceapi[ray]" in INSTALL_HINT
