@@ -2,7 +2,7 @@
 
 For every net, runs the graph (pre-processing excluded) `--runs` times with profiling on and prints a
 markdown table of the op types by share of the kernel time, then the slowest single nodes. With
-``--pre`` it also times the pre- and post-processing of each face net around the graph.
+``--pre`` it times instead each net's whole call at batch 1 split into pre-processing, graph and post-processing.
 Usage: ``python benchmarks/bench_profile.py [--nets NAME ...] [--batches 1 6] [--runs N] [--top K]``.
 """
 
@@ -15,7 +15,7 @@ import tempfile
 from pathlib import Path
 
 import onnxruntime as ort
-from bench_common import NETS, graph_input, load_net
+from bench_common import MODULES, NETS, bbt4, graph_input, load_crops, load_net, timed
 
 from faceapi.engine.runtime import RuntimeConfig, session_options
 
@@ -56,6 +56,31 @@ def table(name: str, batch: int, kernels: list[dict], runs: int, top: int) -> st
     return "\n".join(lines)
 
 
+def split_times(name: str, net: object, reps: int) -> str:
+    """One table row: the whole call at batch 1 split into pre-processing, graph and the rest (post)."""
+    from faceapi.options import TinyFaceDetectorOptions
+
+    kind = NETS[name][1]
+    if kind == "image":
+        image = bbt4()
+        if name == "ssd_mobilenetv1":
+            pre = lambda: MODULES[name].preprocess(image)  # noqa: E731
+            whole = lambda: net.detect(image)  # type: ignore[attr-defined]  # noqa: E731
+        else:
+            pre = lambda: MODULES[name].preprocess(image, 416)  # noqa: E731
+            whole = lambda: net.detect(image, TinyFaceDetectorOptions(input_size=416))  # type: ignore[attr-defined]  # noqa: E731,E501
+    else:
+        crops = load_crops(kind)[:1]
+        pre = lambda: MODULES[name].preprocess(crops)  # noqa: E731
+        whole = lambda: net.predict(crops)  # type: ignore[attr-defined]  # noqa: E731
+    batch = graph_input(name, 1)
+    t_pre = timed(pre, reps)[0]
+    t_graph = timed(lambda: net.forward(batch), reps)[0]  # type: ignore[attr-defined]
+    t_whole = timed(whole, reps)[0]
+    return (f"| {name} | {t_whole:.2f} | {t_pre:.2f} ({100 * t_pre / t_whole:.0f}%) | {t_graph:.2f} "
+            f"| {max(t_whole - t_pre - t_graph, 0):.2f} |")
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--nets", nargs="+", default=list(NETS))
@@ -64,8 +89,19 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--top", type=int, default=5)
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--save", type=Path, help="also write the tables to this file")
+    parser.add_argument("--pre", action="store_true", help="only the pre/graph/post split at batch 1")
     args = parser.parse_args(argv)
     out = []
+    if args.pre:
+        out += ["| net, batch 1 | whole call ms | pre-processing ms | graph ms | post-processing ms |",
+                "|---|---|---|---|---|"]
+        print("\n".join(out), flush=True)
+        for name in args.nets:
+            out.append(split_times(name, load_net(name, RuntimeConfig(threads=args.threads)), args.runs))
+            print(out[-1], flush=True)
+        if args.save:
+            args.save.write_text("\n".join(out))
+        return
     for name in args.nets:
         net = load_net(name, RuntimeConfig(threads=args.threads))
         for batch in args.batches:
