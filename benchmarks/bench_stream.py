@@ -1,20 +1,23 @@
-"""Stream benchmark: clients push 640x480 JPEG frames of one face over `/ws/stream` on loopback
-(tiny detector 416 + full landmarks + expressions), one frame in flight per client, and we report
-frames per second and the median / p95 round-trip latency, for 1 and 4 clients, as a markdown table.
+"""Stream benchmark, tracking off and on: clients push 640x480 JPEG frames of one face over `/ws/stream` on
+loopback (tiny detector 416 + full landmarks + expressions), one frame in flight per client, and we report
+frames per second, the median / p95 round trip and the median engine time per frame for 1-4 clients, and
+landmark jitter, lag, expression and id stability on the synthetic noisy clip, as markdown tables.
 
     .venv/bin/python benchmarks/bench_stream.py                 # starts `faceapi serve` on a free port
     .venv/bin/python benchmarks/bench_stream.py --url ws://127.0.0.1:8000/ws/stream
-    .venv/bin/python benchmarks/bench_stream.py --clients 1,2,4,8 --seconds 20 --threads 2
+    .venv/bin/python benchmarks/bench_stream.py --clients 1,2,3,4 --seconds 20 --threads 2
 
-The server runs in its own process (as `faceapi serve` does), so the client's Python does not share
-its GIL. Round trip = from sending the frame to receiving its answer, measured by the client.
+The frames are the synthetic clip of `faceapi.tracking.clip.noisy_clip` (happy.jpg, webcam-like noise sigma 6
+and JPEG 80 per frame, 30 still frames then 60 panning 3 px a frame), played forwards and backwards, each
+sent with the capture time of a 30 fps webcam. The server runs in its own process (as `faceapi serve`
+does), so the client's Python does not share its GIL. Round trip = from sending the frame to receiving its
+answer, measured by the client; engine time = the server's `timings_ms.total`.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import io
 import json
 import os
 import platform
@@ -23,72 +26,114 @@ import statistics
 import subprocess
 import sys
 import time
+from collections import Counter
 from pathlib import Path
 
 import httpx
 import numpy as np
-from PIL import Image
 from websockets.asyncio.client import connect
+
+from faceapi.tracking.clip import Clip, jitter, lag, noisy_clip
 
 ROOT = Path(__file__).resolve().parents[1]
 SETTINGS = {"type": "settings", "detector": "tiny", "input_size": 416, "min_score": 0.5,
             "landmarks": "full", "expressions": True, "age_gender": False}
+FPS = 30
 
 
-def make_frames(photo: Path, n: int = 8) -> list[bytes]:
-    """640x480 JPEGs of the photo (one face), each slightly shifted so that no two are identical."""
-    im = Image.open(photo).convert("RGB")
-    im = im.resize((640, round(im.height * 640 / im.width)), Image.BICUBIC)
-    frames = []
-    for k in range(n):
-        frame = Image.new("RGB", (640, 480), (24, 28, 34))
-        frame.paste(im, (k - n // 2, (480 - im.height) // 2 + k % 3))
-        buf = io.BytesIO()
-        frame.save(buf, format="JPEG", quality=80)
-        frames.append(buf.getvalue())
-    return frames
+def ping_pong(clip: Clip) -> list[bytes]:
+    """The clip forwards then backwards, so that looping it never jumps."""
+    return list(clip.frames) + list(clip.frames[-2:0:-1])
 
 
-async def client(url: str, frames: list[bytes], seconds: float, warmup: int, rtts: list[float],
-                 engine: list[dict]) -> int:
-    async with connect(url, max_size=None) as ws:
-        json.loads(await ws.recv())  # hello
-        await ws.send(json.dumps(SETTINGS))
-        ack = json.loads(await ws.recv())
-        if ack.get("type") != "settings":
-            raise RuntimeError(f"settings refused: {ack}")
-        for k in range(warmup):
-            await ws.send(frames[k % len(frames)])
-            await ws.recv()
-        done, k = 0, 0
+async def send(ws, k: int, frame: bytes) -> dict:
+    await ws.send(json.dumps({"type": "frame", "id": k + 1, "time": k / FPS}))
+    await ws.send(frame)
+    reply: dict = json.loads(await ws.recv())
+    return reply
+
+
+async def open_stream(url: str, tracking: bool):
+    ws = await connect(url, max_size=None)
+    json.loads(await ws.recv())  # hello
+    await ws.send(json.dumps({**SETTINGS, "tracking": tracking}))
+    ack = json.loads(await ws.recv())
+    if ack.get("type") != "settings":
+        raise RuntimeError(f"settings refused: {ack}")
+    return ws
+
+
+async def client(url: str, frames: list[bytes], tracking: bool, seconds: float, warmup: int, rtts: list[float],
+                 engine: list[dict], detected: list[bool]) -> int:
+    ws = await open_stream(url, tracking)
+    try:
+        k = 0
+        for _ in range(warmup):
+            await send(ws, k, frames[k % len(frames)])
+            k += 1
+        done = 0
         end = time.perf_counter() + seconds
         while time.perf_counter() < end:
             t0 = time.perf_counter()
-            await ws.send(frames[k % len(frames)])
-            reply = json.loads(await ws.recv())
+            reply = await send(ws, k, frames[k % len(frames)])
             rtts.append((time.perf_counter() - t0) * 1000)
-            engine.append(reply.get("timings_ms", {}))
             if reply.get("type") != "result" or len(reply.get("faces", [])) != 1:
                 raise RuntimeError(f"unexpected answer: {str(reply)[:200]}")
+            engine.append(reply.get("timings_ms", {}))
+            detected.append(reply.get("detected", True))
             done += 1
             k += 1
         return done
+    finally:
+        await ws.close()
 
 
-async def run(url: str, frames: list[bytes], clients: int, seconds: float, warmup: int) -> dict:
+async def run(url: str, frames: list[bytes], tracking: bool, clients: int, seconds: float, warmup: int) -> dict:
     rtts: list[float] = []
     engine: list[dict] = []
+    detected: list[bool] = []
     # each client measures for `seconds` after its own warm-up
-    counts = await asyncio.gather(*(client(url, frames, seconds, warmup, rtts, engine) for _ in range(clients)))
+    counts = await asyncio.gather(*(client(url, frames, tracking, seconds, warmup, rtts, engine, detected)
+                                    for _ in range(clients)))
     total = sum(counts)
     rtts.sort()
     return {
-        "clients": clients, "frames": total, "fps": total / seconds, "fps_per_client": total / seconds / clients,
+        "tracking": tracking, "clients": clients, "frames": total, "fps": total / seconds,
+        "fps_per_client": total / seconds / clients,
         "median": statistics.median(rtts), "p95": rtts[min(len(rtts) - 1, int(0.95 * len(rtts)))],
         "engine": statistics.median(t.get("total", float("nan")) for t in engine),
+        "detected": sum(detected) / len(detected),
         "stages": {k: statistics.median(t.get(k, 0.0) for t in engine)
-                   for k in ("decode", "detect", "landmarks", "expressions", "queue")},
+                   for k in ("decode", "detect", "landmarks", "expressions", "tracking", "queue")},
     }
+
+
+async def quality(url: str, clip: Clip) -> dict:
+    """One client plays the clip once with tracking off and once on: jitter, lag, expressions, ids."""
+    answers = {}
+    for tracking in (False, True):
+        ws = await open_stream(url, tracking)
+        try:
+            answers[tracking] = [await send(ws, k, f) for k, f in enumerate(clip.frames)]
+        finally:
+            await ws.close()
+    out: dict = {}
+    still, panning = range(clip.still), clip.panning
+    for tracking, rs in answers.items():
+        if any(len(r.get("faces", [])) != 1 for r in rs):
+            raise RuntimeError("the clip's face was not found on every frame")
+        pts = [np.asarray(r["faces"][0]["landmarks"]) for r in rs]
+        dominant = Counter(rs[k]["faces"][0]["expressions"]["dominant"] for k in still)
+        out[tracking] = {"jitter": jitter([pts[k] for k in still]),
+                         "dominant": dominant.most_common(1)[0][1] / len(still),
+                         "flips": sum(rs[k]["faces"][0]["expressions"]["dominant"]
+                                      != rs[k - 1]["faces"][0]["expressions"]["dominant"]
+                                      for k in still[1:]) / (len(still) - 1),
+                         "ids": Counter(f.get("track") for r in rs for f in r["faces"])}
+    raw = [np.asarray(answers[False][k]["faces"][0]["landmarks"]) for k in panning]
+    out[True]["lag"] = lag([np.asarray(answers[True][k]["faces"][0]["landmarks"]) for k in panning], raw)
+    out[False]["lag"] = 0.0
+    return out
 
 
 def start_server(threads: int, models_dir: str | None) -> tuple[subprocess.Popen, str]:
@@ -118,7 +163,7 @@ def start_server(threads: int, models_dir: str | None) -> tuple[subprocess.Popen
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--url", help="an already running server's ws://.../ws/stream (default: start one)")
-    ap.add_argument("--clients", default="1,4", help="comma-separated client counts (default 1,4)")
+    ap.add_argument("--clients", default="1,2,3,4", help="comma-separated client counts (default 1,2,3,4)")
     ap.add_argument("--seconds", type=float, default=10.0, help="measured seconds per row (default 10)")
     ap.add_argument("--warmup", type=int, default=5, help="unmeasured frames per client first (default 5)")
     ap.add_argument("--threads", type=int, default=2, help="server inference threads (default 2)")
@@ -126,34 +171,55 @@ def main() -> int:
     ap.add_argument("--photo", default=str(ROOT.parent / "shared" / "images" / "happy.jpg"))
     args = ap.parse_args()
 
-    frames = make_frames(Path(args.photo))
+    clip = noisy_clip(args.photo)
+    frames = ping_pong(clip)
     proc = None
     url = args.url
     if url is None:
         proc, url = start_server(args.threads, args.models_dir)
     try:
-        rows = [asyncio.run(run(url, frames, int(c), args.seconds, args.warmup)) for c in args.clients.split(",")]
+        q = asyncio.run(quality(url, clip))
+        rows = [asyncio.run(run(url, frames, tracking, int(c), args.seconds, args.warmup))
+                for c in args.clients.split(",") for tracking in (False, True)]
     finally:
         if proc is not None:
             proc.terminate()
             proc.wait(10)
 
     cpu = os.cpu_count()
-    print(f"\nStream benchmark: 640x480 JPEG ({np.mean([len(f) for f in frames]) / 1000:.0f} kB) of one face, "
-          f"tiny detector 416 + 68 landmarks + expressions, WebSocket on loopback; "
-          f"{cpu} CPUs, {platform.processor() or platform.machine()}, server inference threads {args.threads}.\n")
-    print("| clients | frames/s (all) | frames/s per client | median round trip (ms) | p95 round trip (ms) "
-          "| median engine time (ms) |")
-    print("|---:|---:|---:|---:|---:|---:|")
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    print(f"\nStream benchmark: 640x480 JPEG ({np.mean([len(f) for f in frames]) / 1000:.0f} kB) of one face "
+          f"(synthetic noisy clip), tiny detector 416 + 68 landmarks + expressions, WebSocket on loopback; "
+          f"{cpu} CPUs, {platform.processor() or platform.machine()}, server inference threads {args.threads}, "
+          f"load average {load:.1f} at the end.\n")
+    print("| clients | tracking | frames/s (all) | frames/s per client | median round trip (ms) "
+          "| p95 round trip (ms) | median engine time (ms) | detector ran |")
+    print("|---:|:---|---:|---:|---:|---:|---:|---:|")
     for r in rows:
-        print(f"| {r['clients']} | {r['fps']:.1f} | {r['fps_per_client']:.1f} | {r['median']:.1f} | {r['p95']:.1f} "
-              f"| {r['engine']:.1f} |")
+        print(f"| {r['clients']} | {'on' if r['tracking'] else 'off'} | {r['fps']:.1f} | {r['fps_per_client']:.1f} "
+              f"| {r['median']:.1f} | {r['p95']:.1f} | {r['engine']:.1f} | {r['detected']:.0%} |")
+    by = {(r["clients"], r["tracking"]): r for r in rows}
+    print("\n| clients | engine time on/off | frames/s on/off |\n|---:|---:|---:|")
+    for c in sorted({r["clients"] for r in rows}):
+        on, off = by[(c, True)], by[(c, False)]
+        print(f"| {c} | {on['engine'] / off['engine']:.2f} | {on['fps'] / off['fps']:.2f} |")
     for r in rows:
         stages = ", ".join(f"{k} {v:.1f}" for k, v in r["stages"].items())
-        print(f"\n{r['clients']} client(s), median ms per stage: {stages}", end="")
-    print()
-    print("\nEngine time: the server's `timings_ms.total` (decode + nets); the rest of the round trip is the "
-          "WebSocket, JSON and the hop to the inference pool (and, with several clients, waiting for a thread).")
+        print(f"\n{r['clients']} client(s), tracking {'on' if r['tracking'] else 'off'}, median ms per stage: {stages}",
+              end="")
+    print("\n\nOn the clip played once by one client (30 still frames, then 60 panning 3 px a frame):\n")
+    print("| tracking | landmark jitter, still (px/frame) | lag behind raw, panning (px) "
+          "| frames with the main dominant expression | dominant changes | frames with the main id |")
+    print("|:---|---:|---:|---:|---:|---:|")
+    for tracking in (False, True):
+        m = q[tracking]
+        ids = m["ids"]
+        main_id = f"{ids.most_common(1)[0][1] / sum(ids.values()):.0%}" if tracking else "-"
+        print(f"| {'on' if tracking else 'off'} | {m['jitter']:.2f} | {m['lag']:.2f} | {m['dominant']:.0%} "
+              f"| {m['flips']:.0%} | {main_id} |")
+    print(f"\nJitter {q[False]['jitter'] / q[True]['jitter']:.1f}x lower with tracking.")
+    print("\nEngine time: the server's `timings_ms.total` (decode + nets + tracking); the rest of the round trip is "
+          "the WebSocket, JSON and the hop to the inference pool (and, with several clients, waiting for a thread).")
     return 0
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any, Literal, get_args
 
 from faceapi.errors import OptionsError
@@ -164,5 +164,75 @@ class AnalyzeOptions:
         return d
 
 
+@dataclass(frozen=True)
+class TrackingOptions:
+    """How `faceapi.tracking.FaceTracker` follows faces from frame to frame (the live stream, videos).
+
+    Smoothing (`smoothing` False: the engine's values as they are, ids and detector scheduling still apply):
+        min_cutoff, beta, d_cutoff: the One Euro filter of boxes and landmarks (Hz; beta in Hz per px/s):
+            a still face steadies at `min_cutoff`, the cutoff rises by `beta` per px/s of speed.
+        expression_alpha: weight of a new frame in the exponential smoothing of expression probabilities.
+        age_alpha: the same for age and the probability of the gender (the gender is the likelier one).
+    The detector (`FaceTracker` runs it on the first frame, then only when needed):
+        detect_every: also every this many frames (0: not by count), to find faces that came into view.
+        detect_ms: also when this many ms passed since it last ran (0: not by time).
+        scene_change: also when the mean absolute difference of two consecutive frames' grey thumbnails
+            (0-255) is above this (0: never); a cut or a camera switch.
+    Ids:
+        iou_threshold: a detection continues a track whose box it overlaps by this IoU at least.
+        reid_seconds: a track not seen for up to this long can be taken up again (by IoU, or by descriptor).
+        reid_distance: largest descriptor distance to take up a track by descriptor (descriptors on).
+    """
+
+    smoothing: bool = True
+    min_cutoff: float = 1.0
+    beta: float = 0.05
+    d_cutoff: float = 1.0
+    expression_alpha: float = 0.3
+    age_alpha: float = 0.2
+    detect_every: int = 10
+    detect_ms: float = 1000.0
+    scene_change: float = 20.0
+    iou_threshold: float = 0.3
+    reid_seconds: float = 2.0
+    reid_distance: float = 0.6
+
+    def __post_init__(self) -> None:
+        def number(name: str, lo: float, hi: float, lo_open: bool = False) -> None:
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not (lo < v if lo_open else lo <= v) \
+                    or not v <= hi:
+                raise OptionsError(f"tracking option {name} must be a number in {'(' if lo_open else '['}{lo}, "
+                                   f"{hi}], got {v!r}")
+
+        if not isinstance(self.smoothing, bool):
+            raise OptionsError(f"tracking option smoothing must be true or false, got {self.smoothing!r}")
+        number("min_cutoff", 0, 1000, lo_open=True)
+        number("beta", 0, 1000)
+        number("d_cutoff", 0, 1000, lo_open=True)
+        number("expression_alpha", 0, 1, lo_open=True)
+        number("age_alpha", 0, 1, lo_open=True)
+        if isinstance(self.detect_every, bool) or not isinstance(self.detect_every, int) \
+                or not 0 <= self.detect_every <= 100_000:
+            raise OptionsError(f"tracking option detect_every must be an integer >= 0, got {self.detect_every!r}")
+        number("detect_ms", 0, 3_600_000)
+        number("scene_change", 0, 255)
+        number("iou_threshold", 0, 1, lo_open=True)
+        number("reid_seconds", 0, 3600)
+        number("reid_distance", 0, 10)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> TrackingOptions:
+        """From JSON-style settings (the stream's ``tracking_options``), refusing unknown keys."""
+        known = {f.name for f in fields(cls)}
+        unknown = set(d) - known
+        if unknown:
+            raise OptionsError(f"unknown tracking option(s) {sorted(unknown)}; known: {sorted(known)}")
+        return cls(**d)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
 __all__ = ["AnalyzeOptions", "DetectorKind", "DetectorOptions", "LandmarksMode", "MatchOptions", "MatchStrategy",
-           "SsdMobilenetv1Options", "TinyFaceDetectorOptions", "asdict"]
+           "SsdMobilenetv1Options", "TinyFaceDetectorOptions", "TrackingOptions", "asdict"]

@@ -220,12 +220,17 @@ class FaceAnalyzer:
         return self.detector("tiny").detect(image, detector)
 
     def analyze(self, image: ImageInput, options: AnalyzeOptions | None = None,
-                matcher: MatcherSource | None = None) -> FrameResult:
+                matcher: MatcherSource | None = None, *, regions: Sequence[Detection] | None = None) -> FrameResult:
         """Detect faces and compute what `options` asks for.
 
         With `options.recognize`, descriptors are computed (whatever `options.descriptors` says) and each
         face gets its best match (a label or "unknown") against `matcher` (default: the analyzer's). This is
         the one place faces are recognised: the CLI, REST and the stream all come through here.
+
+        `regions`: face boxes known already (a tracker's, from the previous frame's landmarks): the detector
+        does not run (no "detect" timing) and the rest of the chain runs on these boxes exactly as on the
+        detector's (`options.single` still keeps the best-scoring one). Their `image_width`/`image_height`
+        must be the image's size.
 
         Raises:
             ImageError: the input is not a usable image.
@@ -247,15 +252,21 @@ class FaceAnalyzer:
         timings["decode"] = (time.perf_counter() - t0) * 1000
         h, w = img.shape[:2]
 
-        t = time.perf_counter()
-        detections = self.detect(img, options.detector)
+        if regions is None:
+            t = time.perf_counter()
+            detections = self.detect(img, options.detector)
+            timings["detect"] = (time.perf_counter() - t) * 1000
+        else:
+            detections = list(regions)
+            for d in detections:
+                if (d.image_width, d.image_height) != (w, h):
+                    raise OptionsError(f"a region is for a {d.image_width}x{d.image_height} image, this one is {w}x{h}")
         if options.single and detections:
             best = detections[0]
             for d in detections[1:]:
                 if d.score > best.score:  # strictly greater: ties keep the first (detectSingleFace)
                     best = d
             detections = [best]
-        timings["detect"] = (time.perf_counter() - t) * 1000
         faces = [Face(detection=d) for d in detections]
 
         lm_mode = options.effective_landmarks

@@ -1,7 +1,8 @@
 """The live picture never shows a stale overlay: with a fake webcam whose face pans across the frame, the
-box drawn is the engine's answer for the very frame on screen. Figures clear when the stream stops, after
-an error and when switching modes; Image mode and back resumes detection. Features the server announces in
-its hello (tracking, a phone URL's QR code) appear only then (the WebSocket is routed to add them)."""
+box drawn is the engine's answer for the very frame on screen, with tracking on (the page's default: the
+server announces it; the tag shows the track id) and off. Figures clear when the stream stops, after an
+error and when switching modes; Image mode and back resumes detection. Features the server announces in
+its hello (a phone URL's QR code) appear only then (the WebSocket is routed to add them)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import io
 import json
 
 import numpy as np
+import pytest
 from PIL import Image
 
 from faceapi.options import AnalyzeOptions
@@ -44,8 +46,9 @@ def answered(page) -> int:
     return page.evaluate("() => window.faceapiPage.state().frames.answered")
 
 
+@pytest.mark.parametrize("tracking", [True, False])
 def test_overlay_is_drawn_on_the_frame_it_belongs_to(live_server, open_page, panning_frames, write_y4m, models_dir,
-                                                     tmp_path):
+                                                     tmp_path, tracking):
     from faceapi.server import create_app
 
     video = write_y4m(panning_frames("happy.jpg", 280, PAN_STEP), tmp_path / "panning.y4m", 15)
@@ -53,6 +56,9 @@ def test_overlay_is_drawn_on_the_frame_it_belongs_to(live_server, open_page, pan
     samples = []
     with live_server(create_app(analyzer)) as srv, \
             open_page(srv, video, viewport={"width": 1280, "height": 800}) as (page, outside, errors):
+        page.wait_for_selector("#check-tracking:not([hidden])")  # the server announces tracking
+        if not tracking:
+            page.click("#opt-tracking")  # on by default: off
         start(page)
         page.wait_for_function("() => window.faceapiPage.state().frames.answered >= 3", timeout=60_000)
         for _ in range(4):
@@ -61,8 +67,8 @@ def test_overlay_is_drawn_on_the_frame_it_belongs_to(live_server, open_page, pan
             samples.append(page.evaluate(SAMPLE))
         ARTIFACTS.mkdir(exist_ok=True)
         page.screenshot(path=str(ARTIFACTS / "browser-panning.png"))
-        features = page.evaluate("""() => ({tracking: !document.getElementById('check-tracking').hidden,
-            phone: !document.getElementById('phone-card').hidden, settings: window.faceapiPage.state().settings})""")
+        features = page.evaluate("""() => ({phone: !document.getElementById('phone-card').hidden,
+            settings: window.faceapiPage.state().settings})""")
 
         page.click("#sw-webcam")  # off: the figures of the stream go, the live video comes back
         page.wait_for_function(CLEARED, timeout=10_000)
@@ -88,21 +94,36 @@ def test_overlay_is_drawn_on_the_frame_it_belongs_to(live_server, open_page, pan
         shown = np.asarray(shown.resize((size["width"], size["height"]), Image.BILINEAR))
         faces = analyzer.analyze(shown, AnalyzeOptions.from_dict(SETTINGS)).to_dict()["faces"]
         assert len(faces) == 1, len(faces)
-        answer = st["result"]["faces"][0]["box"]
+        face = st["result"]["faces"][0]
         # the answer drawn belongs to the picture on screen: the face pans horizontally, so a stale answer (the
         # frame before) sits a whole pan step off; the detector on a screenshot (rescaled, re-encoded) differs in
-        # size by several px, so centres are compared, not IoU, with half a step as the bound
-        found = faces[0]["box"]
-        off = abs((answer["x"] + answer["width"] / 2) - (found["x"] + found["width"] / 2))
-        assert off < PAN_STEP / 2, (off, answer, found)
+        # size by several px, so centres are compared, not IoU, with half a step as the bound. With tracking,
+        # between detections the box is the region the landmarks were found in, so the landmarks' centres are
+        # compared (the raw ones: the engine's answer for the frame)
+        if tracking:
+            centre = float(np.mean(np.asarray(faces[0]["landmarks"])[:, 0]))
+            off = abs(float(np.mean(np.asarray(face["raw"]["landmarks"])[:, 0])) - centre)
+            assert off < PAN_STEP / 2, (off, face["raw"]["box"], faces[0]["box"])
+            # the smoothed landmarks drawn trail this fast face (240 px/s) by less than one webcam frame
+            off = abs(float(np.mean(np.asarray(face["landmarks"])[:, 0])) - centre)
+            assert off < PAN_STEP, (off, face["box"], faces[0]["box"])
+        else:
+            answer, found = face["box"], faces[0]["box"]
+            off = abs((answer["x"] + answer["width"] / 2) - (found["x"] + found["width"] / 2))
+            assert off < PAN_STEP / 2, (off, answer, found)
         drawn = st["drawn"]["boxes"][0]
         xs.append(drawn["x"])
+        tag = st["drawn"]["tags"][0]["text"]
+        if tracking:  # the track id on the tag, and the one id of the one face
+            assert tag.startswith("#1 ") and st["result"]["faces"][0]["track"] == 1, tag
+        else:
+            assert not tag.startswith("#") and "track" not in st["result"]["faces"][0], tag
     assert max(xs) - min(xs) > 20, f"the face did not move between samples: {xs}"
 
     assert not after["shown"] and after["video"] == "visible" and after["state"]["drawn"]["frame"] is None
     assert blank
-    # this server announces no tracking and no phone URL: neither switch nor QR code, no tracking setting
-    assert not features["tracking"] and not features["phone"] and "tracking" not in features["settings"]
+    # tracking is a setting the page sends (on by default); this server announces no phone URL: no QR code
+    assert features["settings"]["tracking"] is tracking and not features["phone"]
 
 
 QR_SVG = ('<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 21 21"><rect width="21" height="21" fill="#fff"/>'

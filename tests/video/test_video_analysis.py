@@ -58,12 +58,14 @@ def test_video_tracks_timeline_annotation(pan_video, tmp_path, analyze_cli, csv_
                           + (g["box"]["y"] + g["box"]["height"] / 2 - cy) ** 2)
             assert f["track"] == nearest["track"], f"frame {i}"
 
-    # smoothing: the mean of the track's last 3 raw probabilities
-    raw: dict[int, list[list[float]]] = {}
+    # smoothing (--smooth 3): exponential over the track's raw probabilities, a new frame weighing 2 / (3 + 1)
+    smoothed: dict[int, np.ndarray] = {}
     for r in records:
         for f in r["faces"]:
-            raw.setdefault(f["track"], []).append([f["expressions"]["probabilities"][k] for k in EXPRESSION_LABELS])
-            expected = np.mean(raw[f["track"]][-3:], axis=0)
+            probs = np.array([f["expressions"]["probabilities"][k] for k in EXPRESSION_LABELS])
+            before = smoothed.get(f["track"])
+            expected = probs if before is None else before + 0.5 * (probs - before)
+            smoothed[f["track"]] = expected
             got = [f["expressions_smoothed"]["probabilities"][k] for k in EXPRESSION_LABELS]
             np.testing.assert_allclose(got, expected, atol=1e-12)
 

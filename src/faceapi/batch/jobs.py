@@ -26,12 +26,12 @@ from faceapi.batch.records import Record, error_record, frame_record, image_reco
 from faceapi.draw import annotate
 from faceapi.errors import FaceApiError, ModelError, OptionsError, VideoError
 from faceapi.fileio import atomic_write_bytes
-from faceapi.options import AnalyzeOptions
-from faceapi.tracking import Tracker
+from faceapi.options import AnalyzeOptions, TrackingOptions
 from faceapi.video.decode import VIDEO_SUFFIXES, is_video, probe
 
 if TYPE_CHECKING:
     from faceapi.pipeline import FaceAnalyzer
+    from faceapi.tracking import FaceTracker
 
 
 @dataclass(frozen=True)
@@ -42,7 +42,8 @@ class JobSettings:
         options: what to compute for each image or frame.
         descriptors: keep the faces' descriptors in the records.
         every, smooth, iou, reid_seconds, reid_distance: videos: analyse every N-th frame; the tracker's
-            smoothing window, IoU threshold and re-identification limits (see `faceapi.tracking.Tracker`).
+            expression smoothing (exponential, over about `smooth` frames: weight 2 / (smooth + 1) for a new
+            one), IoU threshold and re-identification limits (see `faceapi.tracking.FaceTracker`).
         timeline_dir: videos: write per-track expression timelines there.
     """
 
@@ -63,9 +64,16 @@ class JobSettings:
         if not 0 < self.iou <= 1:
             raise OptionsError(f"iou must be in (0, 1], got {self.iou}")
 
-    def tracker(self) -> Tracker:
-        return Tracker(iou_threshold=self.iou, reid_distance=self.reid_distance, reid_seconds=self.reid_seconds,
-                       smooth_window=self.smooth)
+    def tracking(self) -> TrackingOptions:
+        """The video tracker's options from these settings (the rest: `TrackingOptions`'s defaults)."""
+        return TrackingOptions(expression_alpha=2 / (self.smooth + 1), iou_threshold=self.iou,
+                               reid_seconds=self.reid_seconds, reid_distance=self.reid_distance)
+
+    def tracker(self, analyzer: FaceAnalyzer) -> FaceTracker:
+        """A new tracker for one video."""
+        from faceapi.tracking import FaceTracker
+
+        return FaceTracker(analyzer, self.options, self.tracking())
 
 
 class JobContext:
@@ -186,7 +194,8 @@ class VideoJob:
             total = info.frames_to_analyse(settings.every)
             ctx.video_frame(name, 0, total)
             frames = analyze_video(ctx.analyzer, self.source, settings.options, every=settings.every,
-                                   tracker=settings.tracker(), annotate_to=self.annotate_to, timeline=timeline,
+                                   tracker=settings.tracker(ctx.analyzer), annotate_to=self.annotate_to,
+                                   timeline=timeline,
                                    info=info)
             with contextlib.closing(frames):
                 for done, f in enumerate(frames, 1):

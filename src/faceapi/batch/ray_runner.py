@@ -238,12 +238,13 @@ def _is_video(path: str) -> bool:
 
 
 def _video_records(analyzer: FaceAnalyzer, item: Item, local: str, settings: Settings) -> list[dict[str, Any]]:
+    from faceapi.batch.jobs import JobSettings
     from faceapi.timeline import Timeline
-    from faceapi.tracking import Tracker
     from faceapi.video import VideoError, analyze_video
 
-    tracker = Tracker(iou_threshold=settings.iou, reid_distance=settings.reid_distance,
-                      reid_seconds=settings.reid_seconds, smooth_window=settings.smooth)
+    tracker = JobSettings(settings.options, every=settings.every, smooth=settings.smooth, iou=settings.iou,
+                          reid_seconds=settings.reid_seconds,
+                          reid_distance=settings.reid_distance).tracker(analyzer)
     timeline = Timeline(item.path) if settings.timeline else None
     records: list[dict[str, Any]] = []
     try:

@@ -3,7 +3,8 @@ built here and nowhere else::
 
     image        {"source", "status": "ok", "image", "faces", "timings_ms"[, "annotated"]}
     video frame  the same plus "frame" and "time"; each face has "track" and, with expressions,
-                 "expressions_smoothed"
+                 "expressions_smoothed" (the faces' values are the engine's raw ones of the frame: see
+                 `faceapi.tracking`)
     failure      {"source", "status": "error"[, "frame"], "error"}
     skipped      {"source", "status": "skipped", "reason"}   (a folder's file with another extension)
 """
@@ -26,12 +27,13 @@ def image_record(source: str, result: FrameResult, descriptors: bool = True) -> 
 
 def frame_record(source: str, index: int, time: float, result: FrameResult, tracked: Sequence[TrackedFace],
                  descriptors: bool = True) -> Record:
-    """The record of an analysed video frame: the image record plus frame, time, track ids and smoothing."""
+    """The record of an analysed video frame: the image record (of the raw `result`) plus frame, time, track
+    ids and the smoothed expressions."""
     d = result.to_dict(descriptors=descriptors)
     for face_d, t in zip(d["faces"], tracked):
         face_d["track"] = t.track
-        if t.smoothed is not None:
-            face_d["expressions_smoothed"] = {"dominant": t.smoothed_dominant, "probabilities": t.smoothed_dict}
+        if t.face.expressions is not None:
+            face_d["expressions_smoothed"] = t.face.expressions.to_dict()
     return {"source": source, "status": "ok", "frame": index, "time": round(time, 6), **d}
 
 

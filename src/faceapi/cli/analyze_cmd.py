@@ -77,7 +77,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
                    help="analyse images in N processes (default 1); onnxruntime threads are shared out")
     g.add_argument("--every", type=int, default=1, metavar="N", help="videos: analyse every N-th frame")
     g.add_argument("--smooth", type=int, default=5, metavar="N",
-                   help="videos: average each track's expressions over its last N analysed frames (default 5)")
+                   help="videos: smooth each track's expressions exponentially over about N analysed frames "
+                        "(a new frame weighs 2/(N+1); default 5)")
     g.add_argument("--iou", type=float, default=0.3, metavar="X",
                    help="videos: minimum IoU with the previous frame to keep a track (default 0.3)")
     g.add_argument("--reid-seconds", type=float, default=2.0, metavar="S",

@@ -1,27 +1,35 @@
 """One `/ws/stream` connection's state and message handling, apart from the socket (routers/stream.py).
 
-A `StreamSession` holds the settings in force and the next frame number. Text messages (settings, frame
-ids, pings) are handled without I/O (`handle_text`); a binary frame is analysed in the inference pool
-(`handle_frame`). The router awaits each answer before it reads the next message, so one frame per client
-is in flight and answers come in order.
+A `StreamSession` holds the settings in force, the next frame number and, with tracking on, the client's
+`FaceTracker`. Text messages (settings, frame ids, pings) are handled without I/O (`handle_text`); a binary
+frame is analysed in the inference pool (`handle_frame`). The router awaits each answer before it reads the
+next message, so one frame per client is in flight and answers come in order (and reach the tracker in order).
+
+Tracking is a stream setting: ``"tracking": true`` (off until a client asks; the page asks by default) and
+``"tracking_options": {...}`` (`TrackingOptions` keys, each optional). With tracking on, a result has
+``"detected"`` and ``"detect_reason"``, and each face ``"track"`` and ``"raw"`` (see `faceapi.tracking`).
+A frame message may give the frame's capture time, ``{"type": "frame", "id": N, "time": <seconds>}`` (any
+clock of the client's, increasing); the tracker's filters use it, else the time the frame arrived.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import math
 import time
 from typing import Any
 
 from faceapi import __version__
-from faceapi.errors import FaceApiError
-from faceapi.options import AnalyzeOptions, MatchOptions
+from faceapi.errors import FaceApiError, OptionsError
+from faceapi.options import AnalyzeOptions, MatchOptions, TrackingOptions
 from faceapi.pipeline import FaceAnalyzer
 from faceapi.results import FrameResult
 from faceapi.server.context import ServerContext
 from faceapi.server.errors import error_payload
 from faceapi.server.params import analyze_options
 from faceapi.server.uploads import FRAME_LIMIT_HINT
+from faceapi.tracking.face_tracker import FaceTracker, TrackedFrame
 
 log = logging.getLogger("faceapi.server")
 
@@ -47,18 +55,47 @@ def settings_dict(options: AnalyzeOptions) -> dict[str, Any]:
     return {**options.to_dict(), "distance_threshold": match.distance_threshold, "strategy": match.strategy}
 
 
+def tracking_settings(settings: dict[str, Any]) -> tuple[bool, TrackingOptions | None]:
+    """Take ``tracking`` (bool) and ``tracking_options`` (an object) out of a settings message (changed in
+    place): (on, options; None when not given). OptionsError for bad values."""
+    on = settings.pop("tracking", False)
+    if not isinstance(on, bool):
+        raise OptionsError(f"tracking must be true or false, got {on!r}")
+    given = settings.pop("tracking_options", None)
+    if given is None:
+        return on, None
+    if not isinstance(given, dict):
+        raise OptionsError(f"tracking_options must be an object, got {given!r}")
+    return on, TrackingOptions.from_dict(given)
+
+
 class StreamSession:
-    """The state of one stream connection: its settings and frame numbering."""
+    """The state of one stream connection: its settings, frame numbering and tracker."""
 
     def __init__(self, ctx: ServerContext) -> None:
         self.ctx = ctx
         self.options = stream_options({}, ctx.recognition_available)
         self.next_id = 1
+        self.next_time: float | None = None  # the capture time the client gave the next frame, in seconds
+        self.tracking = TrackingOptions()
+        self.tracker: FaceTracker | None = None  # while tracking is on
 
     def hello(self) -> dict[str, Any]:
         return {"type": "hello", "version": __version__, "max_frame_bytes": self.ctx.max_frame_bytes,
                 "settings": self.options.to_dict(), "loaded": self.ctx.analyzer.loaded,
-                "recognition": self.ctx.recognition_available}
+                "recognition": self.ctx.recognition_available, "tracking": True}
+
+    def _apply(self, options: AnalyzeOptions, tracking_on: bool, tracking: TrackingOptions | None) -> None:
+        """New settings. A tracker keeps its tracks and ids through option changes; off drops it."""
+        self.options = options
+        if tracking is not None:
+            self.tracking = tracking
+        if not tracking_on:
+            self.tracker = None
+        elif self.tracker is None:
+            self.tracker = FaceTracker(self.ctx.analyzer, options, self.tracking, matcher=self.ctx.gallery)
+        else:
+            self.tracker.configure(options, self.tracking)
 
     def handle_text(self, text: str) -> dict[str, Any] | None:
         """One text message: the reply (None: none is due). Bad messages leave the state as it was."""
@@ -72,19 +109,27 @@ class StreamSession:
             return {"type": "error", "error": "message must be a JSON object with a 'type'"}
         kind = msg.get("type", "settings")
         if kind == "settings":
+            settings = {k: v for k, v in msg.items() if k != "type"}
             try:
-                options = stream_options({k: v for k, v in msg.items() if k != "type"},
-                                         self.ctx.recognition_available)
+                tracking_on, tracking = tracking_settings(settings)
+                options = stream_options(settings, self.ctx.recognition_available)
             except FaceApiError as exc:
                 return {"type": "error", "error": f"settings refused: {exc}"}
-            self.options = options
-            return {"type": "settings", "ok": True, "settings": settings_dict(options),
-                    "nets": FaceAnalyzer.nets_for(options)}
+            self._apply(options, tracking_on, tracking)
+            ack = {**settings_dict(options), "tracking": tracking_on}
+            if tracking_on:
+                ack["tracking_options"] = self.tracking.to_dict()
+            return {"type": "settings", "ok": True, "settings": ack, "nets": FaceAnalyzer.nets_for(options)}
         if kind == "frame":
             fid = msg.get("id")
             if not isinstance(fid, int) or isinstance(fid, bool):
                 return {"type": "error", "error": f"frame id must be an integer, got {fid!r}"}
+            ftime = msg.get("time")
+            if ftime is not None and (isinstance(ftime, bool) or not isinstance(ftime, (int, float))
+                                      or not math.isfinite(ftime)):
+                return {"type": "error", "error": f"frame time must be a number of seconds, got {ftime!r}"}
             self.next_id = fid
+            self.next_time = None if ftime is None else float(ftime)
             return None
         if kind == "ping":
             return {"type": "pong"}
@@ -93,6 +138,8 @@ class StreamSession:
     async def handle_frame(self, data: bytes) -> dict[str, Any]:
         """One binary frame: its result (coordinates in the frame's pixels) or an error message."""
         frame_id, self.next_id = self.next_id, self.next_id + 1
+        # the frame's time for the tracker's filters: the client's capture time, else when it came in
+        frame_time, self.next_time = (self.next_time if self.next_time is not None else time.monotonic()), None
         t0 = time.perf_counter()
         limit = self.ctx.max_frame_bytes
         if len(data) > limit:
@@ -100,11 +147,13 @@ class StreamSession:
                     "error": f"frame is {len(data)} bytes, over the limit of {limit}{FRAME_LIMIT_HINT}"}
         if not data:
             return {"type": "error", "frame": frame_id, "error": "empty frame (0 bytes)"}
-        options = self.options
+        options, tracker = self.options, self.tracker
         queued: list[float] = []
 
-        def job() -> FrameResult:
+        def job() -> FrameResult | TrackedFrame:
             queued.append((time.perf_counter() - t0) * 1000)
+            if tracker is not None:
+                return tracker.update(data, frame_time)
             return self.ctx.analyzer.analyze(data, options, matcher=self.ctx.gallery)
 
         try:

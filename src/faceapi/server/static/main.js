@@ -318,7 +318,7 @@ async function pump() {
     const bytes = await fl.frame.blob.arrayBuffer();
     if (state.inflight !== fl) return;  // stopped meanwhile
     fl.sent = performance.now();
-    if (!stream.sendFrame(fl.id, bytes)) state.inflight = null;  // closed: onClose reconnects
+    if (!stream.sendFrame(fl.id, bytes, fl.t0 / 1000)) state.inflight = null;  // closed: onClose reconnects
   } catch (e) {
     if (state.inflight !== fl) return;
     state.inflight = null;
@@ -393,8 +393,9 @@ function showStats(msg) {
   el.fps.textContent = fps ? fps.toFixed(1) : "–";
   el.rtt.textContent = fmtMs(state.rttAvg);
   el.faces.textContent = msg.faces.length;
-  const parts = ["decode", "detect", "landmarks", "expressions", "age_gender", "descriptors", "recognize"]
+  const parts = ["decode", "detect", "landmarks", "expressions", "age_gender", "descriptors", "recognize", "tracking"]
     .filter((k) => t[k] != null).map((k) => `${k.replace("_", " ")} ${fmtMs(t[k])}`);
+  if (msg.detected === false) parts.splice(1, 0, "detect skipped (tracked)");  // tracking: no detector this frame
   el.stages.textContent = `server: ${parts.join(" · ")} · total ${fmtMs(t.server_total != null ? t.server_total : t.total)} ms`;
 }
 

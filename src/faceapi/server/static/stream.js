@@ -64,10 +64,11 @@ export class Stream {
     if (this.open) this.ws.send(JSON.stringify({ type: "settings", ...settings }));
   }
 
-  /** Send one encoded frame under `id`; false when the connection is not open. */
-  sendFrame(id, bytes) {
+  /** Send one encoded frame under `id`, taken at `time` (seconds; the tracker's filters use it); false when
+   *  the connection is not open. */
+  sendFrame(id, bytes, time = performance.now() / 1000) {
     if (!this.open) return false;
-    this.ws.send(JSON.stringify({ type: "frame", id }));
+    this.ws.send(JSON.stringify({ type: "frame", id, time }));
     this.ws.send(bytes);
     return true;
   }
