@@ -5,8 +5,8 @@ dominates. Chain: SSD + landmarks + expressions + age/gender + descriptors (``--
 photo archive would ask. Measured, each in a fresh process so nothing is warm:
 
 * local: ``faceapi analyze --workers 1`` and ``--workers 2`` (the process pool of one machine);
-* Ray: ``RayJob.records()`` against a cluster started here with ``ray start --head --num-cpus=N`` on
-  127.0.0.1 (token authentication on), 1 CPU (and onnxruntime thread) per actor.
+* Ray: ``faceapi analyze --ray ADDRESS`` against a cluster started here with ``ray start --head
+  --num-cpus=N`` on 127.0.0.1 (token authentication on), 1 CPU (and onnxruntime thread) per actor.
 
 For each: the wall time from the process start to the last record (startup, weights, actors included),
 images/s over that, and when the first record arrived (Ray hands records over in blocks, so a rate
@@ -33,28 +33,18 @@ from pathlib import Path
 BIN = Path(sys.executable).parent
 SRC = Path(__file__).resolve().parents[1] / "src"
 
-# One driver for every variant: prints the perf_counter time of each record, one per line.
+# One driver for every variant: `faceapi analyze` itself, with the record writer stamping the perf_counter
+# time of each record (every record goes through it, locally and from Ray); prints the stamps.
 DRIVER = """
 import json, sys, time
 t0 = time.perf_counter()
 args = json.loads(sys.argv[1])
-from faceapi.options import AnalyzeOptions
-opts = AnalyzeOptions.from_dict({"landmarks": "full", "expressions": True, "age_gender": True, "descriptors": True})
-if args["mode"] == "ray":
-    from faceapi.batch.ray_runner import RayConfig, RayJob, Settings
-    records = RayJob(args["inputs"], Settings(opts), RayConfig(args["address"])).records()
-else:
-    from faceapi.cli.main import main
-    import faceapi.collect as collect
-    stamps = []
-    write = collect.RecordWriter.write
-    collect.RecordWriter.write = lambda self, r: stamps.append(time.perf_counter() - t0)
-    main(["analyze", *args["inputs"], "--all", "--workers", str(args["workers"]), "--out", "/dev/null"])
-    records = None
-if records is not None:
-    stamps = []
-    for r in records:
-        stamps.append(time.perf_counter() - t0)
+from faceapi.batch.writers import RecordWriter
+from faceapi.cli.main import main
+stamps = []
+RecordWriter.write = lambda self, r: stamps.append(time.perf_counter() - t0)
+where = ["--ray", args["address"]] if args["mode"] == "ray" else ["--workers", str(args["workers"])]
+main(["analyze", *args["inputs"], "--all", "--out", "/dev/null", *where])
 print(json.dumps(stamps))
 """
 

@@ -1,20 +1,25 @@
-"""`faceapi analyze ... --ray ADDRESS`: the same analysis on a Ray cluster, through Ray Data.
+"""`faceapi analyze ... --ray ADDRESS`: the same jobs as a local run, run on a Ray cluster through Ray Data.
 
-The driver (the machine running `faceapi analyze`) lists the inputs, reads and verifies the model weights
-once and puts them in Ray's object store. Every input becomes one row of a Ray Data dataset; the rows go
-through ``map_batches`` to a pool of actors, each holding one `FaceAnalyzer` built from the shipped
-weights (so worker nodes need only the installed package), with as many onnxruntime threads as CPUs it
-reserves. A worker reads and decodes its inputs itself (local paths every node can read, or object-store
-URIs through pyarrow's filesystems), and turns each into records with the same functions as a local run:
-an image is one record, a video is one unit of work (its frames in order, tracked as locally).
+The driver (the machine running `faceapi analyze`) lists the inputs (`expand_inputs`; object-store URIs
+through pyarrow's filesystems) and plans them into jobs with `plan_jobs`, exactly as a local run does. It
+reads and verifies the model weights once and puts them in Ray's object store. Every job (a small frozen
+value, pickled) becomes one row of a Ray Data dataset; the rows go through ``map_batches`` to a pool of
+actors, each holding one `FaceAnalyzer` built from the shipped weights (so worker nodes need only the
+installed package), with as many onnxruntime threads as CPUs it reserves. A worker runs the jobs' own
+code: ``ImageJob.analyse`` (its annotated copy comes back as bytes and is written by the driver with
+``ImageJob.commit``, as the local pool does) and ``job.records(JobContext(...))`` for the others; a video is
+one unit of work (its frames in order, tracked as locally). The driver feeds the results, in the local
+order, to the local run's one loop (`faceapi.batch.runner.write_scheduled`): same writer, tally, progress
+bar and Ctrl-C handling.
 
-Outputs: records in the local run's order to the driver (JSON lines / CSV, written as locally), or, for
-collections too large for the driver, a Parquet dataset written by the workers (one row per record).
+With ``--format parquet`` the workers run every job whole (annotated copies written there) and write the
+records into a Parquet dataset themselves (for collections too large for the driver); the driver gets only
+what it counts (status, frame, number of faces per record).
 
 Faults: actors are restarted (`RayConfig.max_restarts`) and their batches retried
-(`RayConfig.max_task_retries`); a batch's rows leave a worker only when the whole batch is done, so a
-retried batch is never recorded twice. Ray Data's streaming executor holds back inputs when the outputs
-are not consumed (backpressure), so memory stays bounded however many inputs there are.
+(`RayConfig.max_task_retries`); a batch's rows leave a worker only when the whole batch is done, and its
+Parquet file is named after its inputs, so a retried batch is never recorded twice. Ray Data's streaming
+executor holds back inputs when the outputs are not consumed (backpressure), so memory stays bounded.
 
 Ray is the ``faceapi[ray]`` extra; this module imports it only when a run starts.
 """
@@ -22,29 +27,44 @@ Ray is the ``faceapi[ray]`` extra; this module imports it only when a run starts
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import logging
 import os
+import pickle
 import re
 import shutil
-import sys
 import tempfile
-import time
 import warnings
-from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import asdict, dataclass, field
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from faceapi.batch.inputs import InputItem, expand_inputs, kind_of
+from faceapi.batch.jobs import (
+    ErrorJob,
+    ImageJob,
+    ImageOutcome,
+    Job,
+    JobContext,
+    JobSettings,
+    SkipJob,
+    VideoJob,
+    plan_jobs,
+)
+from faceapi.batch.records import Record, error_record
+from faceapi.batch.runner import Scheduled
 from faceapi.errors import FaceApiError, ModelError, OptionsError
+from faceapi.fileio import PRIVATE, PUBLIC, atomic_write_bytes
 from faceapi.image import DEFAULT_MAX_PIXELS
 from faceapi.options import AnalyzeOptions
 
 if TYPE_CHECKING:
     from faceapi.matching import FaceMatcher
-    from faceapi.pipeline import FaceAnalyzer
 
-__all__ = ["INSTALL_HINT", "RayConfig", "RayJob", "RaySummary", "Settings", "analyze_on_ray", "check_address"]
+__all__ = ["INSTALL_HINT", "PARQUET_COLUMNS", "RayConfig", "RayJob", "analyze_on_ray", "check_address", "is_uri",
+           "list_inputs"]
 
 INSTALL_HINT = "--ray needs Ray Data: pip install 'faceapi[ray]'"
 _URI = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
@@ -76,13 +96,12 @@ def _ray() -> Any:
     return ray
 
 
-# -- what the job is -------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class RayConfig:
-    """How the work is spread. `actors`: None = the cluster's CPUs // `cpus_per_actor`; each actor runs
-    onnxruntime with `cpus_per_actor` threads. `batch_size`: inputs per `map_batches` call (a retry
-    repeats a whole batch). `max_restarts` / `max_task_retries`: how often Ray restarts a lost actor and
-    re-runs its batch before the run fails."""
+    """How the work is spread. `actors`: at most this many (None: the cluster's CPUs // `cpus_per_actor`);
+    each actor runs onnxruntime with `cpus_per_actor` threads. `batch_size`: jobs per `map_batches` call
+    (a retry repeats a whole batch). `max_restarts` / `max_task_retries`: how often Ray restarts a lost
+    actor and re-runs its batch before the run fails."""
 
     address: str = "auto"
     cpus_per_actor: int = 1
@@ -102,196 +121,107 @@ class RayConfig:
             raise OptionsError("max_restarts and max_task_retries must be >= 0")
 
 
-@dataclass(frozen=True)
-class Settings:
-    """What every worker needs to turn an input into records, as the local run's options say."""
-
-    options: AnalyzeOptions = field(default_factory=AnalyzeOptions)
-    descriptors: bool = True  # keep descriptors in the records
-    every: int = 1
-    smooth: int = 5
-    iou: float = 0.3
-    reid_seconds: float = 2.0
-    reid_distance: float = 0.6
-    timeline: str | None = None  # folder for the videos' timelines (a path every node can write)
-    max_pixels: int = DEFAULT_MAX_PIXELS
-
-
-@dataclass(frozen=True)
-class Item:
-    """One input in the local order, with where its annotated copy goes (if anywhere)."""
-
-    index: int
-    path: str
-    kind: str  # "image", "video", "auto", "skip", "error" (as faceapi.collect.InputItem)
-    reason: str | None = None
-    root: str | None = None
-    annotate_image: str | None = None
-    annotate_video: str | None = None
-
-    @property
-    def relative(self) -> Path:
-        if self.root is None:
-            return Path(_name(self.path))
-        return Path(_strip(self.path)).relative_to(_strip(self.root))
-
-
-def _strip(path: str) -> str:
-    return _URI.sub("", path) if is_uri(path) else path
-
-
-def _name(path: str) -> str:
-    return Path(_strip(path)).name
-
-
-# -- the seam to the local run's code (one place to re-point when faceapi.batch's jobs land) ----------
-def expand(paths: Sequence[str], annotate: str | None = None) -> list[Item]:
-    """The inputs in the local run's order: local paths as `faceapi analyze` expands them; URIs listed
-    through pyarrow's filesystems (a prefix recursively, sorted), kept and skipped by the same extensions."""
-    from faceapi.cli.analyze_cmd import _targets
-    from faceapi.collect import IMAGE_SUFFIXES, InputItem, expand_inputs
-    from faceapi.video import VIDEO_SUFFIXES
-
-    found: list[InputItem] = []
-    empty: list[InputItem] = []
-    for raw in map(str, paths):
-        listed = _list_uri(raw) if is_uri(raw) else expand_inputs([raw])
-        if not listed and (is_uri(raw) or Path(raw).is_dir()):  # a folder that gave nothing: said at the end
-            empty.append(InputItem(raw, "error", "folder contains no files"))
-        found += listed
-    found += empty
-    single = sum(it.kind in ("image", "video", "auto") for it in found) == 1
-    images = _targets([it for it in found if it.kind in ("image", "auto")], annotate, ".png", IMAGE_SUFFIXES, single)
-    videos = _targets([it for it in found if it.kind in ("video", "auto")], annotate, ".mp4", VIDEO_SUFFIXES, single)
-    return [Item(i, it.path, it.kind, it.reason, it.root, _opt(images.get(it.path)), _opt(videos.get(it.path)))
-            for i, it in enumerate(found)]
-
-
-def _opt(p: Path | None) -> str | None:
-    return None if p is None else str(p)
-
-
-def _list_uri(uri: str) -> list[Any]:
-    """A URI's files as InputItems (the driver lists; the workers read)."""
+# -- inputs: listed on the driver ----------------------------------------------------------------------------
+def _filesystem(path: str) -> tuple[Any, str]:
     from pyarrow import fs as pafs
 
-    from faceapi.collect import InputItem, kind_of
+    if is_uri(path):
+        filesystem, root = pafs.FileSystem.from_uri(path)
+        return filesystem, str(root)
+    return pafs.LocalFileSystem(), str(Path(path).resolve())
+
+
+def _list_uri(uri: str) -> list[InputItem]:
+    """A URI's files as `expand_inputs` gives a local path's: a prefix recursively (sorted), kept or
+    skipped by extension; a missing or empty one as an error item."""
+    from pyarrow import fs as pafs
 
     try:
         filesystem, root = pafs.FileSystem.from_uri(uri)
         info = filesystem.get_file_info(root)
+        if info.type == pafs.FileType.File:
+            return [InputItem(uri, kind_of(Path(root)) or "auto")]
+        if info.type != pafs.FileType.Directory:
+            return [InputItem(uri, "error", "no such file or folder")]
+        entries = filesystem.get_file_info(pafs.FileSelector(root, recursive=True))
     except (OSError, ValueError) as exc:
         return [InputItem(uri, "error", f"cannot list ({type(exc).__name__}: {exc})")]
     scheme = uri.split("://", 1)[0]
-
-    def to_uri(path: str) -> str:
-        return f"{scheme}://{path}" if scheme != "file" or not path.startswith("/") else f"file://{path}"
-
-    if info.type == pafs.FileType.File:
-        return [InputItem(uri, kind_of(Path(root)) or "auto")]
-    if info.type != pafs.FileType.Directory:
-        return [InputItem(uri, "error", "no such file or folder")]
-    try:
-        entries = filesystem.get_file_info(pafs.FileSelector(root, recursive=True))
-    except OSError as exc:
-        return [InputItem(uri, "error", f"cannot list ({type(exc).__name__}: {exc})")]
+    files = sorted(e.path for e in entries if e.type == pafs.FileType.File)
+    if not files:
+        return [InputItem(uri, "error", "folder contains no files")]
     items = []
-    for entry in sorted((e for e in entries if e.type == pafs.FileType.File), key=lambda e: e.path):
-        kind = kind_of(Path(entry.path))
-        path = to_uri(entry.path)
+    for path in files:
+        kind = kind_of(Path(path))
+        full = f"{scheme}://{path}"
         if kind is None:
-            items.append(InputItem(path, "skip", "not an image or video extension", uri))
+            items.append(InputItem(full, "skip", "not an image or video extension", uri))
         else:
-            items.append(InputItem(path, kind, root=uri))
+            items.append(InputItem(full, kind, root=uri))
     return items
 
 
-def records_of(analyzer: FaceAnalyzer, item: Item, settings: Settings) -> tuple[str, list[dict[str, Any]]]:
-    """The records of one input and what it turned out to be ("image", "video", "skip", "error"), exactly
-    as the local run makes them (same functions, same order)."""
-    from faceapi.collect import analyze_image
-
-    if item.kind == "skip":
-        return "skip", [{"source": item.path, "status": "skipped", "reason": item.reason}]
-    if item.kind == "error":
-        return "error", [{"source": item.path, "status": "error", "error": f"{item.path}: {item.reason}"}]
-    with _local_copy(item.path) as (local, fix):
-        if isinstance(local, dict):  # the object could not be read: the same error record as a bad file
-            return ("image" if item.kind != "video" else "video"), [local]
-        if item.kind == "image":
-            return "image", [fix(analyze_image(analyzer, local, settings.options, item.annotate_image,
-                                               settings.descriptors))]
-        if item.kind == "video":
-            return "video", [fix(r) for r in _video_records(analyzer, item, local, settings)]
-        record = analyze_image(analyzer, local, settings.options, item.annotate_image, settings.descriptors)
-        if record["status"] == "error" and _is_video(local):
-            return "video", [fix(r) for r in _video_records(analyzer, item, local, settings)]
-        if record["status"] == "error":
-            record["error"] += " (and not a video either)"
-        return "image", [fix(record)]
+def _resolve_uri(item: InputItem) -> InputItem:
+    """A URI of a file with neither an image nor a video extension, decided by content as locally (by
+    `plan_jobs` on a private copy); one that is neither stays "auto" (an image that fails, "and not a
+    video either")."""
+    with _readable(item.path, os.getcwd()) as (local, _):
+        if local is None:
+            return item
+        job = plan_jobs([InputItem(local, "auto")])[0]
+    if isinstance(job, VideoJob):
+        return dataclasses.replace(item, kind="video")
+    if isinstance(job, ImageJob) and not job.not_video:
+        return dataclasses.replace(item, kind="image")
+    return item
 
 
-def _is_video(path: str) -> bool:
-    from faceapi.cli.analyze_cmd import _is_video as local_is_video
-
-    return local_is_video(path)
-
-
-def _video_records(analyzer: FaceAnalyzer, item: Item, local: str, settings: Settings) -> list[dict[str, Any]]:
-    from faceapi.batch.jobs import JobSettings
-    from faceapi.timeline import Timeline
-    from faceapi.video import VideoError, analyze_video
-
-    tracker = JobSettings(settings.options, every=settings.every, smooth=settings.smooth, iou=settings.iou,
-                          reid_seconds=settings.reid_seconds,
-                          reid_distance=settings.reid_distance).tracker(analyzer)
-    timeline = Timeline(item.path) if settings.timeline else None
-    records: list[dict[str, Any]] = []
-    try:
-        records += analyze_video(analyzer, local, settings.options, every=settings.every, tracker=tracker,
-                                 annotate_to=item.annotate_video, timeline=timeline,
-                                 descriptors=settings.descriptors)
-    except VideoError as exc:
-        records.append({"source": local, "status": "error", "error": str(exc)})
-    finally:
-        if timeline is not None and timeline.tracks and settings.timeline:
-            stem = str(item.relative.with_suffix("")).replace(os.sep, "_")
-            timeline.write(settings.timeline, stem)
-    return records
+def list_inputs(paths: Sequence[str | os.PathLike[str]]) -> list[InputItem]:
+    """The inputs in the local run's order: local paths as `expand_inputs` gives them, URIs listed
+    through pyarrow's filesystems."""
+    items: list[InputItem] = []
+    for raw in map(str, paths):
+        if not is_uri(raw):
+            items += expand_inputs([raw])
+            continue
+        items += [_resolve_uri(it) if it.kind == "auto" else it for it in _list_uri(raw)]
+    return items
 
 
 @contextlib.contextmanager
-def _local_copy(path: str) -> Iterator[tuple[Any, Any]]:
-    """A local path for an input: itself, or for a URI a private temporary copy (records then name the
-    URI, not the copy). Yields (path or an error record when the URI cannot be read, record fixer)."""
-    if not is_uri(path):
-        yield path, lambda r: r
+def _readable(source: str, cwd: str) -> Iterator[tuple[str | None, str]]:
+    """A path this process can read `source` at, and an error message when it cannot: a relative path
+    against the driver's working folder, a URI copied into a private temporary folder (named as the object,
+    so messages and charts show its name)."""
+    if not is_uri(source):
+        yield os.path.join(cwd, source), ""
         return
-    from pyarrow import fs as pafs
-
     folder = tempfile.mkdtemp(prefix="faceapi-input-")  # 0700
     try:
-        local = os.path.join(folder, "input" + Path(_strip(path)).suffix)
+        local = os.path.join(folder, Path(_URI.sub("", source)).name or "input")
         try:
-            filesystem, key = pafs.FileSystem.from_uri(path)
+            filesystem, key = _filesystem(source)
             with filesystem.open_input_stream(key) as src, open(local, "wb") as dst:
                 shutil.copyfileobj(src, dst, 1 << 20)
         except (OSError, ValueError) as exc:
-            yield {"source": path, "status": "error", "error": f"{path}: {type(exc).__name__}: {exc}"}, None
+            yield None, f"{source}: {type(exc).__name__}: {exc}"
             return
-
-        def fix(record: dict[str, Any]) -> dict[str, Any]:
-            record["source"] = path
-            if "error" in record:
-                record["error"] = record["error"].replace(local, path)
-            return record
-
-        yield local, fix
+        yield local, ""
     finally:
         shutil.rmtree(folder, ignore_errors=True)
 
 
-# -- weights: read and verified once on the driver, shipped through the object store --------------------
+def _as_given(record: Record, read_as: str, source: str) -> Record:
+    """A record made from the path a worker read, naming the input as the user gave it."""
+    if read_as == source:
+        return record
+    fixed = {**record, "source": source}
+    if isinstance(fixed.get("error"), str):
+        fixed["error"] = fixed["error"].replace(read_as, source)
+    return fixed
+
+
+# -- weights: read and verified once on the driver, shipped through the object store ----------------------
 def read_weights(models_dir: str | os.PathLike[str] | None, options: AnalyzeOptions) -> dict[str, bytes]:
     """File name -> bytes of every weight file the options need, from the model folder, verified."""
     import hashlib
@@ -320,44 +250,52 @@ def read_weights(models_dir: str | os.PathLike[str] | None, options: AnalyzeOpti
 def _private_model_folder(files: dict[str, bytes]) -> str:
     folder = tempfile.mkdtemp(prefix="faceapi-models-")  # 0700, this process's user only
     for fname, data in files.items():
-        fd = os.open(os.path.join(folder, fname), os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        fd = os.open(os.path.join(folder, fname), os.O_WRONLY | os.O_CREAT | os.O_EXCL, PRIVATE)
         with os.fdopen(fd, "wb") as f:
             f.write(data)
     return folder
 
 
-# -- the workers ----------------------------------------------------------------------------------------
+# -- the workers ----------------------------------------------------------------------------------------------
 PARQUET_COLUMNS = ("input", "source", "status", "frame", "time", "error", "record")
 
 
+@dataclass(frozen=True)
+class _Parquet:
+    """Where the workers write the Parquet dataset (a folder or URI), and whether its files are private."""
+
+    root: str
+    private: bool
+
+
 def _schemas() -> tuple[Any, Any]:
-    """The rows a worker returns (one per input) and the Parquet rows it writes (one per record)."""
+    """The rows a worker returns (one per job) and the Parquet rows it writes (one per record)."""
     import pyarrow as pa
 
-    per_input = pa.schema([("index", pa.int64()), ("kind", pa.string()), ("records", pa.string())])
+    per_job = pa.schema([("index", pa.int64()), ("records", pa.string()), ("annotated", pa.binary())])
     per_record = pa.schema([("input", pa.int64()), ("source", pa.string()), ("status", pa.string()),
                             ("frame", pa.int64()), ("time", pa.float64()), ("error", pa.string()),
                             ("record", pa.string())])
-    return per_input, per_record
+    return per_job, per_record
 
 
-def _filesystem(path: str) -> tuple[Any, str]:
-    from pyarrow import fs as pafs
-
-    if is_uri(path):
-        filesystem, root = pafs.FileSystem.from_uri(path)
-        return filesystem, str(root)
-    return pafs.LocalFileSystem(), str(Path(path).resolve())
+def _counted(record: Record) -> Record:
+    """What the driver's Tally needs of a record the workers wrote to Parquet: status, source, frame and
+    the number of faces (as empty placeholders)."""
+    keep: Record = {k: record[k] for k in ("source", "status", "frame") if k in record}
+    if record.get("status") == "ok":
+        keep["faces"] = [{}] * len(record.get("faces", ()))
+    return keep
 
 
 class _Worker:
-    """One actor of the pool: a FaceAnalyzer on the shipped weights; a batch of inputs in, one row per
-    input out (with its records as JSON lines). With `parquet`, the records go into one Parquet file per
-    batch in that folder instead (named after the batch's inputs, so a retried batch replaces its file),
-    and the rows carry only each record's source and status."""
+    """One actor of the pool: a FaceAnalyzer on the shipped weights; a batch of jobs in, one row per job out
+    (its records as JSON lines, and an image's annotated copy as bytes). With `parquet`, every job is run
+    whole here and its records go into one Parquet file per batch (named after the batch's inputs, so a
+    retried batch replaces its file); the rows then carry only what the driver counts."""
 
-    def __init__(self, weights: Any, matcher: FaceMatcher | None, settings: Settings, threads: int,
-                 parquet: str | None):
+    def __init__(self, weights: Any, matcher: FaceMatcher | None, settings: JobSettings, threads: int,
+                 max_pixels: int, cwd: str, parquet: _Parquet | None):
         import ray
 
         from faceapi.engine.runtime import RuntimeConfig
@@ -368,121 +306,98 @@ class _Worker:
         files: dict[str, bytes] = ray.get(weights) if isinstance(weights, ray.ObjectRef) else weights
         folder = _private_model_folder(files)
         try:
-            self.analyzer = FaceAnalyzer(folder, RuntimeConfig(threads=threads), max_pixels=settings.max_pixels,
-                                         matcher=matcher)
-            self.analyzer.load(FaceAnalyzer.nets_for(settings.options))  # everything in memory now
+            analyzer = FaceAnalyzer(folder, RuntimeConfig(threads=threads), max_pixels=max_pixels, matcher=matcher)
+            analyzer.load(FaceAnalyzer.nets_for(settings.options))  # everything in memory now
         finally:
             shutil.rmtree(folder, ignore_errors=True)  # the nets hold what they need; leave no copy behind
-        self.settings = settings
+        self.analyzer = analyzer
+        self.ctx = JobContext(settings, lambda: analyzer)
+        self.cwd = cwd
         self.parquet = parquet
+
+    def _run(self, job: Job) -> tuple[list[Record], bytes | None]:
+        """The job's records (and an image's annotated bytes), made from a readable copy of its input."""
+        if isinstance(job, (SkipJob, ErrorJob)):
+            return list(job.records(self.ctx)), None
+        with _readable(job.source, self.cwd) as (path, error):
+            if path is None:
+                return [error_record(job.source, error)], None
+            local = dataclasses.replace(job, source=path)
+            if isinstance(local, ImageJob) and self.parquet is None:
+                outcome = local.analyse(self.analyzer, self.ctx.settings)  # committed by the driver
+                return [_as_given(outcome.record, path, job.source)], outcome.annotated
+            return [_as_given(r, path, job.source) for r in local.records(self.ctx)], None
 
     def __call__(self, batch: dict[str, Any]) -> Any:
         import pyarrow as pa
 
-        per_input, per_record = _schemas()
-        rows: dict[str, list[Any]] = {name: [] for name in per_input.names}
+        per_job, per_record = _schemas()
+        rows: dict[str, list[Any]] = {name: [] for name in per_job.names}
         out: dict[str, list[Any]] = {name: [] for name in per_record.names}
-        for text in batch["item"]:
-            item = Item(**json.loads(str(text)))
-            kind, records = records_of(self.analyzer, item, self.settings)
-            rows["index"].append(item.index)
-            rows["kind"].append(kind)
+        for index, blob in zip(batch["index"], batch["job"]):
+            job: Job = pickle.loads(blob)  # noqa: S301 - pickled by this run's driver
+            records, annotated = self._run(job)
+            rows["index"].append(int(index))
+            rows["annotated"].append(annotated)
             if self.parquet is None:
                 rows["records"].append("".join(json.dumps(r) + "\n" for r in records))
                 continue
-            rows["records"].append("".join(json.dumps({"source": r.get("source"), "status": r.get("status")})
-                                           + "\n" for r in records))
+            rows["records"].append("".join(json.dumps(_counted(r)) + "\n" for r in records))
             for r in records:
-                out["input"].append(item.index)
+                out["input"].append(int(index))
                 for key in ("source", "status", "frame", "time"):
                     out[key].append(r.get(key))
                 out["error"].append(r.get("error") or r.get("reason"))
                 out["record"].append(json.dumps(r))
         if self.parquet is not None and rows["index"]:
             self._write(pa.table(out, schema=per_record), rows["index"][0], rows["index"][-1])
-        return pa.table(rows, schema=per_input)
+        return pa.table(rows, schema=per_job)
 
     def _write(self, table: Any, first: int, last: int) -> None:
-        """One file per batch, whole or not at all: written under a hidden name, then renamed (object
-        stores publish an object only once it is closed, so there it is written in place)."""
+        """One file per batch, whole or not at all: written atomically on a local (or mounted) folder;
+        an object store publishes an object only once it is closed."""
+        import pyarrow as pa
         import pyarrow.parquet as pq
         from pyarrow import fs as pafs
 
         assert self.parquet is not None
-        filesystem, root = _filesystem(self.parquet)
+        filesystem, root = _filesystem(self.parquet.root)
         name = f"part-{first:09d}-{last:09d}.parquet"
         if isinstance(filesystem, pafs.LocalFileSystem):
-            tmp = f"{root}/.{name}.{os.getpid()}.part"
-            pq.write_table(table, tmp, filesystem=filesystem)
-            os.replace(tmp, f"{root}/{name}")
+            buf = pa.BufferOutputStream()
+            pq.write_table(table, buf)
+            atomic_write_bytes(f"{root}/{name}", buf.getvalue().to_pybytes(),
+                               PRIVATE if self.parquet.private else PUBLIC)
         else:
             pq.write_table(table, f"{root}/{name}", filesystem=filesystem)
 
 
-# -- the driver -----------------------------------------------------------------------------------------
-@dataclass
-class RaySummary:
-    """Counts of a run, as the local run's summary line has them."""
-
-    images: int = 0
-    videos: int = 0
-    frames: int = 0
-    ok: int = 0
-    failed: int = 0
-    skipped: int = 0
-    failed_sources: list[str] = field(default_factory=list)
-
-    def add(self, kind: str, records: Iterable[dict[str, Any]]) -> None:
-        failed = False
-        for r in records:
-            if r.get("status") == "error":
-                failed = True
-                self.failed += 1
-                self.failed_sources.append(str(r.get("source", "?")))
-            elif r.get("status") == "skipped":
-                self.skipped += 1
-            elif kind == "video":
-                self.frames += 1
-        if kind == "image":
-            self.images += 1
-        elif kind == "video":
-            self.videos += 1
-        if kind in ("image", "video") and not failed:
-            self.ok += 1
-
-    def text(self, seconds: float, stopped: str | None) -> str:
-        parts = [f"{self.images} image(s)", f"{self.videos} video(s) ({self.frames} frame(s) analysed)"]
-        if self.skipped:
-            parts.append(f"{self.skipped} skipped (not an image or video extension)")
-        text = (f"faceapi: {stopped + '; ' if stopped else ''}{', '.join(parts)}: {self.ok} ok, "
-                f"{self.failed} failed in {seconds:.1f} s on Ray")
-        if self.failed_sources:
-            shown = ", ".join(self.failed_sources[:5])
-            more = len(self.failed_sources) - 5
-            text += f"; failed: {shown}" + (f" and {more} more" if more > 0 else "")
-        return text
-
-
+# -- the driver -------------------------------------------------------------------------------------------------
 class RayJob:
-    """One analysis of `inputs` on a Ray cluster. Connects on `records()` / `write_parquet()`; leaves a
-    connection it did not open alone, and closes its own when done (or interrupted)."""
+    """One analysis of `inputs` on a Ray cluster: the inputs listed and planned into `jobs` here (as a
+    local run does), the weights read and verified; `scheduled()` connects and runs them."""
 
-    def __init__(self, inputs: Sequence[str], settings: Settings | None = None, config: RayConfig | None = None,
-                 *, models_dir: str | os.PathLike[str] | None = None, matcher: FaceMatcher | None = None,
-                 annotate: str | None = None):
-        self.settings = settings or Settings()
+    def __init__(self, inputs: Sequence[str | os.PathLike[str]], settings: JobSettings,
+                 config: RayConfig | None = None, *, models_dir: str | os.PathLike[str] | None = None,
+                 matcher: FaceMatcher | None = None, annotate: str | None = None,
+                 max_pixels: int = DEFAULT_MAX_PIXELS):
         self.config = config or RayConfig()
-        if self.settings.options.recognize is not None and matcher is None:
+        _ray()  # the install hint before any work
+        if settings.options.recognize is not None and matcher is None:
             raise OptionsError("recognition needs a gallery or a FaceMatcher: none was given")
         self.matcher = matcher
-        self.items = expand(inputs, annotate)
-        self.weights = read_weights(models_dir, self.settings.options)  # before connecting: fail fast
-        self.summary = RaySummary()
+        self.max_pixels = max_pixels
+        # Workers write videos' annotated copies and timelines: give them absolute paths (of a folder every
+        # node can write); images' annotated copies are written here, by the driver, as the records say.
+        timeline = settings.timeline_dir
+        self.settings = dataclasses.replace(settings, timeline_dir=os.path.abspath(timeline) if timeline else None)
+        self.jobs: list[Job] = plan_jobs(list_inputs(inputs), annotate)
+        self.weights = read_weights(models_dir, settings.options)  # before connecting: fail fast
         self.actors = 0
 
-    # one connection per job
     @contextlib.contextmanager
     def _connected(self) -> Iterator[Any]:
+        """Ray, connected; a connection this opened is closed at the end (the job's actors go with it)."""
         ray = _ray()
         opened = not ray.is_initialized()
         if opened:
@@ -495,19 +410,26 @@ class RayJob:
             yield ray
         finally:
             if opened:
-                ray.shutdown()  # the job's actors go with the driver's connection
+                ray.shutdown()
 
-    def _dataset(self, ray: Any, parquet: str | None) -> Any:
+    def _shipped(self, job: Job, parquet: _Parquet | None) -> bytes:
+        """The job as a worker gets it: paths the worker writes made absolute (it runs elsewhere)."""
+        written_there = isinstance(job, VideoJob) or (isinstance(job, ImageJob) and parquet is not None)
+        if isinstance(job, (ImageJob, VideoJob)) and job.annotate_to is not None and written_there:
+            job = dataclasses.replace(job, annotate_to=os.path.abspath(job.annotate_to))
+        return pickle.dumps(job)
+
+    def _dataset(self, ray: Any, parquet: _Parquet | None) -> Any:
         cpus = int(ray.cluster_resources().get("CPU", 0))
         if cpus < self.config.cpus_per_actor:
             raise FaceApiError(f"the Ray cluster has {cpus} CPU(s), fewer than the {self.config.cpus_per_actor} "
                                "one actor needs")
-        self.actors = self.config.actors or max(1, cpus // self.config.cpus_per_actor)
+        self.actors = min(self.config.actors or cpus, cpus // self.config.cpus_per_actor)
         self._weights_ref = ray.put(self.weights)  # once into the object store; held for the whole run, so a
         # restarted actor can read it again
-        rows = [{"item": json.dumps(asdict(it))} for it in self.items]
+        rows = [{"index": i, "job": self._shipped(job, parquet)} for i, job in enumerate(self.jobs)]
         # One block per batch: a Ray Data task is then exactly one batch, so a retry repeats just that batch
-        # (whose rows never left the lost worker) and records stream back batch by batch.
+        # (whose rows never left the lost worker) and results stream back batch by batch.
         blocks = max(1, -(-len(rows) // self.config.batch_size))
         ds = ray.data.from_items(rows, override_num_blocks=blocks)
         with warnings.catch_warnings():  # max_restarts / max_task_retries only go through ray_remote_args
@@ -517,51 +439,67 @@ class RayJob:
                 compute=ray.data.ActorPoolStrategy(min_size=1, max_size=self.actors),
                 fn_constructor_kwargs={"weights": self._weights_ref, "matcher": self.matcher,
                                        "settings": self.settings, "threads": self.config.cpus_per_actor,
-                                       "parquet": parquet},
+                                       "max_pixels": self.max_pixels, "cwd": os.getcwd(), "parquet": parquet},
                 num_cpus=self.config.cpus_per_actor, max_restarts=self.config.max_restarts,
                 max_task_retries=self.config.max_task_retries)
         ctx = ds.context
         ctx.execution_options.preserve_order = True  # the local order, without a reorder buffer here
-        ctx.enable_progress_bars = False  # our own progress line on stderr
+        ctx.enable_progress_bars = False  # the run's own progress bar on stderr
         ctx.print_on_execution_start = False
         logging.getLogger("ray.data").setLevel(logging.WARNING)
         return ds
 
-    def results(self, parquet: str | None = None) -> Iterator[tuple[Item, str, list[dict[str, Any]]]]:
-        """(input, what it turned out to be, its records) for every input, in the local order, as they
-        finish. With `parquet` (a folder or URI), the workers write the records there as Parquet (one row
-        per record: input index, source, status, frame, time, error, and the whole record as JSON) and
-        the records given here hold only each record's source and status."""
-        if parquet is not None:
-            filesystem, root = _filesystem(parquet)
-            filesystem.create_dir(root, recursive=True)
+    def scheduled(self, parquet: str | None = None, *, private: bool = False) -> Scheduled:
+        """Each job with its records, in the local order, as they finish: what the local run's loop
+        (`faceapi.batch.runner.write_scheduled`) writes and counts. An image's annotated copy is written
+        here just before its record is handed over. With `parquet` (a new or empty folder, or a URI), the
+        workers write the records there (one row per record: `PARQUET_COLUMNS`, the whole record as JSON in
+        ``record``; files 0600 when `private`) and the records given here hold only what a Tally counts."""
+        target = _Parquet(parquet, private) if parquet is not None else None
+        if target is not None:
+            _prepare_folder(target)
         with self._connected() as ray:
-            ds = self._dataset(ray, parquet)
             expected = 0
             try:
-                for row in ds.iter_rows():
+                for row in self._dataset(ray, target).iter_rows():
                     index = int(row["index"])
-                    if index != expected:  # preserve_order and one row per input make this impossible
+                    if index != expected:  # preserve_order and one row per job make this impossible
                         raise FaceApiError(f"Ray returned input {index} where {expected} was due")
-                    records = [json.loads(line) for line in str(row["records"]).splitlines()]
-                    self.summary.add(str(row["kind"]), records)
                     expected += 1
-                    yield self.items[index], str(row["kind"]), records
+                    job = self.jobs[index]
+                    records = [json.loads(line) for line in str(row["records"]).splitlines()]
+                    if isinstance(job, ImageJob) and target is None:
+                        records = [job.commit(ImageOutcome(records[0], row["annotated"]))]
+                    yield job, (r for r in records)
             except ray.exceptions.RayTaskError as exc:
                 raise _unwrap(exc) from None
-            if expected != len(self.items):
-                raise FaceApiError(f"Ray returned {expected} of {len(self.items)} inputs")
+            if expected != len(self.jobs):
+                raise FaceApiError(f"Ray returned {expected} of {len(self.jobs)} inputs")
 
-    def records(self) -> Iterator[dict[str, Any]]:
-        """Every record, in the local run's order."""
-        for _, _, records in self.results():
+    def records(self) -> Iterator[Record]:
+        """Every record, in the local run's order (annotated copies written as they come)."""
+        for _, records in self.scheduled():
             yield from records
 
-    def write_parquet(self, out: str) -> RaySummary:
-        """Run the job with the workers writing a Parquet dataset into the folder or URI `out`."""
-        for _ in self.results(parquet=out):
-            pass
-        return self.summary
+
+def _prepare_folder(target: _Parquet) -> None:
+    """The dataset's folder: created (0700 for private data), or an existing empty one; a folder that holds
+    files already is refused (another run's files would mix with this one's)."""
+    from pyarrow import fs as pafs
+
+    filesystem, root = _filesystem(target.root)
+    info = filesystem.get_file_info(root)
+    if info.type == pafs.FileType.File:
+        raise OptionsError(f"--format parquet: {target.root} is a file; --out takes a folder for a dataset")
+    if info.type == pafs.FileType.Directory:
+        if filesystem.get_file_info(pafs.FileSelector(root, recursive=False)):
+            raise OptionsError(f"--format parquet: {target.root} is not empty; give a new or empty folder")
+        return
+    if isinstance(filesystem, pafs.LocalFileSystem):
+        Path(root).parent.mkdir(parents=True, exist_ok=True)
+        os.mkdir(root, 0o700 if target.private else 0o755)
+    else:
+        filesystem.create_dir(root, recursive=True)
 
 
 def _unwrap(exc: BaseException) -> BaseException:
@@ -572,76 +510,22 @@ def _unwrap(exc: BaseException) -> BaseException:
     return FaceApiError(f"the Ray job failed: {exc}")
 
 
-def analyze_on_ray(inputs: Sequence[str], options: AnalyzeOptions | None = None, *, address: str = "auto",
-                   models_dir: str | os.PathLike[str] | None = None, matcher: FaceMatcher | None = None,
-                   every: int = 1, descriptors: bool = True, config: RayConfig | None = None
-                   ) -> Iterator[dict[str, Any]]:
+def analyze_on_ray(inputs: Sequence[str | os.PathLike[str]], options: AnalyzeOptions | None = None, *,
+                   address: str = "auto", models_dir: str | os.PathLike[str] | None = None,
+                   matcher: FaceMatcher | None = None, settings: JobSettings | None = None,
+                   config: RayConfig | None = None) -> Iterator[Record]:
     """Analyse images, videos, folders and object-store URIs on a Ray cluster; yields the same records as
     `faceapi analyze` gives locally, in the same order.
 
     Args:
         inputs: local paths every node can read, or URIs pyarrow can open (``s3://``, ``gs://``, ...).
+        options: what to compute (default: `AnalyzeOptions()`); `settings`, when given, wins (videos'
+            ``every``, tracking, descriptors in the records).
         address: ``auto`` (a running cluster or $RAY_ADDRESS) or ``host:port`` of the head.
         config: actors, CPUs per actor, batch size, retries (`address` wins over ``config.address``).
     """
-    cfg = config or RayConfig()
-    cfg = RayConfig(address, cfg.cpus_per_actor, cfg.actors, cfg.batch_size, cfg.max_restarts, cfg.max_task_retries)
-    settings = Settings(options or AnalyzeOptions(), descriptors=descriptors, every=every)
-    return RayJob(inputs, settings, cfg, models_dir=models_dir, matcher=matcher).records()
+    cfg = dataclasses.replace(config or RayConfig(), address=address)
+    job = RayJob(inputs, settings or JobSettings(options or AnalyzeOptions()), cfg, models_dir=models_dir,
+                 matcher=matcher)
+    return job.records()
 
-
-
-
-# -- the command line -------------------------------------------------------------------------------------
-def run_command(args: Any) -> int:
-    """`faceapi analyze ... --ray ADDRESS` with the local command's parsed arguments: writes what the local
-    run writes (JSON lines / CSV through the same writer, or a Parquet folder with ``--format parquet``),
-    a progress line and the summary on stderr. Exit status as locally: 1 when any input failed."""
-    from dataclasses import replace
-
-    from faceapi.cli.analyze_cmd import _gallery_matcher
-    from faceapi.cli.common import analyze_options
-    from faceapi.collect import ProgressBar, RecordWriter
-    from faceapi.options import MatchOptions
-
-    for name, minimum in (("every", 1), ("smooth", 1)):
-        if getattr(args, name) < minimum:
-            raise OptionsError(f"--{name} must be >= {minimum}, got {getattr(args, name)}")
-    if not 0 < args.iou <= 1:
-        raise OptionsError(f"--iou must be in (0, 1], got {args.iou}")
-    parquet = getattr(args, "format", "jsonl") == "parquet"
-    if parquet and (not args.out or args.out == "-" or args.csv):
-        raise OptionsError("--format parquet writes a folder: give it as --out DIR (and no --csv)")
-    _ray()  # the install hint before any work
-    options = analyze_options(args, **({"expressions": True} if args.timeline else {}))
-    matcher = _gallery_matcher(args) if args.recognize else None
-    if matcher is not None:
-        options = replace(options, recognize=MatchOptions(matcher.distance_threshold, matcher.strategy))
-    settings = Settings(options, descriptors=not args.no_descriptor_output, every=args.every, smooth=args.smooth,
-                        iou=args.iou, reid_seconds=args.reid_seconds, reid_distance=args.reid_distance,
-                        timeline=args.timeline)
-    config = RayConfig(check_address(args.ray), cpus_per_actor=args.threads or 1)
-    t0 = time.perf_counter()
-    job = RayJob(args.images, settings, config, models_dir=args.models_dir, matcher=matcher, annotate=args.annotate)
-    progress = ProgressBar(len(job.items), enabled=args.progress)
-    writer = None if parquet else RecordWriter.open(args.out, args.csv)
-    stopped: str | None = None
-    try:
-        for _, _, records in job.results(parquet=args.out if parquet else None):
-            if writer is not None:
-                for record in records:
-                    writer.write(record)
-            progress.advance()
-    except KeyboardInterrupt:
-        stopped = "interrupted"
-        raise
-    except BaseException:
-        stopped = "stopped"
-        raise
-    finally:
-        progress.close()
-        if writer is not None:
-            writer.close()
-        if stopped != "stopped":  # an error that stops the run is reported on its own (main prints it)
-            print(job.summary.text(time.perf_counter() - t0, stopped), file=sys.stderr, flush=True)
-    return 1 if job.summary.failed else 0

@@ -106,12 +106,16 @@ class StopBetweenRecords:
             self._installed = False
 
 
+#: each job with its records, in the run's order: what the one loop below consumes (`_scheduled` makes it
+#: locally; `faceapi.batch.ray_runner` from a Ray cluster's results)
+Scheduled = Generator[tuple[Job, Generator[Record, None, None]], None, None]
+
+
 def _one(record: Record) -> Generator[Record, None, None]:
     yield record
 
 
-def _scheduled(jobs: Sequence[Job], ctx: JobContext, pool: ImagePool | None,
-               prefetch: int) -> Generator[tuple[Job, Generator[Record, None, None]], None, None]:
+def _scheduled(jobs: Sequence[Job], ctx: JobContext, pool: ImagePool | None, prefetch: int) -> Scheduled:
     """Each job with its records, in order. Runs of consecutive images go through the pool when there is one
     (their annotated copies are written here, in this process, just before their records); without a pool,
     a run of two or more images is decoded ahead by a `Prefetcher` holding up to `prefetch` images."""
@@ -138,14 +142,22 @@ def run_jobs(jobs: Sequence[Job], ctx: JobContext, writer: RecordWriter, tally: 
     raises). Missing model weights (ModelError) stop the run; KeyboardInterrupt is raised between records
     (see the module docstring). `prefetch`: without a pool, decode up to this many images ahead while one
     is analysed (0: decode each when its turn comes); records are the same either way."""
-    with StopBetweenRecords() as stop, contextlib.closing(_scheduled(jobs, ctx, pool, prefetch)) as scheduled:
+    write_scheduled(_scheduled(jobs, ctx, pool, prefetch), writer, tally, progress=progress)
+
+
+def write_scheduled(scheduled: Scheduled, writer: RecordWriter | None, tally: Tally, *,
+                    progress: ProgressBar | None = None) -> None:
+    """The one loop: write (unless `writer` is None: the records went elsewhere) and count every record of
+    every scheduled job, advance the progress bar per job, stop between records on Ctrl-C."""
+    with StopBetweenRecords() as stop, contextlib.closing(scheduled):
         for job, records in scheduled:
             failed_before = tally.failed
             written = 0
             try:
                 with contextlib.closing(records):  # an interrupted job finishes its side outputs now
                     for record in records:
-                        writer.write(record)
+                        if writer is not None:
+                            writer.write(record)
                         tally.record(record)
                         written += 1
                         stop.check()
@@ -159,4 +171,4 @@ def run_jobs(jobs: Sequence[Job], ctx: JobContext, writer: RecordWriter, tally: 
             stop.check()
 
 
-__all__ = ["StopBetweenRecords", "Tally", "run_jobs"]
+__all__ = ["Scheduled", "StopBetweenRecords", "Tally", "run_jobs", "write_scheduled"]

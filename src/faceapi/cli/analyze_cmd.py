@@ -5,7 +5,8 @@ The record shapes are in `faceapi.batch.records`; the jobs and the one loop that
 records in `faceapi.batch`. This module turns the command line into settings and jobs, and prints the
 summary. The run goes on after a failed input and exits with 1 when any failed (0 otherwise), after a
 summary line on stderr. Missing model weights stop it at once. Ctrl-C stops it between records, leaving
-every output written so far valid and consistent with the others.
+every output written so far valid and consistent with the others. With ``--ray ADDRESS`` the same jobs run on
+a Ray cluster (`faceapi.batch.ray_runner`) and their records go through the same loop.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from faceapi.batch import (
     plan_jobs,
     run_jobs,
 )
+from faceapi.batch.runner import write_scheduled
 from faceapi.cli.common import add_detector_args, add_gallery_arg, add_net_args, analyze_options
 from faceapi.errors import OptionsError
 from faceapi.image import DEFAULT_MAX_PIXELS
@@ -73,8 +75,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     g.add_argument("--match-strategy", choices=("mean", "nearest"), default="mean",
                    help="distance to a person: mean over their descriptors (face-api.js) or the nearest one")
     g = p.add_argument_group("collections and videos")
-    g.add_argument("--workers", type=int, default=1, metavar="N",
-                   help="analyse images in N processes (default 1); onnxruntime threads are shared out")
+    g.add_argument("--workers", type=int, default=None, metavar="N",
+                   help="analyse images in N processes (default 1); onnxruntime threads are shared out; with "
+                        "--ray: at most N actors (default: the cluster's CPUs / --threads)")
     g.add_argument("--every", type=int, default=1, metavar="N", help="videos: analyse every N-th frame")
     g.add_argument("--smooth", type=int, default=5, metavar="N",
                    help="videos: smooth each track's expressions exponentially over about N analysed frames "
@@ -85,13 +88,20 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
                    help="videos, with --descriptors: re-identify a track lost for up to S seconds (default 2)")
     g.add_argument("--reid-distance", type=float, default=0.6, metavar="D",
                    help="videos, with --descriptors: maximum descriptor distance to re-identify (default 0.6)")
+    g = p.add_argument_group("scale out (the faceapi[ray] extra)")
+    g.add_argument("--ray", metavar="ADDRESS",
+                   help="run on a Ray cluster: 'auto' (the cluster this machine belongs to, or $RAY_ADDRESS) or "
+                        "HOST:PORT of its head; inputs may be URIs (s3://, gs://, ...)")
+    g.add_argument("--format", choices=("jsonl", "parquet"), default="jsonl",
+                   help="with --ray: 'parquet' has the workers write a Parquet dataset into the folder or URI "
+                        "--out (default: jsonl)")
     p.set_defaults(func=run)
 
 
 def _settings(args: argparse.Namespace, matcher: FaceMatcher | None) -> JobSettings:
     """The run's settings from the command line, each checked with the flag's name in the message."""
     for name, minimum in (("workers", 1), ("every", 1), ("smooth", 1)):
-        if getattr(args, name) < minimum:
+        if getattr(args, name) is not None and getattr(args, name) < minimum:
             raise OptionsError(f"--{name} must be >= {minimum}, got {getattr(args, name)}")
     if not 0 < args.iou <= 1:
         raise OptionsError(f"--iou must be in (0, 1], got {args.iou}")
@@ -117,8 +127,24 @@ def _gallery_matcher(args: argparse.Namespace) -> FaceMatcher:
     return matcher
 
 
+def _check_format(args: argparse.Namespace) -> bool:
+    """Whether the run writes a Parquet dataset (--format parquet), checked against --ray, --out, --csv."""
+    if args.ray:
+        from faceapi.batch.ray_runner import check_address
+
+        check_address(args.ray)
+    if args.format != "parquet":
+        return False
+    if not args.ray:
+        raise OptionsError("--format parquet: the Ray workers write the dataset; use it with --ray ADDRESS")
+    if not args.out or args.out == "-" or args.csv:
+        raise OptionsError("--format parquet writes a dataset folder: give it as --out DIR (and no --csv)")
+    return True
+
+
 def run(args: argparse.Namespace) -> int:
     t0 = time.perf_counter()
+    parquet = _check_format(args)
     matcher = _gallery_matcher(args) if args.recognize else None
     settings = _settings(args, matcher)
 
@@ -128,20 +154,35 @@ def run(args: argparse.Namespace) -> int:
 
         return FaceAnalyzer(args.models_dir, RuntimeConfig(threads=args.threads), matcher=matcher)
 
-    jobs = plan_jobs(expand_inputs(args.paths), args.annotate)
+    ray_job = None
+    if args.ray:
+        from faceapi.batch.ray_runner import RayConfig, RayJob
+
+        ray_job = RayJob(args.paths, settings, RayConfig(args.ray, cpus_per_actor=args.threads or 1,
+                                                          actors=args.workers),
+                         models_dir=args.models_dir, matcher=matcher, annotate=args.annotate)
+        jobs = ray_job.jobs
+    else:
+        jobs = plan_jobs(expand_inputs(args.paths), args.annotate)
     progress = ProgressBar(len(jobs), enabled=args.progress)
     ctx = JobContext(settings, make_analyzer, on_video_frame=progress.video_frame)
     tally = Tally()
     # descriptors and names are biometric data: such outputs are created private (0600)
     private = (settings.options.descriptors and settings.descriptors) or settings.options.recognize is not None
-    writer = RecordWriter.open(args.out, args.csv, private=private)
+    writer = None if parquet else RecordWriter.open(args.out, args.csv, private=private)
     pool: ImagePool | None = None
     stopped: str | None = None
     try:
-        if args.workers > 1 and sum(isinstance(j, ImageJob) for j in jobs) > 1:
-            pool = ImagePool(args.workers, settings, models_dir=args.models_dir, threads=args.threads,
-                             max_pixels=DEFAULT_MAX_PIXELS, matcher=matcher)
-        run_jobs(jobs, ctx, writer, tally, pool=pool, progress=progress)
+        if ray_job is not None:  # the same loop, fed from the cluster
+            write_scheduled(ray_job.scheduled(args.out if parquet else None, private=private), writer, tally,
+                            progress=progress)
+        else:
+            assert writer is not None  # only --ray writes Parquet
+            workers = args.workers or 1
+            if workers > 1 and sum(isinstance(j, ImageJob) for j in jobs) > 1:
+                pool = ImagePool(workers, settings, models_dir=args.models_dir, threads=args.threads,
+                                 max_pixels=DEFAULT_MAX_PIXELS, matcher=matcher)
+            run_jobs(jobs, ctx, writer, tally, pool=pool, progress=progress)
     except KeyboardInterrupt:
         stopped = "interrupted"
         raise
@@ -152,7 +193,8 @@ def run(args: argparse.Namespace) -> int:
         progress.close()
         if pool is not None:
             pool.close(wait=stopped is None)
-        writer.close()
+        if writer is not None:
+            writer.close()
         if stopped != "stopped":  # an error that stops the run is reported on its own (main prints it)
             print(tally.summary(time.perf_counter() - t0, stopped), file=sys.stderr, flush=True)
     return 1 if tally.failed else 0
