@@ -85,6 +85,7 @@ def calibrate(model_name: str, graph_version: str, model: bytes, inputs: Iterabl
     cache.unlink(missing_ok=True)
     with tempfile.TemporaryDirectory() as tmp:
         _quantize_static(_prepared(model, Path(tmp)), Path(tmp) / "int8.onnx", cache, inputs)
+    cache.chmod(0o644)  # package data, not a secret (onnxruntime writes it 0600)
     return cache
 
 
