@@ -5,6 +5,8 @@ Chains: "tiny 416 + landmarks + expressions" (the web page's default, issue 3's 
 ``FaceAnalyzer.analyze`` on the decoded image array (decoding excluded, as in face-api.js's reference
 figure), and reports the per-stage split of the median run.
 Usage: ``python benchmarks/bench_chain.py [--image PATH] [--repeat N]``.
+With ``FACEAPI_SHARED_POOL=1`` give one ``--threads`` value per run: onnxruntime sizes the shared pool
+once per process, so a second thread count would run (with a warning) on the first one's pool.
 """
 
 from __future__ import annotations

@@ -5,6 +5,7 @@ Usage: ``python benchmarks/bench_detectors.py [--image PATH] [--runs N] [--threa
 For each net and input size (SSD 512; tiny 128, 224, 320, 416, 512, 608) and each thread count, runs
 warm-up calls and then N timed calls, and prints a markdown table with the median and minimum latency in
 milliseconds and the effective GMAC/s (multiply-accumulates of spec section 0 / median graph time).
+With ``FACEAPI_SHARED_POOL=1`` give one ``--threads`` value per run (onnxruntime sizes that pool once per process).
 """
 
 from __future__ import annotations

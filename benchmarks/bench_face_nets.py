@@ -3,6 +3,8 @@
 Times ``net.predict(crops)`` end to end (preprocessing, onnxruntime, postprocessing) on the bbt4 reference
 crops when /work/shared (or $FACEAPI_SHARED) is there, else on random crops of similar sizes.
 Prints a markdown table. Usage: ``python benchmarks/bench_face_nets.py [--repeat N] [--threads 1 2]``.
+With ``FACEAPI_SHARED_POOL=1`` give one ``--threads`` value per run: onnxruntime sizes the shared pool
+once per process, so a second thread count would run (with a warning) on the first one's pool.
 """
 
 from __future__ import annotations

@@ -20,7 +20,7 @@ import onnxruntime as ort
 import pytest
 
 from faceapi.cli.main import main
-from faceapi.engine.runtime import RuntimeConfig
+from faceapi.engine.runtime import RuntimeConfig, session_options
 from faceapi.nets import NET_SPECS
 from faceapi.pipeline import FaceAnalyzer
 from faceapi.results import Box
@@ -61,7 +61,10 @@ def _desc(exported: Path, name: str) -> dict[str, Any]:
 
 
 def _session(exported: Path, name: str) -> ort.InferenceSession:
-    return ort.InferenceSession(str(exported / f"{name}.onnx"), providers=["CPUExecutionProvider"])
+    """A plain CPU session for an exported file, built with options this process allows (a process whose
+    faceapi sessions share onnxruntime's global pool refuses sessions with pools of their own)."""
+    options, providers = session_options(RuntimeConfig(providers=("CPUExecutionProvider",)))
+    return ort.InferenceSession(str(exported / f"{name}.onnx"), sess_options=options, providers=providers)
 
 
 # -- feeding a net from its JSON alone ---------------------------------------------------------------

@@ -3,19 +3,29 @@
 Sessions are created once per net and shared: ``InferenceSession.run`` is thread-safe. The execution
 providers come from `RuntimeConfig` or ``$FACEAPI_PROVIDERS`` (comma separated), so an installed
 ``onnxruntime-gpu`` is used through its CUDA provider without code changes.
+
+Threads: each session has an intra-op pool of its own, without spinning (the default), or every CPU
+session of the process shares one onnxruntime pool (`RuntimeConfig.shared_pool`, ``FACEAPI_SHARED_POOL=1``).
+The shared pool always spins: on an idle machine that saves small nets the pool's wake-up on every op
+(15-30 % at batch 1), on a busy one the spinning costs 1.5-3x (SPEED.md has the figures).
 """
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import logging
 import os
 import tempfile
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, ClassVar
+from pathlib import Path
+from typing import TYPE_CHECKING, ClassVar, Literal
 
 import numpy as np
 
+from faceapi.errors import OptionsError
 from faceapi.models.manifest import WeightMap
 from faceapi.models.store import LoadedWeights, load_weights
 
@@ -32,20 +42,48 @@ BUILDER_VERSION = "2"
 log = logging.getLogger("faceapi")
 log.addHandler(logging.NullHandler())
 
+CPU = "CPUExecutionProvider"
+
+#: "float": face-api.js's numbers; "int8": the nets of `faceapi.engine.quantize.INT8_MODELS` quantised.
+Precision = Literal["float", "int8"]
+PRECISIONS: tuple[Precision, ...] = ("float", "int8")
+
 
 @dataclass(frozen=True)
 class RuntimeConfig:
-    """How sessions run. ``threads=None`` lets onnxruntime use every physical core.
+    """How sessions run.
 
-    ``spinning`` is off by default: every session has its own intra-op thread pool, and with spinning on,
-    the idle threads of one net's session keep spinning while the next net runs and take its cores.
-    Measured on bbt4.jpg with 2 threads, "tiny 416 + landmarks + expressions" takes 47 ms without
-    spinning and 136 ms with it; a single net alone is the same either way (11.5 vs 11.9 ms).
+    threads: intra-op threads; None reads ``$FACEAPI_THREADS``, and 0 (its default) lets onnxruntime use
+        every physical core.
+    providers: execution providers in order of preference; None reads ``$FACEAPI_PROVIDERS``, else CUDA
+        when installed, then CPU.
+    shared_pool: run every CPU session of the process on one onnxruntime intra-op pool; None reads
+        ``$FACEAPI_SHARED_POOL`` (``1`` turns it on; off by default). The first session built with it
+        (and CPU-only providers) creates the pool with its ``threads``. Once it exists, onnxruntime's
+        Python binding refuses sessions with pools of their own, so every later session of the process
+        (faceapi's, and anything else that builds onnxruntime sessions: see `session_options`) uses it,
+        whatever its own ``threads`` or ``shared_pool`` say (logged once per differing request;
+        `shared_pool_threads` reads the size back). So several analyzers in one process share the first
+        one's thread count, the server's request threads share one pool, and each worker process of
+        ``faceapi analyze --workers`` has its own. A first session on other providers (CUDA) does not
+        create the pool.
+    spinning: whether the idle threads of a session's own pool spin waiting for work. Off: a net's
+        spinning threads would take the cores from the next net's. The shared pool always spins
+        (onnxruntime 1.32 has no switch for it from Python).
+    precision: ``"float"`` (the default: face-api.js's numbers) or ``"int8"``: the nets in
+        `faceapi.engine.quantize.INT8_MODELS` (SSD and the descriptor net) run a statically quantised
+        graph, 2-4x faster with a small loss measured in SPEED.md; the other nets stay float.
     """
 
     threads: int | None = None
     providers: tuple[str, ...] | None = None
+    shared_pool: bool | None = None
     spinning: bool = False
+    precision: Precision = "float"
+
+    def __post_init__(self) -> None:
+        if self.precision not in PRECISIONS:
+            raise OptionsError(f"precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}")
 
     def resolved_providers(self) -> list[str]:
         if self.providers:
@@ -57,26 +95,110 @@ class RuntimeConfig:
 
         available = ort.get_available_providers()
         preferred = [p for p in ("CUDAExecutionProvider",) if p in available]
-        return preferred + ["CPUExecutionProvider"]
+        return preferred + [CPU]
 
     def resolved_threads(self) -> int:
         if self.threads is not None:
             return self.threads
         return int(os.environ.get("FACEAPI_THREADS", "0"))
 
+    def resolved_shared_pool(self) -> bool:
+        if self.shared_pool is not None:
+            return self.shared_pool
+        return os.environ.get("FACEAPI_SHARED_POOL", "0").strip().lower() in ("1", "true", "yes", "on")
+
+
+class _SharedPool:
+    """The process's onnxruntime global intra-op pool: whether it exists, its size, what was said about it."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.exists = False
+        self.threads: int | None = None  # None while absent, or when something else in the process made it
+        self.reported: set[tuple[int, bool]] = set()
+
+    def use(self, config: RuntimeConfig, threads: int, providers: list[str]) -> bool:
+        """Whether a session for `config` runs on the shared pool, creating the pool if this is the first."""
+        with self.lock:
+            shared = config.resolved_shared_pool()
+            if not self.exists:
+                if not shared or providers != [CPU]:
+                    return False
+                from onnxruntime.capi import _pybind_state
+
+                try:
+                    _pybind_state.set_global_thread_pool_sizes(threads, 1)
+                    self.threads = threads
+                except Exception as exc:  # onnxruntime raises its own Fail when the pools exist already
+                    if "already been created" not in str(exc):
+                        raise
+                    log.info("onnxruntime's global thread pool was created outside faceapi; using it")
+                self.exists = True
+                return True
+            request = (threads, shared)
+            if (threads != self.threads or not shared) and request not in self.reported:
+                self.reported.add(request)
+                log.warning(
+                    "onnxruntime thread pool: asked for %s threads%s, but this process already runs its sessions "
+                    "on one shared pool of %s threads (onnxruntime sizes it once per process); using that",
+                    threads or "all", "" if shared else " on a pool of its own",
+                    "unknown" if self.threads is None else (self.threads or "all"),
+                )
+            return True
+
+
+_POOL = _SharedPool()
+
+
+def shared_pool_threads() -> int | None:
+    """The size faceapi gave the process's shared onnxruntime pool (0: every core); None while it has none."""
+    return _POOL.threads if _POOL.exists else None
+
+
+def session_options(config: RuntimeConfig | None = None) -> tuple[ort.SessionOptions, list[str]]:
+    """Session options and providers for `config` in this process (shared pool or a session's own).
+
+    Anything in the process that builds an onnxruntime session once the shared pool exists must use
+    options like these: onnxruntime refuses a session with a pool of its own from then on.
+    """
+    import onnxruntime as ort
+
+    config = config or RuntimeConfig()
+    providers = config.resolved_providers()
+    threads = config.resolved_threads()
+    options = ort.SessionOptions()
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    options.log_severity_level = 3
+    if _POOL.use(config, threads, providers):
+        options.use_per_session_threads = False
+    else:
+        options.intra_op_num_threads = threads
+        options.inter_op_num_threads = 1
+        if not config.spinning:
+            options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    return options, providers
+
 
 def create_session(model: bytes, config: RuntimeConfig | None = None) -> ort.InferenceSession:
     import onnxruntime as ort
 
-    config = config or RuntimeConfig()
-    options = ort.SessionOptions()
-    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    options.intra_op_num_threads = config.resolved_threads()
-    options.inter_op_num_threads = 1
-    options.log_severity_level = 3
-    if not config.spinning:
-        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-    return ort.InferenceSession(model, sess_options=options, providers=config.resolved_providers())
+    options, providers = session_options(config)
+    return ort.InferenceSession(model, sess_options=options, providers=providers)
+
+
+def _sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def _write_atomically(path: Path, data: bytes) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".part")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
 
 
 def cached_graph(name: str, loaded: LoadedWeights, version: str,
@@ -84,18 +206,30 @@ def cached_graph(name: str, loaded: LoadedWeights, version: str,
     """The serialised graph for these weights, from ``<model folder>/onnx/`` or built and stored there.
 
     The file name carries the weights' hash and the graph builder's version, so new weights or a
-    changed builder never reuse a stale graph. A read-only model folder just means no caching.
+    changed builder never reuse a stale graph. Next to each graph, ``NAME.onnx.sha256`` records the
+    graph's SHA-256 when it is built; a cached graph is used only when its bytes match that record,
+    otherwise (changed, truncated, or no record) it is rebuilt and stored again, so a graph edited on
+    disk never produces results. A read-only model folder just means no caching.
     """
     path = loaded.folder / "onnx" / f"{name}-{loaded.key}-v{version}-b{BUILDER_VERSION}.onnx"
+    record = path.with_name(path.name + ".sha256")
     if path.is_file():
-        return path.read_bytes()
-    data: bytes = build(loaded.weights).SerializeToString()
+        data = path.read_bytes()
+        try:
+            recorded = record.read_text().strip()
+        except OSError:
+            recorded = ""
+        if recorded and hmac.compare_digest(recorded, _sha256(data)):
+            return data
+        if recorded:
+            log.warning("cached %s graph %s does not match its recorded SHA-256: rebuilding it", name, path)
+        else:
+            log.info("cached %s graph %s has no SHA-256 record: rebuilding it", name, path)
+    data = bytes(build(loaded.weights).SerializeToString())
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".part")
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
+        _write_atomically(path, data)
+        _write_atomically(record, (_sha256(data) + "\n").encode())
     except OSError as exc:
         log.info("not caching %s graph in %s: %s", name, path.parent, exc)
     return data
@@ -115,6 +249,13 @@ class OnnxNet:
         spec = self.spec
         loaded = load_weights(spec.model, models_dir)
         self.model_bytes = cached_graph(spec.model, loaded, spec.graph_version, spec.build_graph)
+        self.precision: Precision = "float"
+        if runtime is not None and runtime.precision == "int8":
+            from faceapi.engine import quantize
+
+            if spec.model in quantize.INT8_MODELS:
+                self.model_bytes = quantize.cached_int8_graph(spec.model, spec.graph_version, loaded, self.model_bytes)
+                self.precision = "int8"
         self.session = create_session(self.model_bytes, runtime)
         self.output_names: list[str] = [o.name for o in self.session.get_outputs()]
 

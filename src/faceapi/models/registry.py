@@ -74,3 +74,17 @@ MODELS: dict[str, ModelFiles] = {
         ),
     )
 }
+
+#: SHA-256 of each model's decoded tensors (`faceapi.models.store.tensors_sha256`: names, dtypes, shapes and
+#: values in manifest order). An original face-api.js ``weights/`` folder (4 MiB shards and a differently
+#: formatted manifest, so neither file hash above applies) is verified against these: a changed shard or a
+#: changed manifest (names, shapes, quantisation) changes the decoded tensors.
+DECODED_SHA256: dict[str, str] = {
+    "ssd_mobilenetv1_model": "e57d8845234747f237057e169f06de3f62e32f2de2fe251ca2ca8286b806d22d",
+    "tiny_face_detector_model": "747684930c107b10552c82d643037d08eb39381aed110844ad29e590c8bcc5b1",
+    "face_landmark_68_model": "7469ff75cd4a84aa908cd243c524c1a0bf539e25487ac94c97139d6a4dc50c25",
+    "face_landmark_68_tiny_model": "5303d13a7532177f031bf05d7ed6db56d977c85d6b08cf982e3136d629e97799",
+    "face_recognition_model": "e95dd6269f53a9ad8085940093ec45cafcee2c0330da2cf406d89038cdf6797c",
+    "face_expression_model": "da85ca7815a6f41ea139309b0b1c5d2c4d20c8d244a74ef30f6df0f5c0d9e823",
+    "age_gender_model": "5f6a6f0194cbcd8e957b6d3cf554581a0d0283f6fecd9622ae80fac9f9079de5",
+}

@@ -11,11 +11,12 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import platformdirs
 
 from faceapi.errors import ModelError, ModelNotFoundError
 from faceapi.models.manifest import WeightMap, read_manifest_weights
-from faceapi.models.registry import MODELS, ModelFiles
+from faceapi.models.registry import DECODED_SHA256, MODELS, ModelFiles
 
 ENV_VAR = "FACEAPI_MODELS"
 DOWNLOAD_HINT = "run `faceapi models download` (or `faceapi models download --from PATH` with a copy you have)"
@@ -40,6 +41,15 @@ def sha256_file(path: Path) -> str:
     with open(path, "rb") as f:
         for chunk in iter(lambda: f.read(1 << 20), b""):
             h.update(chunk)
+    return h.hexdigest()
+
+
+def tensors_sha256(tensors: dict[str, np.ndarray]) -> str:
+    """SHA-256 of decoded tensors: each name, dtype, shape and value bytes, in order (what `DECODED_SHA256` pins)."""
+    h = hashlib.sha256()
+    for name, value in tensors.items():
+        h.update(f"{name}|{value.dtype.str}|{list(value.shape)}\n".encode())
+        h.update(np.ascontiguousarray(value).tobytes())
     return h.hexdigest()
 
 
@@ -92,8 +102,9 @@ class LoadedWeights:
 def load_weights(name: str, folder: str | os.PathLike[str] | None = None) -> LoadedWeights:
     """Read and check one model's weights.
 
-    The npm layout (``NAME.bin``) is verified against the pinned SHA-256; an original face-api.js
-    ``weights/`` folder (shards) cannot be, so only its byte counts are checked.
+    The npm layout (``NAME.bin``) is verified against the pinned SHA-256 of its files; an original
+    face-api.js ``weights/`` folder (shards, another manifest format) against the pinned SHA-256 of the
+    decoded tensors. Either way, weights that differ from the pinned ones are refused.
 
     Raises:
         ModelNotFoundError: the manifest is not in the folder (the message says how to get it).
@@ -112,9 +123,12 @@ def load_weights(name: str, folder: str | os.PathLike[str] | None = None) -> Loa
         key = spec.bin_sha256[:16]
     tensors = read_manifest_weights(manifest)
     if not bin_path.is_file():
-        # Original face-api.js shards: no pinned sum to check, so key the graph cache by content.
-        h = hashlib.sha256()
-        for t in tensors.values():
-            h.update(t.tobytes())
-        key = "shards-" + h.hexdigest()[:16]
+        # Original face-api.js shards: their files differ from the pinned ones, their content must not.
+        digest = tensors_sha256(tensors)
+        if digest != DECODED_SHA256[name]:
+            raise ModelError(
+                f"model {name!r} in {root}: the weights its manifest and shards describe do not match the pinned "
+                f"SHA-256 (corrupt, tampered with or a different version); {DOWNLOAD_HINT}"
+            )
+        key = "shards-" + digest[:16]
     return LoadedWeights(WeightMap(tensors, name), key, root)
