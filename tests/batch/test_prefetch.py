@@ -71,7 +71,7 @@ def test_records_with_prefetch_are_those_without(photos_and_junk, analyzer, tmp_
     errors = {Path(r["source"]).name: r["error"] for r in after if r["status"] == "error"}
     assert set(errors) == {"broken.jpg", "text.png"}
     assert "corrupt or truncated image" in errors["broken.jpg"]
-    assert errors["text.png"] == f"{photos_and_junk / 'text.png'}: not an image file that can be decoded"
+    assert errors["text.png"].startswith(f"{photos_and_junk / 'text.png'}: not an image file that can be decoded")
 
     def without_timings(records: list[dict]) -> list[dict]:
         return [{k: v for k, v in r.items() if k not in ("timings_ms", "annotated")} for r in records]
