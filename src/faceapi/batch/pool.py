@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from faceapi.batch.jobs import ImageJob, ImageOutcome, JobSettings
+from faceapi.engine.runtime import Precision
 from faceapi.image import DEFAULT_MAX_PIXELS
 
 if TYPE_CHECKING:
@@ -34,13 +35,14 @@ _worker: _Worker | None = None  # set by _init_worker in each worker process, ne
 
 
 def _init_worker(settings: JobSettings, models_dir: str | os.PathLike[str] | None, threads: int | None,
-                 max_pixels: int, matcher: FaceMatcher | None) -> None:
+                 precision: Precision, max_pixels: int, matcher: FaceMatcher | None) -> None:
     global _worker
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C and terminates the pool
     from faceapi.engine.runtime import RuntimeConfig
     from faceapi.pipeline import FaceAnalyzer
 
-    analyzer = FaceAnalyzer(models_dir, RuntimeConfig(threads=threads), max_pixels=max_pixels, matcher=matcher)
+    analyzer = FaceAnalyzer(models_dir, RuntimeConfig(threads=threads, precision=precision), max_pixels=max_pixels,
+                            matcher=matcher)
     _worker = _Worker(analyzer, settings)
 
 
@@ -55,13 +57,13 @@ class ImagePool:
     (``cpu_count // workers`` each unless `threads` says otherwise)."""
 
     def __init__(self, workers: int, settings: JobSettings, *, models_dir: str | os.PathLike[str] | None = None,
-                 threads: int | None = None, max_pixels: int = DEFAULT_MAX_PIXELS,
+                 threads: int | None = None, precision: Precision = "float", max_pixels: int = DEFAULT_MAX_PIXELS,
                  matcher: FaceMatcher | None = None):
         if threads is None:
             threads = max(1, (os.cpu_count() or 1) // workers)
         ctx = multiprocessing.get_context("spawn")
         self._pool = ctx.Pool(workers, initializer=_init_worker,
-                              initargs=(settings, models_dir, threads, max_pixels, matcher))
+                              initargs=(settings, models_dir, threads, precision, max_pixels, matcher))
 
     def analyse(self, jobs: Iterable[ImageJob]) -> Iterator[ImageOutcome]:
         """The jobs' outcomes, in order (the annotated copies are not written: see `ImageJob.commit`)."""

@@ -55,6 +55,7 @@ from faceapi.batch.jobs import (
 )
 from faceapi.batch.records import Record, error_record
 from faceapi.batch.runner import Scheduled
+from faceapi.engine.runtime import Precision, RuntimeConfig
 from faceapi.errors import FaceApiError, ModelError, OptionsError
 from faceapi.fileio import PRIVATE, PUBLIC, atomic_write_bytes
 from faceapi.image import DEFAULT_MAX_PIXELS
@@ -109,6 +110,7 @@ class RayConfig:
     batch_size: int = 4
     max_restarts: int = 3
     max_task_retries: int = 3
+    precision: Precision = "float"
 
     def __post_init__(self) -> None:
         check_address(self.address)
@@ -294,11 +296,10 @@ class _Worker:
     whole here and its records go into one Parquet file per batch (named after the batch's inputs, so a
     retried batch replaces its file); the rows then carry only what the driver counts."""
 
-    def __init__(self, weights: Any, matcher: FaceMatcher | None, settings: JobSettings, threads: int,
+    def __init__(self, weights: Any, matcher: FaceMatcher | None, settings: JobSettings, runtime: RuntimeConfig,
                  max_pixels: int, cwd: str, parquet: _Parquet | None):
         import ray
 
-        from faceapi.engine.runtime import RuntimeConfig
         from faceapi.pipeline import FaceAnalyzer
 
         # `weights` is the driver's ObjectRef (Ray Data hands constructor arguments over unresolved):
@@ -306,7 +307,7 @@ class _Worker:
         files: dict[str, bytes] = ray.get(weights) if isinstance(weights, ray.ObjectRef) else weights
         folder = _private_model_folder(files)
         try:
-            analyzer = FaceAnalyzer(folder, RuntimeConfig(threads=threads), max_pixels=max_pixels, matcher=matcher)
+            analyzer = FaceAnalyzer(folder, runtime, max_pixels=max_pixels, matcher=matcher)
             analyzer.load(FaceAnalyzer.nets_for(settings.options))  # everything in memory now
         finally:
             shutil.rmtree(folder, ignore_errors=True)  # the nets hold what they need; leave no copy behind
@@ -438,7 +439,9 @@ class RayJob:
                 _Worker, batch_size=self.config.batch_size, batch_format="numpy",
                 compute=ray.data.ActorPoolStrategy(min_size=1, max_size=self.actors),
                 fn_constructor_kwargs={"weights": self._weights_ref, "matcher": self.matcher,
-                                       "settings": self.settings, "threads": self.config.cpus_per_actor,
+                                       "settings": self.settings,
+                                       "runtime": RuntimeConfig(threads=self.config.cpus_per_actor,
+                                                                precision=self.config.precision),
                                        "max_pixels": self.max_pixels, "cwd": os.getcwd(), "parquet": parquet},
                 num_cpus=self.config.cpus_per_actor, max_restarts=self.config.max_restarts,
                 max_task_retries=self.config.max_task_retries)

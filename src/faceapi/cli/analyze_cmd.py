@@ -31,7 +31,7 @@ from faceapi.batch import (
     run_jobs,
 )
 from faceapi.batch.runner import write_scheduled
-from faceapi.cli.common import add_detector_args, add_gallery_arg, add_net_args, analyze_options
+from faceapi.cli.common import add_detector_args, add_gallery_arg, add_net_args, analyze_options, runtime_config
 from faceapi.errors import OptionsError
 from faceapi.image import DEFAULT_MAX_PIXELS
 from faceapi.options import MatchOptions
@@ -149,17 +149,16 @@ def run(args: argparse.Namespace) -> int:
     settings = _settings(args, matcher)
 
     def make_analyzer() -> FaceAnalyzer:
-        from faceapi.engine.runtime import RuntimeConfig
         from faceapi.pipeline import FaceAnalyzer
 
-        return FaceAnalyzer(args.models_dir, RuntimeConfig(threads=args.threads), matcher=matcher)
+        return FaceAnalyzer(args.models_dir, runtime_config(args), matcher=matcher)
 
     ray_job = None
     if args.ray:
         from faceapi.batch.ray_runner import RayConfig, RayJob
 
         ray_job = RayJob(args.paths, settings, RayConfig(args.ray, cpus_per_actor=args.threads or 1,
-                                                          actors=args.workers),
+                                                          actors=args.workers, precision=args.precision),
                          models_dir=args.models_dir, matcher=matcher, annotate=args.annotate)
         jobs = ray_job.jobs
     else:
@@ -181,6 +180,7 @@ def run(args: argparse.Namespace) -> int:
             workers = args.workers or 1
             if workers > 1 and sum(isinstance(j, ImageJob) for j in jobs) > 1:
                 pool = ImagePool(workers, settings, models_dir=args.models_dir, threads=args.threads,
+                                 precision=args.precision,
                                  max_pixels=DEFAULT_MAX_PIXELS, matcher=matcher)
             run_jobs(jobs, ctx, writer, tally, pool=pool, progress=progress)
     except KeyboardInterrupt:

@@ -5,8 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from faceapi.cli.common import add_detector_args, analyze_options
-from faceapi.engine.runtime import RuntimeConfig
+from faceapi.cli.common import add_detector_args, analyze_options, runtime_config
 from faceapi.errors import FaceApiError, ModelError
 from faceapi.pipeline import FaceAnalyzer
 
@@ -20,7 +19,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 def run(args: argparse.Namespace) -> int:
     options = analyze_options(args)
-    analyzer = FaceAnalyzer(args.models_dir, RuntimeConfig(threads=args.threads))
+    analyzer = FaceAnalyzer(args.models_dir, runtime_config(args))
     failed = 0
     for path in args.images:
         try:

@@ -9,7 +9,7 @@ import argparse
 import json
 import sys
 
-from faceapi.cli.common import add_detector_args, add_gallery_arg, analyze_options
+from faceapi.cli.common import add_detector_args, add_gallery_arg, analyze_options, runtime_config
 from faceapi.errors import GalleryError
 from faceapi.gallery import Gallery, enrol_images
 from faceapi.options import DEFAULT_DISTANCE_THRESHOLD
@@ -71,11 +71,10 @@ def _open(args: argparse.Namespace, create: bool = True) -> Gallery:
 
 
 def _add(args: argparse.Namespace) -> int:
-    from faceapi.engine.runtime import RuntimeConfig
     from faceapi.pipeline import FaceAnalyzer
 
     detector = analyze_options(args).detector
-    analyzer = FaceAnalyzer(args.models_dir, RuntimeConfig(threads=args.threads))
+    analyzer = FaceAnalyzer(args.models_dir, runtime_config(args))
     with _open(args) as gallery:
         result = enrol_images(analyzer, gallery, args.name, args.images, crop=args.crop, detector=detector,
                               append=args.append, max_distance=None if args.force else DEFAULT_DISTANCE_THRESHOLD)

@@ -12,7 +12,7 @@ import threading
 import webbrowser
 from urllib.parse import quote
 
-from faceapi.cli.common import add_gallery_arg, add_models_dir_arg
+from faceapi.cli.common import add_gallery_arg, add_models_dir_arg, add_runtime_args, runtime_config
 from faceapi.errors import FaceApiError
 
 #: The largest image `faceapi serve` decodes, in pixels: a 12-megapixel phone photo or a 4K webcam frame
@@ -80,6 +80,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--ssl-certfile", metavar="FILE",
                    help="serve HTTPS with this certificate (PEM) instead of the self-signed one")
     p.add_argument("--ssl-keyfile", metavar="FILE", help="the certificate's private key (PEM)")
+    add_runtime_args(p)
     p.add_argument("--workers-threads", type=int, default=2, metavar="N",
                    help="threads running inference (default 2)")
     p.add_argument("--preload", action="store_true", help="load every net before accepting connections")
@@ -177,7 +178,7 @@ def _serve(args: argparse.Namespace) -> int:
 
         gallery = Gallery(args.gallery)  # GalleryError (a FaceApiError) for a file that is not a gallery
         print(f"faceapi: gallery {gallery.path} ({len(gallery)} people)", file=sys.stderr)
-    analyzer = FaceAnalyzer(args.models_dir, max_pixels=args.max_pixels)
+    analyzer = FaceAnalyzer(args.models_dir, runtime_config(args), max_pixels=args.max_pixels)
     if args.preload:
         analyzer.load(progress=lambda name, i, n: print(f"loading {name} ({i + 1}/{n})", file=sys.stderr))
     bound = [host] if not args.lan else [host, *lan_ips]
