@@ -17,6 +17,8 @@ from PIL import Image
 from faceapi.options import AnalyzeOptions
 from faceapi.pipeline import FaceAnalyzer
 
+from helpers import ARTIFACTS
+
 SETTINGS = {"detector": "tiny", "input_size": 416, "min_score": 0.5, "landmarks": "full", "expressions": True}
 TOKEN_NEEDED = "The server needs its token: open the address faceapi serve printed."
 PHONE_URL = "https://192.0.2.7:8443/?token=abc"
@@ -99,7 +101,8 @@ def test_enrolling_a_name_that_exists_asks_first(live_server, open_page, crop_fr
                                                  tmp_path):
     """Amy is enrolled; "Amy" again asks whether to add the face to her (Escape: nothing added; Enter: added
     with append=true); a face of someone else under "Amy" shows the server's reason and is added only with
-    "Add anyway" (append=true&force=true). The keyboard alone answers; the focus goes to the question."""
+    "Add anyway" (append=true&force=true). The keyboard alone answers; the focus goes to the question.
+    Saves test-artifacts/browser-enrol-ask.png."""
     from faceapi.gallery import Gallery, describe_face
     from faceapi.server import create_app
 
@@ -159,6 +162,8 @@ def test_enrolling_a_name_that_exists_asks_first(live_server, open_page, crop_fr
         page.wait_for_function("() => document.getElementById('btn-ask-yes').textContent === 'Add anyway'"
                                " && !document.getElementById('enrol-ask').hidden", timeout=60_000)
         mismatch, anyway_focused = page.inner_text("#enrol-msg"), focused(page) == "btn-ask-yes"
+        ARTIFACTS.mkdir(exist_ok=True)
+        page.locator("#people-card").screenshot(path=str(ARTIFACTS / "browser-enrol-ask.png"))
         samples_before_force = gallery.person("Amy").descriptors
         known = gallery.descriptors("Amy")
         page.keyboard.press("Enter")
@@ -219,7 +224,7 @@ def test_phone_qr_code_only_where_the_server_serves_phones(live_server, open_pag
 
 def test_page_without_its_cookie_says_how_to_get_the_token(live_server, open_page, tmp_path):
     """The session cookie is gone (cleared, expired): the next REST call answers 401 and the page says, once
-    and at the top, to open the address `faceapi serve` printed."""
+    and at the top, to open the address `faceapi serve` printed. Saves test-artifacts/browser-token-needed.png."""
     from faceapi.server import create_app
 
     with live_server(create_app(FaceAnalyzer(tmp_path / "no-models"))) as srv, \
@@ -229,6 +234,8 @@ def test_page_without_its_cookie_says_how_to_get_the_token(live_server, open_pag
         page.context.clear_cookies()
         page.click("#sw-models")
         page.wait_for_selector("#token-banner:not([hidden])")
+        ARTIFACTS.mkdir(exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / "browser-token-needed.png"))
         banner = page.inner_text("#token-banner")
         alerts = page.get_by_role("alert").filter(has_text="needs its token").count()
         server_state = page.get_attribute("#server-state", "data-state")
