@@ -126,17 +126,23 @@ class Authenticated:
 class LiveServer(Authenticated):
     """uvicorn serving `app` on a free 127.0.0.1 port, in a background thread: ``with LiveServer(app) as srv``
     (`config`: more arguments of `faceapi.server.serving.uvicorn_config`). The app's token is ``srv.token``
-    (`create_app` makes one unless given an access policy)."""
+    (`create_app` makes one unless given an access policy). `listening`: serve on a duplicate of this bound
+    socket, which the caller keeps open, so that another server can follow on the same port (a restart)
+    with no unbind in between: connections made meanwhile wait in its backlog."""
 
-    def __init__(self, app, **config) -> None:
+    def __init__(self, app, listening=None, **config) -> None:
         import socket
         import threading
 
         uvicorn = require("uvicorn")
         from faceapi.server.serving import uvicorn_config
 
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self.sock.bind(("127.0.0.1", 0))
+        if listening is not None:
+            listening.listen(64)
+            self.sock = listening.dup()
+        else:
+            self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            self.sock.bind(("127.0.0.1", 0))
         self.port = self.sock.getsockname()[1]
         self.token = app.state.ctx.access.token
         self.server = uvicorn.Server(uvicorn_config(app, host="127.0.0.1", port=self.port, log_level="warning",

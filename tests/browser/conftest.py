@@ -33,6 +33,16 @@ def still_frame(shared_dir) -> Callable[[str], np.ndarray]:
 
 
 @pytest.fixture(scope="session")
+def crop_frame(shared_dir) -> Callable[[str, int], np.ndarray]:
+    """`crop_frame("amy1.png", side)`: a 150x150 face crop scaled to `side` px, centred on a dark 640x480
+    frame (the detector needs some picture around a face)."""
+    def make(name: str, side: int = 300) -> np.ndarray:
+        im = Image.open(shared_dir / "images" / name).convert("RGB").resize((side, side), Image.BICUBIC)
+        return _frame_with(im, (W - side) // 2, (H - side) // 2)
+    return make
+
+
+@pytest.fixture(scope="session")
 def panning_frames(shared_dir) -> Callable[[str, int, int], list[np.ndarray]]:
     """`panning_frames("happy.jpg", width, step)`: the photo at `width` px sliding left to right and back
     across a dark 640x480 frame, `step` px per frame (a face that moves, for the stale-overlay test)."""
@@ -68,12 +78,13 @@ def write_y4m() -> Callable[[Sequence[np.ndarray], Path, int], Path]:
 def open_page(chromium_path) -> Callable[..., contextlib.AbstractContextManager]:
     """`with open_page(srv, video=clip, **context_options) as (page, outside, errors):` Chromium with `clip`
     as its webcam (no camera when None; `args` adds flags), on the server's page once the server answers.
-    `outside` fills with requests to anywhere but the server, `errors` with uncaught page errors."""
+    `outside` fills with requests to anywhere but the server, `errors` with uncaught page errors; a list
+    given as `requests` with the URL of every request, from the first page load on."""
     import playwright.sync_api as sync_api  # importable: chromium_path required it
 
     @contextlib.contextmanager
     def open_(srv, video: Path | None = None, args: Sequence[str] = (), wait_ok: bool = True,
-              **context) -> Iterator[tuple]:
+              requests: list[str] | None = None, **context) -> Iterator[tuple]:
         camera = [*FAKE_CAMERA, f"--use-file-for-fake-video-capture={video}"] if video else []
         with sync_api.sync_playwright() as pw:
             browser = pw.chromium.launch(executable_path=chromium_path, headless=True,
@@ -84,6 +95,8 @@ def open_page(chromium_path) -> Callable[..., contextlib.AbstractContextManager]
                 outside: list[str] = []
                 page.on("request", lambda req: None if req.url.startswith((srv.url, srv.ws, "data:", "blob:"))
                         else outside.append(req.url))
+                if requests is not None:
+                    page.on("request", lambda req: requests.append(req.url))
                 errors: list[str] = []
                 page.on("pageerror", lambda exc: errors.append(str(exc)))
                 page.goto(srv.page_url)  # the token URL `faceapi serve` prints: sets the cookie, then redirects

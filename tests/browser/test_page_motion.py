@@ -2,7 +2,7 @@
 box drawn is the engine's answer for the very frame on screen, with tracking on (the page's default: the
 server announces it; the tag shows the track id) and off. Figures clear when the stream stops, after an
 error and when switching modes; Image mode and back resumes detection. Features the server announces in
-its hello (a phone URL's QR code) appear only then (the WebSocket is routed to add them)."""
+its hello (tracking) appear only then (the WebSocket is routed to change what the server says)."""
 
 from __future__ import annotations
 
@@ -126,14 +126,9 @@ def test_overlay_is_drawn_on_the_frame_it_belongs_to(live_server, open_page, pan
     assert features["settings"]["tracking"] is tracking and not features["phone"]
 
 
-QR_SVG = ('<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 21 21"><rect width="21" height="21" fill="#fff"/>'
-          '<rect x="2" y="2" width="7" height="7"/></svg>')
-PHONE_URL = "https://192.0.2.7:8443/?token=abc"
-
-
 def test_page_follows_the_servers_features(live_server, open_page, still_frame, write_y4m, models_dir, tmp_path):
-    """The hello says tracking and a phone URL: the Tracking switch and the QR code show, the settings carry
-    `tracking`, each face's track id is on its tag; an error clears the figures; Image mode and back resumes."""
+    """The hello says tracking: the Tracking switch shows, the settings carry `tracking`, each face's track id
+    is on its tag; an error clears the figures; Image mode and back resumes."""
     from faceapi.server import create_app
 
     video = write_y4m([still_frame("happy.jpg")] * 5, tmp_path / "webcam.y4m")
@@ -151,7 +146,7 @@ def test_page_follows_the_servers_features(live_server, open_page, still_frame, 
         def to_page(message) -> None:
             msg = json.loads(message)
             if msg["type"] == "hello":
-                msg |= {"tracking": True, "phone_url": PHONE_URL, "phone_url_qr_svg": QR_SVG}
+                msg |= {"tracking": True}
             elif msg["type"] == "result" and fail_next[0]:
                 fail_next[0] = False
                 msg = {"type": "error", "frame": msg["frame"], "error": "injected failure"}
@@ -169,9 +164,6 @@ def test_page_follows_the_servers_features(live_server, open_page, still_frame, 
         page.reload()
         page.wait_for_selector("#server-state[data-state=ok]")
         page.wait_for_selector("#check-tracking:not([hidden])")
-        page.wait_for_selector("#phone-card:not([hidden])")
-        qr = page.get_attribute("#phone-qr", "src")
-        phone_link = page.inner_text("#phone-url")
         start(page)
         page.wait_for_function("() => (window.faceapiPage.state().drawn.tags[0] || {text: ''}).text.startsWith('#7 ')",
                                timeout=60_000)
@@ -195,7 +187,6 @@ def test_page_follows_the_servers_features(live_server, open_page, still_frame, 
         page.screenshot(path=str(ARTIFACTS / "browser-features.png"), full_page=True)
     assert not errors, errors
     assert not outside, outside
-    assert qr.startswith("data:image/svg+xml") and phone_link == PHONE_URL
     assert "#7" in meta
     settings = [m for m in sent if m.get("type") == "settings"]
     assert settings and settings[0]["tracking"] is True and settings[-1]["tracking"] is False, settings

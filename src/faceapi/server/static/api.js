@@ -1,11 +1,22 @@
 // The server's REST API (same origin). Each call resolves to the JSON body or throws an Error whose
 // message is the server's `error` text; `status` and `body` ride along for callers that need them.
+// A 401 (the session cookie is gone or the server now has another token) is also reported once to the
+// handler set with `onUnauthorized`, which tells the person how to get the token back.
+
+let unauthorized = () => {};
+/** `handler()` runs on every 401 answer. */
+export function onUnauthorized(handler) { unauthorized = handler; }
+
+/** The words of a 401, shown by the page (`backquotes` are shown as code). */
+export const TOKEN_NEEDED = "The server needs its token: open the address `faceapi serve` printed.";
 
 async function json(resp) {
   let body = null;
   try { body = await resp.json(); } catch (e) { /* not JSON */ }
   if (!resp.ok) {
-    const err = new Error((body && (body.error || body.detail)) || `HTTP ${resp.status}`);
+    if (resp.status === 401) unauthorized();
+    const message = resp.status === 401 ? TOKEN_NEEDED : (body && (body.error || body.detail)) || `HTTP ${resp.status}`;
+    const err = new Error(message);
     err.status = resp.status;
     err.body = body;
     throw err;
@@ -15,6 +26,13 @@ async function json(resp) {
 
 const get = async (url) => json(await fetch(url, { cache: "no-store" }));
 
+/** POST an image: the server takes an image type or application/octet-stream (415 without a type, which
+ *  the browser leaves empty for a file whose kind it does not know). */
+const postImage = (url, blob) => fetch(url, {
+  method: "POST", body: blob, headers: { "Content-Type": blob.type || "application/octet-stream" },
+});
+
+/** `{status}` without the token; with it also version, loaded nets, recognition, phone, ... */
 export const health = () => get("/api/health");
 
 /** Every net with `name`, `label` (human name), `available`, `verified`, `loaded`; plus the load state. */
@@ -38,32 +56,30 @@ export function analyzeQuery(s) {
 }
 
 export async function analyze(blob, settings) {
-  return json(await fetch(`/api/analyze?${analyzeQuery(settings)}`, {
-    method: "POST", body: blob, headers: { "Content-Type": blob.type || "application/octet-stream" },
-  }));
+  return json(await postImage(`/api/analyze?${analyzeQuery(settings)}`, blob));
 }
 
 export async function annotated(blob, settings) {
-  const resp = await fetch(`/api/analyze?${analyzeQuery(settings)}&annotate=true&format=png`, { method: "POST", body: blob });
+  const resp = await postImage(`/api/analyze?${analyzeQuery(settings)}&annotate=true&format=png`, blob);
   if (!resp.ok) await json(resp);
   return resp.blob();
 }
 
 export const people = () => get("/api/people");
 
-export async function enrol(name, blob) {
-  return json(await fetch(`/api/people?name=${encodeURIComponent(name)}`, {
-    method: "POST", body: blob, headers: { "Content-Type": blob.type || "image/jpeg" },
-  }));
+/** Enrol the face of `blob` as `name`. An existing name answers 409 (`body.conflict === "name_taken"`)
+ *  unless `append`; a sample unlike the person's answers 409 (`"sample_mismatch"`) unless `force`. */
+export async function enrol(name, blob, { append = false, force = false } = {}) {
+  const q = new URLSearchParams({ name });
+  if (append) q.set("append", "true");
+  if (force) q.set("force", "true");
+  return json(await postImage(`/api/people?${q}`, blob));
 }
 
 export async function removePerson(name) {
   return json(await fetch(`/api/people/${encodeURIComponent(name)}`, { method: "DELETE" }));
 }
 
-/** The phone's URL and its QR code (`{url, qr_svg}`) when the server offers one (`serve --lan`), else null. */
-export async function phone() {
-  const resp = await fetch("/api/phone", { cache: "no-store" });
-  if (resp.status === 404) return null;
-  return json(resp);
-}
+/** The phone's URL and its QR code (`{url, qr_svg}`); ask only a server whose health says `phone: true`
+ *  (`faceapi serve --lan`): others answer 404. */
+export const phone = () => get("/api/phone");

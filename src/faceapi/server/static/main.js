@@ -21,7 +21,7 @@ const el = {
   recognizeNote: $("recognize-note"), optTracking: $("opt-tracking"), checkTracking: $("check-tracking"),
   optMirror: $("opt-mirror"), optionsError: $("options-error"), fieldInput: $("field-input-size"),
   serverState: $("server-state"), serverText: $("server-text"), cameraSelect: $("camera-select"),
-  timelineCard: $("timeline-card"),
+  timelineCard: $("timeline-card"), tokenBanner: $("token-banner"),
 };
 
 // The page's state lives here, in this module; tests read a snapshot through window.faceapiPage.state().
@@ -31,6 +31,8 @@ const state = {
   frameId: 0, inflight: null, current: null, answered: 0, fpsTimes: [], rttAvg: null,
   drawn: { frame: null, rect: null, boxes: [], panels: [], tags: [] },
   labels: {}, photo: { blob: null, result: null, url: null, boxes: [] },
+  token: null,   // false once the server refused the page for want of its token (true: accepted)
+  phone: null,   // the server's answer on phones: false (not on the LAN), {url} (the QR code shown)
 };
 
 const timeline = new Timeline($("timeline"), $("legend"));
@@ -43,8 +45,9 @@ const stream = new Stream({
   onHello, onResult, onFrameError,
   onSettings: () => { el.optionsError.hidden = true; },
   onSettingsError: (msg) => { el.optionsError.hidden = false; el.optionsError.innerHTML = withCommand(msg.error); },
+  onRefused: () => { checkServer(); },  // why? the REST API says whether the token is missing
   onClose: (ev) => {
-    if (!state.detecting) return;
+    if (!state.detecting) { checkServer(); return; }  // the server went away: maybe back with a new token
     state.inflight = null;
     showNothing();
     setState(el.stDetect, `connection lost (${ev.code}${ev.reason ? ": " + ev.reason : ""}), reconnecting…`, "error");
@@ -92,7 +95,6 @@ function onHello(h) {
   state.recognition = !!h.recognition;
   applyRecognition();
   el.checkTracking.hidden = h.tracking !== true;
-  if (h.phone_url_qr_svg) showPhone({ url: h.phone_url, qr_svg: h.phone_url_qr_svg });
   stream.sendSettings(settings());
 }
 function applyRecognition() {
@@ -101,8 +103,21 @@ function applyRecognition() {
   el.recognizeNote.textContent = state.recognition ? "— names from the gallery" : "— needs a gallery of people on the server";
   people.setAvailable(state.recognition);
 }
+/** The QR code of the phone's address, asked for only when the server's health says it serves phones
+ *  (`faceapi serve --lan`); once. */
+let phoneAsked = false;
+async function checkPhone(h) {
+  if (!h.phone) { state.phone = false; return; }
+  if (phoneAsked) return;
+  phoneAsked = true;
+  try {
+    showPhone(await api.phone());
+  } catch (e) {
+    phoneAsked = false;  // asked again at the next health check
+  }
+}
 function showPhone(p) {
-  if (!p || !p.qr_svg) return;
+  state.phone = { url: p.url };
   $("phone-qr").src = `data:image/svg+xml;charset=utf-8,${encodeURIComponent(p.qr_svg)}`;
   const a = $("phone-url");
   a.textContent = p.url || "";
@@ -113,13 +128,28 @@ function showPhone(p) {
 
 // ---------------------------------------------------------------------------------------------
 // server state
+// The health check without the token answers only {status}: the page was refused (the session cookie is
+// gone, or the server restarted with another token), as any 401 and a refused WebSocket say too.
+function tokenNeeded() {
+  state.token = false;
+  el.serverState.dataset.state = "token";
+  el.serverText.textContent = "token needed";
+  el.tokenBanner.innerHTML = withCommand(api.TOKEN_NEEDED);
+  el.tokenBanner.hidden = false;
+  if (state.detecting) setState(el.stDetect, "", "error", withCommand(api.TOKEN_NEEDED));
+}
+api.onUnauthorized(tokenNeeded);
 async function checkServer() {
   try {
     const h = await api.health();
+    if (h.version === undefined) { tokenNeeded(); return null; }
+    state.token = true;
+    el.tokenBanner.hidden = true;
     el.serverState.dataset.state = "ok";
     el.serverText.textContent = `server ${h.version} · ${h.loaded.length} nets loaded`;
     state.recognition = !!h.recognition;
     applyRecognition();
+    checkPhone(h);
     return h;
   } catch (e) {
     el.serverState.dataset.state = "error";
@@ -284,7 +314,8 @@ async function startStream() {
     setState(el.stDetect, "running", "on");
     pump();
   } catch (e) {
-    setState(el.stDetect, e.message, "error");
+    if (state.token === false) setState(el.stDetect, "", "error", withCommand(api.TOKEN_NEEDED));
+    else setState(el.stDetect, e.message, "error");
     if (state.detecting) setTimeout(() => { if (state.detecting) startStream(); }, 2000);
   }
 }
@@ -572,7 +603,7 @@ window.faceapiPage = Object.freeze({
     rtt_ms: state.rttAvg, result: state.current ? state.current.result : null,
     drawn: state.drawn,
     video: { width: el.video.videoWidth, height: el.video.videoHeight, mirrored: el.optMirror.checked },
-    camera: { facing: state.facing, devices: state.devices.length },
+    camera: { facing: state.facing, devices: state.devices.length }, token: state.token, phone: state.phone,
     photo: { result: state.photo.result, boxes: state.photo.boxes },
   }),
 });
@@ -596,7 +627,5 @@ checkServer().then(async (h) => {
     }
   } catch (e) { /* shown when the switch is used */ }
   await stream.connect().catch(() => { /* said when detection starts */ });
-  if (!$("phone-card").hidden) return;  // the hello brought the QR code
-  try { showPhone(await api.phone()); } catch (e) { /* no phone URL on this server */ }
 });
 setInterval(checkServer, 10000);

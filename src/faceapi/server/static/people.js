@@ -9,14 +9,44 @@ export class People {
     this.available = false;  // the server has a gallery
     this.people = null;
     this.enrolling = false;
+    this.asking = null;  // the question shown: {name, blob, append, force} of the POST a "yes" sends
     this.el = { form: $("enrol-form"), name: $("enrol-name"), btn: $("btn-enrol"), msg: $("enrol-msg"),
-      list: $("people-list"), count: $("people-count") };
+      list: $("people-list"), count: $("people-count"), ask: $("enrol-ask"), yes: $("btn-ask-yes"),
+      no: $("btn-ask-no") };
     this.el.form.addEventListener("submit", (ev) => { ev.preventDefault(); this.enrol(); });
+    this.el.yes.addEventListener("click", () => this.answer(true));
+    this.el.no.addEventListener("click", () => this.answer(false));
+    this.el.ask.addEventListener("keydown", (ev) => { if (ev.key === "Escape") { ev.preventDefault(); this.answer(false); } });
+    this.el.name.addEventListener("input", () => { if (this.asking) this.unask(); });  // another name: another question
   }
 
   say(text, kind) {
     this.el.msg.textContent = text;
     this.el.msg.dataset.kind = kind || "";
+  }
+
+  /** Ask before a POST that adds to an existing person: `question` in the message, `yes` on the button. */
+  ask(question, yes, request) {
+    this.asking = request;
+    this.say(question, "ask");
+    this.el.yes.textContent = yes;
+    this.el.ask.hidden = false;
+    this.el.yes.focus();
+  }
+
+  unask() {
+    const focused = this.el.ask.contains(document.activeElement);
+    this.asking = null;
+    this.el.ask.hidden = true;
+    if (focused) this.el.name.focus();  // the focus does not fall to the page's start
+  }
+
+  async answer(yes) {
+    const req = this.asking;
+    if (!req) return;
+    this.unask();
+    if (yes) await this.post(req);
+    else this.say(`Nothing added to ${req.name}.`, "");
   }
 
   /** The server said whether it has a gallery: list the people (again when that changed). */
@@ -81,6 +111,7 @@ export class People {
     const name = this.el.name.value.trim();
     if (!name) { this.say("Type the name of the person in view first", "error"); this.el.name.focus(); return; }
     if (this.enrolling) return;
+    this.unask();
     let blob;
     try {
       blob = await this.capture();
@@ -89,17 +120,29 @@ export class People {
       return;
     }
     if (!blob) { this.say("Turn on the webcam first (switch 1)", "error"); return; }
+    await this.post({ name, blob, append: false, force: false });
+  }
+
+  /** POST one enrolment; a 409 asks the person (an existing name: add to them? a face unlike theirs: add
+   *  anyway?) and a "yes" posts the same frame again with append (and force). */
+  async post(req) {
     this.enrolling = true;
     this.el.btn.disabled = true;
-    this.say(`Enrolling ${name}…`, "busy");
+    this.say(`Enrolling ${req.name}…`, "busy");
     try {
-      const body = await api.enrol(name, blob);
+      const body = await api.enrol(req.name, req.blob, req);
       const n = body.descriptors;
       const dup = body.added === 0 ? " — this exact frame was already enrolled" : "";
       this.say(`Added ${body.name} (${n} sample${n === 1 ? "" : "s"})${dup}`, "ok");
     } catch (e) {
       const faces = e.body && e.body.faces;
-      if (e.status === 422 && faces === 0) this.say("No face found — look into the camera, face in good light, then try again", "error");
+      const conflict = e.status === 409 && e.body ? e.body.conflict : null;
+      if (conflict === "name_taken") {
+        this.ask(`${req.name} exists: add this face as another sample of ${req.name}?`, "Add as another sample",
+          { ...req, append: true });
+      } else if (conflict === "sample_mismatch") {
+        this.ask(e.message, "Add anyway", { ...req, append: true, force: true });
+      } else if (e.status === 422 && faces === 0) this.say("No face found — look into the camera, face in good light, then try again", "error");
       else if (e.status === 422 && faces > 1) this.say(`${faces} faces found — only one person should be in view`, "error");
       else this.say(e.status ? e.message : `Enrolment failed: ${e.message}`, "error");
     } finally {

@@ -1,10 +1,12 @@
 // The WebSocket protocol of /ws/stream: hello, settings, named frames, results and errors.
 // One connection; the caller sends one frame at a time and gets each answer through `onResult`
 // or `onFrameError` (matched to the frame by its id), and settings answers through `onSettings`.
+// `onRefused` hears of a connection that failed before the hello: the browser does not say why (the
+// server down, or the handshake refused: no token, another origin), so the page asks the REST API.
 
 export class Stream {
-  constructor({ onHello, onSettings, onSettingsError, onResult, onFrameError, onClose } = {}) {
-    this.handlers = { onHello, onSettings, onSettingsError, onResult, onFrameError, onClose };
+  constructor({ onHello, onSettings, onSettingsError, onResult, onFrameError, onClose, onRefused } = {}) {
+    this.handlers = { onHello, onSettings, onSettingsError, onResult, onFrameError, onClose, onRefused };
     this.ws = null;
     this.hello = null;     // the server's hello: version, max_frame_bytes, recognition, tracking, ...
     this.connecting = null;
@@ -21,11 +23,13 @@ export class Stream {
     this.connecting = new Promise((resolve, reject) => {
       const ws = new WebSocket(this.url());
       ws.binaryType = "arraybuffer";
-      let greeted = false;
+      let greeted = false, failed = false;
       const fail = (why) => {
         if (this.ws === ws) this.ws = null;
         this.connecting = null;
         reject(new Error(why));
+        if (!failed && this.handlers.onRefused) this.handlers.onRefused();
+        failed = true;
       };
       ws.onerror = () => { if (!greeted) fail("could not connect to the stream (server down, or this origin is not allowed: see --allow-origin)"); };
       ws.onclose = (ev) => {
