@@ -373,7 +373,7 @@ class Gallery:
             if nearest > max_distance:
                 which = f"sample {i + 1}" if len(vecs) > 1 else "the new sample"
                 raise SampleMismatchError(
-                    f"{which} is {nearest:.2f} from the nearest of {name!r}'s {len(known)} sample(s), beyond the "
+                    f"{which} is {nearest:.2f} from the nearest of the {len(known)} sample(s) of {name!r}, beyond the "
                     f"match threshold {max_distance:g}: it may be somebody else (a typo in the name?). Enrol them "
                     f"under their own name, or add it anyway (API: force=true; CLI: --force)")
 
