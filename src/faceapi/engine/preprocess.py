@@ -95,22 +95,28 @@ def resize_bilinear(image: np.ndarray, size: int) -> np.ndarray:
 
 @functools.lru_cache(maxsize=256)
 def _row_blocks(length: int, side: int, offset: int, size: int, block_rows: int
-                ) -> tuple[tuple[int, int, int, int, np.ndarray], ...]:
-    """The blocks of active output rows: ``(r0, r1, first, count, where)``: the block's outputs
-    ``r0:r1`` read `count` source rows from `first` on (a contiguous run, or every row of the image
-    in a strong downscale), and ``where`` gives, for the top then the bottom neighbour of each output
-    row, its index among them; index `count` is the zero row of the padding."""
+                ) -> tuple[tuple[int, int, slice | np.ndarray, int, np.ndarray], ...]:
+    """The blocks of active output rows: ``(r0, r1, rows, count, where)``: the block's outputs ``r0:r1``
+    read the `count` source rows `rows` (a slice: a contiguous run; an index array in a downscale by 2 or more,
+    where a run would hold many rows no output reads), and ``where`` gives, for the top then the bottom
+    neighbour of each output row, its index among them; index `count` is the zero row of the padding."""
     y0, y1, _fy, ra, rb = _plan(length, side, offset, size)
-    blocks = []
+    blocks: list[tuple[int, int, slice | np.ndarray, int, np.ndarray]] = []
     for r0 in range(ra, rb, block_rows):
         r1 = min(rb, r0 + block_rows)
         needed = np.concatenate([y0[r0:r1], y1[r0:r1]])
-        rows = needed[needed < length]
-        first = int(rows.min())
-        count = int(rows.max()) + 1 - first
-        where = np.where(needed < length, needed - first, count)
+        used = np.unique(needed[needed < length])
+        first, last = int(used[0]), int(used[-1]) + 1
+        rows: slice | np.ndarray
+        if last - first == used.size:  # the usual case: a contiguous run of source rows
+            rows, count = slice(first, last), last - first
+            where = np.where(needed < length, needed - first, count)
+        else:
+            rows, count = used, used.size
+            where = np.where(needed < length, np.searchsorted(used, needed), count)
+            used.flags.writeable = False
         where.flags.writeable = False
-        blocks.append((r0, r1, first, count, where))
+        blocks.append((r0, r1, rows, count, where))
     return tuple(blocks)
 
 
@@ -159,9 +165,9 @@ def _resample(image: np.ndarray, square: tuple[int, int], offset: tuple[int, int
     exact_ints = image.dtype == np.uint8
     m = cols0.size
     target = out.reshape(size, size * c)[:, ca * c : cb * c]
-    for r0, r1, first, count, where in _row_blocks(h, side_h, offset[0], size, max(8, _BLOCK_VALUES // m)):
+    for r0, r1, rows, count, where in _row_blocks(h, side_h, offset[0], size, max(8, _BLOCK_VALUES // m)):
         n = r1 - r0
-        src = flat[first : first + count]
+        src = flat[rows]
         left = np.take(src, cols0, axis=1, out=_scratch("left", (count, m), src.dtype), mode="clip")
         right = np.take(src, cols1, axis=1, out=_scratch("right", (count, m), src.dtype), mode="clip")
         horiz = _scratch("horiz", (count + 1, m), np.float64)  # a last zero row for the bottom padding
