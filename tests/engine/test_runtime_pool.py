@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import missing
+from helpers import missing
 
 SRC = Path(__file__).resolve().parents[2] / "src"
 
