@@ -72,9 +72,10 @@ def make_video(path: Path, frames: int) -> None:
             c.mux(p)
 
 
-def run(src: Path, args: list[str | Path], out: Path) -> tuple[float, list[dict]]:
+def run(src: Path, args: list[str | Path], out: Path, env_extra: dict[str, str] | None = None
+        ) -> tuple[float, list[dict]]:
     """`faceapi ARGS` in a fresh interpreter with `src` first on the path: (wall seconds, records)."""
-    env = dict(os.environ, PYTHONPATH=str(src))
+    env = dict(os.environ, PYTHONPATH=str(src), **(env_extra or {}))
     cmd = [sys.executable, "-m", "faceapi.cli.main", *map(str, args), "--out", str(out), "--no-progress"]
     t0 = time.perf_counter()
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True)
@@ -134,9 +135,18 @@ def main() -> None:
                         help="a source tree to measure as 'before', interleaved with this one")
     parser.add_argument("--configs", nargs="+", choices=list(CONFIGS), default=list(CONFIGS))
     parser.add_argument("--batching", action="store_true", help="also time the face nets at batch 1..24")
+    parser.add_argument("--pools", nargs="+", choices=["own", "shared"], default=None,
+                        help="compare thread-pool modes (FACEAPI_SHARED_POOL=0/1), interleaved, instead of trees")
     a = parser.parse_args()
     threads = ["--threads", str(a.threads)] if a.threads else []
     trees = {"after": SRC} if a.baseline_src is None else {"before": a.baseline_src, "after": SRC}
+    envs: dict[str, dict[str, str]] = {k: {} for k in trees}
+    if a.pools:
+        if a.baseline_src is not None:
+            parser.error("--pools compares pool modes of this tree; drop --baseline-src")
+        trees = {f"{p} pool{'s' if p == 'own' else ''}": SRC for p in a.pools}
+        envs = {f"{p} pool{'s' if p == 'own' else ''}": {"FACEAPI_SHARED_POOL": "1" if p == "shared" else "0"}
+                for p in a.pools}
     rows = []
     load = [os.getloadavg()[0]]
     with tempfile.TemporaryDirectory() as tmp_name:
@@ -150,13 +160,13 @@ def main() -> None:
                 for _ in range(a.repeats):
                     for version, src in trees.items():  # interleaved: before, after, before, after, ...
                         seconds, records = run(src, ["analyze", tmp / "photos", *opts, *threads, "--workers", w],
-                                               tmp / "o.jsonl")
+                                               tmp / "o.jsonl", envs[version])
                         times[version].append(seconds)
                         outputs[version] = records
                     load.append(os.getloadavg()[0])
-                if len(outputs) == 2 and _strip(outputs["before"]) != _strip(outputs["after"]):
+                if "before" in outputs and _strip(outputs["before"]) != _strip(outputs["after"]):
                     raise SystemExit(f"{label}, {w} worker(s): before and after give different records")
-                faces = sum(len(r.get("faces", [])) for r in outputs["after"])
+                faces = sum(len(r.get("faces", [])) for r in outputs[list(trees)[-1]])
                 for version, ts in times.items():
                     med = statistics.median(ts)
                     rows.append((f"folder, {n} photos", label, f"{w} worker(s)", version, f"{n / med:.1f} images/s",

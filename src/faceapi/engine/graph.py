@@ -75,6 +75,20 @@ class GraphBuilder:
             x = self.node("Sub", [x, self.const(np.array(offset, np.float32), "offset")])
         return x
 
+    def nchw(self, x: str) -> str:
+        """NHWC -> NCHW, no normalisation (for a first convolution that takes it over: `normalising_conv`)."""
+        return self.node("Transpose", [x], perm=[0, 3, 1, 2])
+
+    def normalising_conv(self, x: str, filters_hwio: np.ndarray, bias: np.ndarray, mean: tuple[float, float, float],
+                         divisor: float, stride: int = 1, hint: str = "conv") -> str:
+        """``conv((x - mean) / divisor)`` (VALID) on raw NCHW pixels, the normalisation folded into the conv:
+        filters ``W / divisor``, bias ``b - sum(W * mean) / divisor`` (in float64). Two passes over the
+        input fewer; the results move by float32 rounding only. VALID only: with SAME padding, the zeros
+        padded around raw pixels would stand for ``-mean / divisor``, not 0."""
+        w = filters_hwio.astype(np.float64) / divisor
+        folded_bias = bias.astype(np.float64) - np.einsum("hwio,i->o", w, np.asarray(mean, np.float64))
+        return self.conv(x, w.astype(np.float32), folded_bias.astype(np.float32), stride, "VALID", hint)
+
     # -- convolutions -------------------------------------------------------------------------------
     def _pad_attrs(self, padding: str) -> dict[str, str]:
         if padding == "SAME":

@@ -48,8 +48,9 @@ def build_graph(weights: WeightMap) -> onnx.ModelProto:
     from faceapi.engine.graph import GraphBuilder
 
     g = GraphBuilder("tiny_face_detector")
-    x = g.nhwc_input("input", MEAN_RGB, DIVISOR)
-    x = g.leaky(g.conv(x, weights["conv0/filters"], weights["conv0/bias"], 1, "VALID", hint="conv0"))
+    # (x - mean) / 256 is folded into conv0 (VALID, so no padding stands for raw zeros)
+    x = g.leaky(g.normalising_conv(g.nchw("input"), weights["conv0/filters"], weights["conv0/bias"], MEAN_RGB, DIVISOR,
+                                   1, hint="conv0"))
     for i in range(1, 6):
         x = g.max_pool(x, 2, 2, "SAME")
         # face-api.js pads 1 px of zeros and uses VALID: for a 3x3 stride-1 conv that is SAME
@@ -149,4 +150,4 @@ EXPORT: dict[str, Any] = {
 
 SPEC = TinyFaceDetector.spec = NetSpec(
     name="tiny_face_detector", label="Tiny Face Detector", kind="detector", model="tiny_face_detector_model",
-    input_size=None, net_class=TinyFaceDetector, build_graph=build_graph, export=EXPORT, graph_version="tiny1")
+    input_size=None, net_class=TinyFaceDetector, build_graph=build_graph, export=EXPORT, graph_version="tiny2")
