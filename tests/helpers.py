@@ -65,3 +65,22 @@ def require(module: str):
     except ImportError as exc:
         missing(f"{module} is not importable ({exc}); `scripts/setup.sh --dev` installs it")
         raise  # not reached: missing() skips or fails
+
+
+def reference_descriptors(result: object) -> list[list[float]]:
+    """Every 128-d descriptor in a face-api.js reference output (``result.json``), wherever it is nested."""
+    found: list[list[float]] = []
+
+    def walk(o: object) -> None:
+        if isinstance(o, dict):
+            for k, v in o.items():
+                if k == "descriptor" and isinstance(v, list) and len(v) == 128:
+                    found.append(v)
+                else:
+                    walk(v)
+        elif isinstance(o, list):
+            for v in o:
+                walk(v)
+
+    walk(result)
+    return found

@@ -17,8 +17,11 @@ EXAMPLES = 30
 
 @pytest.fixture(scope="module")
 def server(models_dir, tmp_path_factory, live_server):
-    create_app = require("faceapi.server").create_app
-    gallery = require("faceapi.gallery").Gallery(tmp_path_factory.mktemp("fuzz") / "gallery.sqlite3")
+    require("fastapi")
+    from faceapi.gallery import Gallery
+    from faceapi.server import create_app
+
+    gallery = Gallery(tmp_path_factory.mktemp("fuzz") / "gallery.sqlite3")
     app = create_app(FaceAnalyzer(models_dir, max_pixels=1_000_000), max_frame_bytes=300_000, gallery=gallery)
     with live_server(app) as srv:
         yield srv

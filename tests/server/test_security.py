@@ -21,7 +21,7 @@ import pytest
 
 from faceapi.pipeline import FaceAnalyzer
 
-from helpers import require
+from helpers import reference_descriptors, require
 
 JSON = {"content-type": "application/json"}
 JPEG = {"content-type": "image/jpeg"}
@@ -31,12 +31,17 @@ EVIL_HOST = "rebind.evil.example"
 @pytest.fixture(scope="module")
 def create_app():
     require("fastapi")
-    return require("faceapi.server").create_app
+    require("fastapi")
+    from faceapi.server import create_app
+
+    return create_app
 
 
 @pytest.fixture(scope="module")
 def gallery(tmp_path_factory):
-    g = require("faceapi.gallery").Gallery(tmp_path_factory.mktemp("people") / "gallery.sqlite3")
+    from faceapi.gallery import Gallery
+
+    g = Gallery(tmp_path_factory.mktemp("people") / "gallery.sqlite3")
     yield g
     g.close()
 
@@ -64,21 +69,7 @@ def anonymous(server):
 @pytest.fixture(scope="module")
 def descriptor(shared_dir) -> list[float]:
     """A real descriptor: face-api.js's for amy1.png (reference output)."""
-    result = json.loads((shared_dir / "reference" / "amy1" / "result.json").read_text())
-    found = []
-
-    def walk(o):
-        if isinstance(o, dict):
-            for k, v in o.items():
-                if k == "descriptor" and isinstance(v, list) and len(v) == 128:
-                    found.append(v)
-                else:
-                    walk(v)
-        elif isinstance(o, list):
-            for v in o:
-                walk(v)
-
-    walk(result)
+    found = reference_descriptors(json.loads((shared_dir / "reference" / "amy1" / "result.json").read_text()))
     assert found, "amy1's reference output has a descriptor"
     return found[0]
 
@@ -196,7 +187,7 @@ def test_dns_rebinding_host_is_refused_even_with_the_token(server, http, gallery
 
 
 def test_allow_host_admits_a_name(models_dir, create_app, live_server):
-    security = require("faceapi.server.security")
+    from faceapi.server import security
     policy = security.AccessPolicy.build("t" * 20, bound_hosts=["127.0.0.1"], allow_hosts=["faceapi.lan"])
     with live_server(create_app(FaceAnalyzer(models_dir), access=policy)) as srv, srv.client() as http:
         assert http.get("/api/health", headers={"Host": f"faceapi.lan:{srv.port}"}).status_code == 200
@@ -475,22 +466,9 @@ def test_out_of_range_descriptors_cannot_be_imported(http, gallery, descriptor):
 
 def test_reference_descriptors_are_all_within_the_bounds(shared_dir):
     """The bounds were measured on the reference outputs: every reference descriptor passes them."""
-    validation = require("faceapi.gallery.validation")
-    found = []
-
-    def walk(o):
-        if isinstance(o, dict):
-            for k, v in o.items():
-                if k == "descriptor" and isinstance(v, list) and len(v) == 128:
-                    found.append(v)
-                else:
-                    walk(v)
-        elif isinstance(o, list):
-            for v in o:
-                walk(v)
-
-    for path in sorted((shared_dir / "reference").glob("*/*result.json")):
-        walk(json.loads(path.read_text()))
+    from faceapi.gallery import validation
+    found = [d for path in sorted((shared_dir / "reference").glob("*/*result.json"))
+             for d in reference_descriptors(json.loads(path.read_text()))]
     assert len(found) >= 100
     for vector in found:
         validation.check_descriptor(vector)
@@ -556,7 +534,7 @@ def test_gallery_and_its_wal_and_shm_are_private(models_dir, tmp_path, create_ap
     """The attack: the gallery and its -wal/-shm files were 0644 (readable by every user of the machine)."""
     import stat
 
-    Gallery = require("faceapi.gallery").Gallery
+    from faceapi.gallery import Gallery
     folder = tmp_path / "new" / "people"
     g = Gallery(folder / "gallery.sqlite3")
     with live_server(create_app(FaceAnalyzer(models_dir), gallery=g)) as srv, srv.client(timeout=120) as http:

@@ -31,7 +31,10 @@ STREAM = {"detector": "tiny", "input_size": 416, "min_score": 0.5, "landmarks": 
 @pytest.fixture(scope="module")
 def create_app():
     require("fastapi")
-    return require("faceapi.server").create_app
+    require("fastapi")
+    from faceapi.server import create_app
+
+    return create_app
 
 
 @pytest.fixture(scope="module")
@@ -346,7 +349,9 @@ def test_serve_command_runs(models_dir, tmp_path, serve_process):
 
 # -- the recognition hook (issue "People") ------------------------------------------------------------
 def test_recognition_hook_with_a_gallery(analyzer, images, create_app, live_server):
-    gallery = require("faceapi.gallery").Gallery(":memory:")
+    from faceapi.gallery import Gallery
+
+    gallery = Gallery(":memory:")
     settings = {"detector": "tiny", "input_size": 160}
     opts = AnalyzeOptions.from_dict({**settings, "descriptors": True})
     for name in ("sheldon", "raj"):
@@ -390,7 +395,9 @@ def test_serve_command_https(models_dir, tmp_path, images, serve_process):
 def test_rest_stream_and_cli_give_the_same_json(analyzer, images, tmp_path, models_dir, create_app, live_server):
     """The same image and options through POST /api/analyze, the stream and `faceapi analyze` (subprocess):
     the same faces (boxes equal up to float noise), the same keys and the same timing stages."""
-    gallery = require("faceapi.gallery").Gallery(tmp_path / "people.sqlite3")
+    from faceapi.gallery import Gallery
+
+    gallery = Gallery(tmp_path / "people.sqlite3")
     desc_opts = AnalyzeOptions.from_dict({"detector": "tiny", "input_size": 160, "descriptors": True})
     for name in ("sheldon", "raj", "penny"):
         gallery.enrol(name, [analyzer.analyze(images / f"{name}1.png", desc_opts).faces[0].descriptor])
@@ -495,9 +502,8 @@ def test_every_project_error_has_one_status():
     import inspect
 
     import faceapi.errors as project_errors
-
-    table = require("faceapi.server.errors")
-    gallery = require("faceapi.gallery")
+    import faceapi.gallery as gallery
+    from faceapi.server import errors as table
     classes = [c for _, c in inspect.getmembers(project_errors, inspect.isclass)
                if issubclass(c, project_errors.FaceApiError) and c is not project_errors.FaceApiError]
     classes += [gallery.UnknownPersonError, gallery.NameTakenError, gallery.FaceCountError,
@@ -543,7 +549,7 @@ class CountingAnalyzer(FaceAnalyzer):
 def test_concurrent_loads_share_one_load(models_dir):
     import asyncio
 
-    loader_mod = require("faceapi.server.models_state")
+    from faceapi.server import models_state as loader_mod
     analyzer = CountingAnalyzer(models_dir)
     loader = loader_mod.ModelLoader(analyzer)
 

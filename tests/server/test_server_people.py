@@ -26,12 +26,17 @@ GROUP_QUERY = {"detector": "ssd", "landmarks": "full", "expressions": "false", "
 @pytest.fixture(scope="module")
 def create_app():
     require("fastapi")
-    return require("faceapi.server").create_app
+    require("fastapi")
+    from faceapi.server import create_app
+
+    return create_app
 
 
 @pytest.fixture(scope="module")
 def Gallery():
-    return require("faceapi.gallery").Gallery
+    from faceapi.gallery import Gallery
+
+    return Gallery
 
 
 @pytest.fixture(scope="module")

@@ -19,7 +19,10 @@ from helpers import require
 def tls():
     require("cryptography")
     require("qrcode")
-    return require("faceapi.server.tls")
+    require("cryptography")
+    from faceapi.server import tls
+
+    return tls
 
 
 def mode(path) -> int:
