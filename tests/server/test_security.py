@@ -29,15 +29,6 @@ EVIL_HOST = "rebind.evil.example"
 
 
 @pytest.fixture(scope="module")
-def create_app():
-    require("fastapi")
-    require("fastapi")
-    from faceapi.server import create_app
-
-    return create_app
-
-
-@pytest.fixture(scope="module")
 def gallery(tmp_path_factory):
     from faceapi.gallery import Gallery
 

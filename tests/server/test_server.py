@@ -29,15 +29,6 @@ STREAM = {"detector": "tiny", "input_size": 416, "min_score": 0.5, "landmarks": 
 
 
 @pytest.fixture(scope="module")
-def create_app():
-    require("fastapi")
-    require("fastapi")
-    from faceapi.server import create_app
-
-    return create_app
-
-
-@pytest.fixture(scope="module")
 def analyzer(models_dir) -> FaceAnalyzer:
     return FaceAnalyzer(models_dir, max_pixels=MAX_PIXELS)
 

@@ -13,23 +13,12 @@ import pytest
 from faceapi.options import AnalyzeOptions
 from faceapi.pipeline import FaceAnalyzer
 
-from helpers import require
-
 PEOPLE = ["amy", "bernadette", "howard", "leonard", "penny", "raj", "sheldon", "stuart"]
 MAX_FRAME = 1_000_000
 #: What the group photos are analysed with (as tests/test_gallery.py: SSD, 68 landmarks, descriptors).
 JPEG, PNG = {"content-type": "image/jpeg"}, {"content-type": "image/png"}  # uploads name their type
 JSON = {"content-type": "application/json"}
 GROUP_QUERY = {"detector": "ssd", "landmarks": "full", "expressions": "false", "recognize": "true"}
-
-
-@pytest.fixture(scope="module")
-def create_app():
-    require("fastapi")
-    require("fastapi")
-    from faceapi.server import create_app
-
-    return create_app
 
 
 @pytest.fixture(scope="module")

@@ -1,0 +1,16 @@
+"""Fixtures of the server tests (tests/server/)."""
+
+from __future__ import annotations
+
+import pytest
+
+from helpers import require
+
+
+@pytest.fixture(scope="module")
+def create_app():
+    """`faceapi.server.create_app` (fastapi is an optional dependency: required, failing under CI)."""
+    require("fastapi")
+    from faceapi.server import create_app
+
+    return create_app
