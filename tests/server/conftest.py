@@ -14,3 +14,10 @@ def create_app():
     from faceapi.server import create_app
 
     return create_app
+
+
+@pytest.fixture(scope="module")
+def http(server):
+    """An authenticated HTTP client (the token as a Bearer header) of the module's `server` fixture."""
+    with server.client(timeout=120) as client:
+        yield client

@@ -45,12 +45,6 @@ def server(models_dir, gallery, create_app, live_server):
 
 
 @pytest.fixture(scope="module")
-def http(server):
-    with server.client(timeout=60) as client:
-        yield client
-
-
-@pytest.fixture(scope="module")
 def anonymous(server):
     """A client without the token (a stranger, or another site's page)."""
     with httpx.Client(base_url=server.url, timeout=60) as client:

@@ -42,12 +42,6 @@ def server(analyzer, create_app, live_server):
 
 
 @pytest.fixture(scope="module")
-def http(server):
-    with server.client(timeout=60) as client:
-        yield client
-
-
-@pytest.fixture(scope="module")
 def images(shared_dir) -> Path:
     return shared_dir / "images"
 

@@ -52,12 +52,6 @@ def server(analyzer, gallery, create_app, live_server):
         yield srv
 
 
-@pytest.fixture(scope="module")
-def http(server):
-    with server.client(timeout=120) as client:
-        yield client
-
-
 def enrol(http, name: str, path, crop: bool, multipart: bool = False, append: bool = False) -> httpx.Response:
     data = path.read_bytes()
     fields = {"name": name, "crop": str(crop).lower(), **({"append": "true"} if append else {})}
