@@ -3,8 +3,9 @@
 face-api.js runs in headless Chromium on its fastest CPU backend (``@vladmandic/face-api`` 1.7.15, tfjs
 wasm with SIMD and threads, the same weights), timed by the measuring tool in
 ``shared/tools/faceapijs-bench``; we run in a child process per thread-pool mode (``--pools``: ``own``,
-each net's pool without spinning, the default; ``shared``, one spinning pool, ``FACEAPI_SHARED_POOL=1``)
-with every core. Both sides time the same work on bbt4.jpg: the detectors on the whole image (``detectAllFaces``:
+each net's own pool spinning at most 20 µs, the default; ``nospin``, own pools that never spin,
+``FACEAPI_SPIN_US=0``; ``shared``, one pool spinning without bound, ``FACEAPI_SHARED_POOL=1``) with every
+core. Both sides time the same work on bbt4.jpg: the detectors on the whole image (``detectAllFaces``:
 pre-processing, graph, post-processing), the face nets on one face crop (face 0, the crop kind face-api.js
 uses), and the chain tiny 416 + landmarks + expressions on all faces. We also give the face nets at batch 6
 (per face). The sides take turns (``--rounds``), so a change in the machine's load hits both; each figure
@@ -27,10 +28,11 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import time
 from collections.abc import Callable
 from pathlib import Path
 
-from bench_common import bbt4, load_crops, load_net, shared_dir, timed
+from bench_common import bbt4, load_crops, load_net, shared_dir
 
 from faceapi import AnalyzeOptions, FaceAnalyzer, TinyFaceDetectorOptions
 from faceapi.options import SsdMobilenetv1Options
@@ -79,18 +81,41 @@ def our_jobs() -> dict[str, tuple[Callable[[], object], Callable[[], object] | N
 
 
 def time_ours(jobs: dict, reps: int) -> dict[str, tuple[float, float | None]]:
-    out: dict[str, tuple[float, float | None]] = {}
+    """Median ms per job (batch 1, and per face at batch 6), the jobs interleaved call by call: a moment
+    when the machine is busy is spread over every net instead of landing on one net's block of calls."""
+    calls: list[tuple[str, int, Callable[[], object]]] = []
     for label, (one, six) in jobs.items():
-        n = max(reps // 3, 3) if label.startswith("SSD") else reps
-        b1 = timed(one, n)[0]
-        b6 = timed(six, max(n // 3, 3))[0] / 6 if six else None
-        out[label] = (b1, b6)
-    return out
+        calls.append((label, 1, one))
+        if six is not None:
+            calls.append((label, 6, six))
+    for _, _, fn in calls:  # warm-up
+        for _ in range(3):
+            fn()
+    times: dict[tuple[str, int], list[float]] = {(label, batch): [] for label, batch, _ in calls}
+    for rep in range(reps):
+        for label, batch, fn in calls:
+            slow = label.startswith("SSD") or batch == 6
+            if slow and rep % 3:  # a third of the calls for the slow jobs: SSD and batch 6
+                continue
+            t0 = time.perf_counter()
+            fn()
+            times[label, batch].append((time.perf_counter() - t0) * 1000)
+    return {label: (statistics.median(times[label, 1]),
+                    statistics.median(times[label, 6]) / 6 if (label, 6) in times else None)
+            for label in jobs}
+
+
+#: thread-pool mode -> (column title, environment of the child)
+POOLS = {
+    "own": ("own pools", {"FACEAPI_SHARED_POOL": "0"}),
+    "nospin": ("own pools, no spinning", {"FACEAPI_SHARED_POOL": "0", "FACEAPI_SPIN_US": "0"}),
+    "shared": ("shared pool", {"FACEAPI_SHARED_POOL": "1"}),
+}
 
 
 def time_ours_in_child(pool: str, reps: int) -> dict[str, tuple[float, float | None]]:
     """Our timings in a fresh process (onnxruntime sizes a shared pool once per process)."""
-    env = {**os.environ, "FACEAPI_SHARED_POOL": "1" if pool == "shared" else "0"}
+    env = {**os.environ, **POOLS[pool][1]}
     done = subprocess.run([sys.executable, __file__, "--ours-only", "--reps", str(reps)], capture_output=True,
                           text=True, env=env, timeout=1800)
     if done.returncode != 0:
@@ -118,9 +143,9 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--fjb", type=Path, default=Path(os.environ.get("FJB", "/tmp/fjb")),
                         help="the set-up copy of shared/tools/faceapijs-bench (npm installed)")
-    parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--reps", type=int, default=15)
-    parser.add_argument("--pools", nargs="+", choices=["own", "shared"], default=["own", "shared"])
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--reps", type=int, default=21)
+    parser.add_argument("--pools", nargs="+", choices=list(POOLS), default=["own", "shared"])
     parser.add_argument("--save", type=Path)
     parser.add_argument("--ours-only", action="store_true", help=argparse.SUPPRESS)  # the child's job
     args = parser.parse_args(argv)
@@ -140,7 +165,7 @@ def main(argv: list[str] | None = None) -> None:
 
     print(f"bbt4.jpg, {args.rounds} rounds taking turns, medians of per-round medians (ms); "
           f"load average at the end {os.getloadavg()[0]:.1f}; speed-up = face-api.js / ours\n")
-    head = "".join(f" ours ({'own pools' if p == 'own' else 'shared pool'}), batch 1 | speed-up "
+    head = "".join(f" ours ({POOLS[p][0]}), batch 1 | speed-up "
                    "| batch 6 per face | speed-up |" for p in args.pools)
     print(f"| | face-api.js wasm |{head} target |")
     print("|---|---|" + "---|---|---|---|" * len(args.pools) + "---|")

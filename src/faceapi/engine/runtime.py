@@ -4,10 +4,13 @@ Sessions are created once per net and shared: ``InferenceSession.run`` is thread
 providers come from `RuntimeConfig` or ``$FACEAPI_PROVIDERS`` (comma separated), so an installed
 ``onnxruntime-gpu`` is used through its CUDA provider without code changes.
 
-Threads: each session has an intra-op pool of its own, without spinning (the default), or every CPU
-session of the process shares one onnxruntime pool (`RuntimeConfig.shared_pool`, ``FACEAPI_SHARED_POOL=1``).
-The shared pool always spins: on an idle machine that saves small nets the pool's wake-up on every op
-(15-30 % at batch 1), on a busy one the spinning costs 1.5-3x (SPEED.md has the figures).
+Threads: each session has an intra-op pool of its own (the default), whose idle threads spin for a
+bounded time (`RuntimeConfig.spin_us`, 20 µs) before they sleep: long enough to bridge the gap between
+one op and the next within a run (a small net at batch 1 otherwise pays the pool's wake-up on every op,
+30-40 % of its time), short enough that a finished net's threads leave the cores to the next net, to
+other requests and to other processes. Or every CPU session of the process shares one onnxruntime pool
+(`RuntimeConfig.shared_pool`, ``FACEAPI_SHARED_POOL=1``), which always spins without bound (README,
+"Thread pools", has the figures).
 """
 
 from __future__ import annotations
@@ -48,6 +51,18 @@ CPU = "CPUExecutionProvider"
 Precision = Literal["float", "int8"]
 PRECISIONS: tuple[Precision, ...] = ("float", "int8")
 
+#: How long an idle thread of a session's own pool spins before sleeping, in microseconds: chosen by
+#: measurement (README, "Thread pools": 10-50 µs all gave the same, 0 and unbounded were slower).
+DEFAULT_SPIN_US = 20
+#: More than this is spinning for good: one second.
+MAX_SPIN_US = 1_000_000
+
+
+def _check_spin_us(value: int, what: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_SPIN_US:
+        raise OptionsError(f"{what} must be 0..{MAX_SPIN_US} microseconds, got {value!r}")
+    return value
+
 
 @dataclass(frozen=True)
 class RuntimeConfig:
@@ -67,9 +82,12 @@ class RuntimeConfig:
         one's thread count, the server's request threads share one pool, and each worker process of
         ``faceapi analyze --workers`` has its own. A first session on other providers (CUDA) does not
         create the pool.
-    spinning: whether the idle threads of a session's own pool spin waiting for work. Off: a net's
-        spinning threads would take the cores from the next net's. The shared pool always spins
-        (onnxruntime 1.32 has no switch for it from Python).
+    spin_us: how long, in microseconds, an idle thread of a session's own pool spins waiting for work
+        before it sleeps (onnxruntime's ``session.intra_op.spin_duration_us``); None reads
+        ``$FACEAPI_SPIN_US``, default `DEFAULT_SPIN_US`; 0 never spins. Unbounded spinning (onnxruntime's
+        default) let a finished net's threads take the cores from the next net's; no spinning makes a
+        small net wake its pool on every op. The shared pool always spins (onnxruntime 1.32 has no
+        switch for it from Python).
     precision: ``"float"`` (the default: face-api.js's numbers) or ``"int8"``: the nets in
         `faceapi.engine.quantize.INT8_MODELS` (SSD and the descriptor net) run a statically quantised
         graph, 2-4x faster with a small loss measured in SPEED.md; the other nets stay float.
@@ -78,12 +96,14 @@ class RuntimeConfig:
     threads: int | None = None
     providers: tuple[str, ...] | None = None
     shared_pool: bool | None = None
-    spinning: bool = False
+    spin_us: int | None = None
     precision: Precision = "float"
 
     def __post_init__(self) -> None:
         if self.precision not in PRECISIONS:
             raise OptionsError(f"precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}")
+        if self.spin_us is not None:
+            _check_spin_us(self.spin_us, "spin_us")
 
     def resolved_providers(self) -> list[str]:
         if self.providers:
@@ -101,6 +121,18 @@ class RuntimeConfig:
         if self.threads is not None:
             return self.threads
         return int(os.environ.get("FACEAPI_THREADS", "0"))
+
+    def resolved_spin_us(self) -> int:
+        if self.spin_us is not None:
+            return self.spin_us
+        env = os.environ.get("FACEAPI_SPIN_US", "").strip()
+        if not env:
+            return DEFAULT_SPIN_US
+        try:
+            value = int(env)
+        except ValueError:
+            raise OptionsError(f"FACEAPI_SPIN_US must be a whole number of microseconds, got {env!r}") from None
+        return _check_spin_us(value, "FACEAPI_SPIN_US")
 
     def resolved_shared_pool(self) -> bool:
         if self.shared_pool is not None:
@@ -174,8 +206,10 @@ def session_options(config: RuntimeConfig | None = None) -> tuple[ort.SessionOpt
     else:
         options.intra_op_num_threads = threads
         options.inter_op_num_threads = 1
-        if not config.spinning:
-            options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        spin_us = config.resolved_spin_us()
+        options.add_session_config_entry("session.intra_op.allow_spinning", "1" if spin_us else "0")
+        if spin_us:
+            options.add_session_config_entry("session.intra_op.spin_duration_us", str(spin_us))
     return options, providers
 
 

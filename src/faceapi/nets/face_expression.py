@@ -15,7 +15,14 @@ from faceapi.engine.runtime import OnnxNet
 from faceapi.models.manifest import WeightMap
 from faceapi.nets.base import NetSpec
 from faceapi.nets.describe import FACE_CROP_NOTE, face_preprocessing, net_input
-from faceapi.nets.feature_extractor import INPUT_SIZE, MEAN_RGB, feature_net_graph, finish_graph, preprocess_112
+from faceapi.nets.feature_extractor import (
+    GRAPH_VERSION,
+    INPUT_SIZE,
+    MEAN_RGB,
+    feature_net_graph,
+    finish_graph,
+    preprocess_112,
+)
 from faceapi.results import EXPRESSION_LABELS, Expressions
 
 if TYPE_CHECKING:
@@ -73,4 +80,5 @@ EXPORT: dict[str, Any] = {
 
 SPEC = FaceExpressionNet.spec = NetSpec(
     name="face_expression", label="Expressions", kind="face", model="face_expression_model", input_size=INPUT_SIZE,
-    net_class=FaceExpressionNet, build_graph=build_graph, export=EXPORT)
+    net_class=FaceExpressionNet, build_graph=build_graph, export=EXPORT,
+    graph_version=GRAPH_VERSION)

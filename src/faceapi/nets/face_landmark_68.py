@@ -16,7 +16,14 @@ from faceapi.engine.runtime import OnnxNet
 from faceapi.models.manifest import WeightMap
 from faceapi.nets.base import NetSpec
 from faceapi.nets.describe import FACE_CROP_NOTE, face_preprocessing, net_input
-from faceapi.nets.feature_extractor import INPUT_SIZE, MEAN_RGB, feature_net_graph, finish_graph, preprocess_112
+from faceapi.nets.feature_extractor import (
+    GRAPH_VERSION,
+    INPUT_SIZE,
+    MEAN_RGB,
+    feature_net_graph,
+    finish_graph,
+    preprocess_112,
+)
 
 if TYPE_CHECKING:
     import onnx
@@ -116,8 +123,10 @@ TINY_EXPORT: dict[str, Any] = {
 
 SPEC = FaceLandmark68Net.spec = NetSpec(
     name="face_landmark_68", label="68 landmarks", kind="face", model="face_landmark_68_model",
-    input_size=INPUT_SIZE, net_class=FaceLandmark68Net, build_graph=build_graph, export=EXPORT)
+    input_size=INPUT_SIZE, net_class=FaceLandmark68Net, build_graph=build_graph, export=EXPORT,
+    graph_version=GRAPH_VERSION)
 
 TINY_SPEC = FaceLandmark68TinyNet.spec = NetSpec(
     name="face_landmark_68_tiny", label="68 landmarks (tiny)", kind="face", model="face_landmark_68_tiny_model",
-    input_size=INPUT_SIZE, net_class=FaceLandmark68TinyNet, build_graph=build_tiny_graph, export=TINY_EXPORT)
+    input_size=INPUT_SIZE, net_class=FaceLandmark68TinyNet, build_graph=build_tiny_graph, export=TINY_EXPORT,
+    graph_version=GRAPH_VERSION)

@@ -1,8 +1,14 @@
 """face-api.js's ``FaceFeatureExtractor`` (spec 4.3): densely connected separable-conv blocks.
 
 Shared by FaceLandmark68Net (4 blocks of 4 convs), FaceLandmark68TinyNet (3 blocks of 3 convs) and
-FaceExpressionNet (4 blocks of 4 convs, own weights). Every block halves the spatial size; the
-additions follow face-api.js's bracket order exactly (``out1 + (out2 + (out3 + out4)))``).
+FaceExpressionNet (4 blocks of 4 convs, own weights). Every block halves the spatial size.
+
+face-api.js adds a block's conv outputs right-nested (``out1 + (out2 + (out3 + out4))``); we keep one
+running sum instead (``((out1 + out2) + out3) + out4``): each addition then fuses into the convolution
+that produces its newest term (onnxruntime's NCHWc "sum" fusion), which removes the 20 separate Add
+passes that were a fifth of the nets' time (18-24 % faster at batch 1 and 6). The same four terms summed
+in another order differ by float32 rounding only: the nets' outputs move by at most 1-4 ulp (measured:
+6e-8 on landmarks of about 1, 8e-6 on expression logits of 15-22).
 """
 
 from __future__ import annotations
@@ -25,6 +31,8 @@ if TYPE_CHECKING:
 MEAN_RGB = (122.782, 117.001, 104.298)
 #: Input side of the feature-extractor nets (and of the age/gender net).
 INPUT_SIZE = 112
+#: `NetSpec.graph_version` of the three nets built here ("2": running-sum dense blocks).
+GRAPH_VERSION = "2"
 
 
 def preprocess_112(crops: Sequence[np.ndarray]) -> np.ndarray:
@@ -38,25 +46,21 @@ def _sepconv(g: GraphBuilder, x: str, w: WeightMap, prefix: str, stride: int) ->
 
 
 def dense_block(g: GraphBuilder, x: str, w: WeightMap, prefix: str, n_convs: int, first: bool) -> str:
-    """One dense block of 3 or 4 convs; the first block's conv0 is a regular conv, the others separable."""
+    """One dense block of 3 or 4 convs; the first block's conv0 is a regular conv, the others separable.
+
+    Conv i > 0 reads ``relu(out0 + ... + out(i-1))`` (out0 already relu'd); the block gives the relu of
+    all its outputs' sum. The sum is kept running (see the module's note on the order)."""
     if first:
         conv0 = g.conv(x, w[f"{prefix}/conv0/filters"], w[f"{prefix}/conv0/bias"], 2, "SAME",
                        hint=f"{prefix}_conv0")
     else:
         conv0 = _sepconv(g, x, w, f"{prefix}/conv0", 2)
-    outs = [g.relu(conv0)]
+    total = g.relu(conv0)
+    activated = total
     for i in range(1, n_convs):
-        inp = outs[0] if i == 1 else g.relu(_sum_tail(g, outs))
-        outs.append(_sepconv(g, inp, w, f"{prefix}/conv{i}", 1))
-    return g.relu(_sum_tail(g, outs))
-
-
-def _sum_tail(g: GraphBuilder, outs: list[str]) -> str:
-    """``outs[0] + (outs[1] + (... + outs[-1]))`` - right-nested, as face-api.js adds."""
-    acc = outs[-1]
-    for o in reversed(outs[:-1]):
-        acc = g.add(o, acc)
-    return acc
+        total = g.add(total, _sepconv(g, activated, w, f"{prefix}/conv{i}", 1))
+        activated = g.relu(total)
+    return activated
 
 
 def feature_extractor(g: GraphBuilder, x: str, w: WeightMap, n_blocks: int, n_convs: int) -> str:
