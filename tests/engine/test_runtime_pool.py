@@ -86,3 +86,43 @@ def test_analyzers_with_different_threads_share_the_pool_and_agree(models_dir, s
     assert out["pool"] == 2
     # the second analyzer's 7 sessions asked for 1 thread: said once, not once per net
     assert len(out["warnings"]) == 1 and "shared pool of 2 threads" in out["warnings"][0]
+
+
+SPIN = """
+import json
+from faceapi.engine.runtime import RuntimeConfig, session_options
+from faceapi.errors import OptionsError
+def entry(options, key):
+    try:
+        return options.get_session_config_entry(key)
+    except Exception:  # onnxruntime raises when the key was never set
+        return None
+def entries(config):
+    options, _ = session_options(config)
+    return [entry(options, k) for k in ("session.intra_op.allow_spinning", "session.intra_op.spin_duration_us")]
+refused = []
+for bad in (-1, 10**7, 2.5, True):
+    try:
+        RuntimeConfig(spin_us=bad)
+    except OptionsError as exc:
+        refused.append(str(exc))
+print(json.dumps({"default": entries(RuntimeConfig()), "zero": entries(RuntimeConfig(spin_us=0)),
+                  "given": entries(RuntimeConfig(spin_us=75)), "refused": refused}))
+"""
+
+
+def test_own_pools_spin_for_a_bounded_time():
+    """Own pools spin DEFAULT_SPIN_US by default (onnxruntime's spin_duration_us), FACEAPI_SPIN_US or
+    RuntimeConfig(spin_us=) change it, 0 turns spinning off, and nonsense is refused with OptionsError."""
+    from faceapi.engine.runtime import DEFAULT_SPIN_US
+
+    out = _run(SPIN, {"FACEAPI_SHARED_POOL": "0"})
+    assert out["default"] == ["1", str(DEFAULT_SPIN_US)]
+    assert out["zero"] == ["0", None]
+    assert out["given"] == ["1", "75"]
+    assert len(out["refused"]) == 4 and all("spin_us" in r for r in out["refused"])
+    env = _run(SPIN.replace("RuntimeConfig()", "RuntimeConfig(spin_us=None)"), {"FACEAPI_SPIN_US": "300"})
+    assert env["default"] == ["1", "300"]
+    done = subprocess.run([sys.executable, "-c", SPIN], capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "PYTHONPATH": str(SRC), "FACEAPI_SPIN_US": "fast"})
+    assert done.returncode != 0 and "FACEAPI_SPIN_US must be a whole number" in done.stderr
