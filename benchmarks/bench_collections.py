@@ -33,6 +33,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
+from bench_common import POOLS
 from PIL import Image
 
 from faceapi.batch import IMAGE_SUFFIXES
@@ -135,8 +136,8 @@ def main() -> None:
                         help="a source tree to measure as 'before', interleaved with this one")
     parser.add_argument("--configs", nargs="+", choices=list(CONFIGS), default=list(CONFIGS))
     parser.add_argument("--batching", action="store_true", help="also time the face nets at batch 1..24")
-    parser.add_argument("--pools", nargs="+", choices=["own", "shared"], default=None,
-                        help="compare thread-pool modes (FACEAPI_SHARED_POOL=0/1), interleaved, instead of trees")
+    parser.add_argument("--pools", nargs="+", choices=list(POOLS), default=None,
+                        help="compare thread-pool modes (bench_common.POOLS), interleaved, instead of trees")
     a = parser.parse_args()
     threads = ["--threads", str(a.threads)] if a.threads else []
     trees = {"after": SRC} if a.baseline_src is None else {"before": a.baseline_src, "after": SRC}
@@ -144,9 +145,8 @@ def main() -> None:
     if a.pools:
         if a.baseline_src is not None:
             parser.error("--pools compares pool modes of this tree; drop --baseline-src")
-        trees = {f"{p} pool{'s' if p == 'own' else ''}": SRC for p in a.pools}
-        envs = {f"{p} pool{'s' if p == 'own' else ''}": {"FACEAPI_SHARED_POOL": "1" if p == "shared" else "0"}
-                for p in a.pools}
+        trees = {POOLS[p][0]: SRC for p in a.pools}
+        envs = {POOLS[p][0]: POOLS[p][1] for p in a.pools}
     rows = []
     load = [os.getloadavg()[0]]
     with tempfile.TemporaryDirectory() as tmp_name:

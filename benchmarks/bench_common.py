@@ -57,6 +57,14 @@ MACS = {
 }
 
 
+#: thread-pool mode -> (title, environment of a process in that mode); README "Thread pools"
+POOLS: dict[str, tuple[str, dict[str, str]]] = {
+    "own": ("own pools", {"FACEAPI_SHARED_POOL": "0"}),  # each net's pool, spinning 20 µs: the default
+    "nospin": ("own pools, no spinning", {"FACEAPI_SHARED_POOL": "0", "FACEAPI_SPIN_US": "0"}),
+    "shared": ("shared pool", {"FACEAPI_SHARED_POOL": "1"}),  # one pool for all nets, spinning unbounded
+}
+
+
 def shared_dir() -> Path:
     return Path(os.environ.get("FACEAPI_SHARED", Path(__file__).resolve().parents[2] / "shared"))
 

@@ -15,7 +15,7 @@ Set-up, once (npm registry and Chromium needed; the folder is outside the reposi
 
     cp -r ../shared/tools/faceapijs-bench /tmp/fjb && (cd /tmp/fjb && npm install)
 
-Run: ``python benchmarks/bench_vs_faceapijs.py [--fjb /tmp/fjb] [--rounds 3] [--reps 15] [--pools own shared]
+Run: ``python benchmarks/bench_vs_faceapijs.py [--fjb /tmp/fjb] [--rounds 5] [--reps 15] [--pools own shared]
 [--save out.json]``. The issue's targets: every net >= 6x at batch 1, the chain >= 9x.
 """
 
@@ -28,11 +28,10 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import Callable
 from pathlib import Path
 
-from bench_common import bbt4, load_crops, load_net, shared_dir
+from bench_common import POOLS, bbt4, load_crops, load_net, shared_dir, timed
 
 from faceapi import AnalyzeOptions, FaceAnalyzer, TinyFaceDetectorOptions
 from faceapi.options import SsdMobilenetv1Options
@@ -81,36 +80,16 @@ def our_jobs() -> dict[str, tuple[Callable[[], object], Callable[[], object] | N
 
 
 def time_ours(jobs: dict, reps: int) -> dict[str, tuple[float, float | None]]:
-    """Median ms per job (batch 1, and per face at batch 6), the jobs interleaved call by call: a moment
-    when the machine is busy is spread over every net instead of landing on one net's block of calls."""
-    calls: list[tuple[str, int, Callable[[], object]]] = []
+    """Median ms per job (batch 1, and per face at batch 6), each job's calls one after another as
+    face-api.js's tool times its nets (calling net after net instead measured every net 20-50 % slower on
+    both pool kinds: each call then starts with another net's weights in the caches)."""
+    out: dict[str, tuple[float, float | None]] = {}
     for label, (one, six) in jobs.items():
-        calls.append((label, 1, one))
-        if six is not None:
-            calls.append((label, 6, six))
-    for _, _, fn in calls:  # warm-up
-        for _ in range(3):
-            fn()
-    times: dict[tuple[str, int], list[float]] = {(label, batch): [] for label, batch, _ in calls}
-    for rep in range(reps):
-        for label, batch, fn in calls:
-            slow = label.startswith("SSD") or batch == 6
-            if slow and rep % 3:  # a third of the calls for the slow jobs: SSD and batch 6
-                continue
-            t0 = time.perf_counter()
-            fn()
-            times[label, batch].append((time.perf_counter() - t0) * 1000)
-    return {label: (statistics.median(times[label, 1]),
-                    statistics.median(times[label, 6]) / 6 if (label, 6) in times else None)
-            for label in jobs}
-
-
-#: thread-pool mode -> (column title, environment of the child)
-POOLS = {
-    "own": ("own pools", {"FACEAPI_SHARED_POOL": "0"}),
-    "nospin": ("own pools, no spinning", {"FACEAPI_SHARED_POOL": "0", "FACEAPI_SPIN_US": "0"}),
-    "shared": ("shared pool", {"FACEAPI_SHARED_POOL": "1"}),
-}
+        n = max(reps // 3, 3) if label.startswith("SSD") else reps
+        b1 = timed(one, n)[0]
+        b6 = timed(six, max(n // 3, 3))[0] / 6 if six else None
+        out[label] = (b1, b6)
+    return out
 
 
 def time_ours_in_child(pool: str, reps: int) -> dict[str, tuple[float, float | None]]:
@@ -144,7 +123,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--fjb", type=Path, default=Path(os.environ.get("FJB", "/tmp/fjb")),
                         help="the set-up copy of shared/tools/faceapijs-bench (npm installed)")
     parser.add_argument("--rounds", type=int, default=5)
-    parser.add_argument("--reps", type=int, default=21)
+    parser.add_argument("--reps", type=int, default=15)
     parser.add_argument("--pools", nargs="+", choices=list(POOLS), default=["own", "shared"])
     parser.add_argument("--save", type=Path)
     parser.add_argument("--ours-only", action="store_true", help=argparse.SUPPRESS)  # the child's job

@@ -32,7 +32,7 @@ def test_int8_descriptors_stay_close_to_float_and_decide_alike(models_dir, share
     assert float_net.precision == "float" and int8_net.precision == "int8"
     assert any(n.op_type == "QuantizeLinear" for n in onnx.load_from_string(int8_net.model_bytes).graph.node)
     f, q = np.array(float_net.predict(images)), np.array(int8_net.predict(images))
-    # measured 0.037 mean / 0.047 max (SPEED.md); 0.1 is a sixth of the 0.6 match threshold
+    # measured 0.037 mean / 0.047 max (README, "Speed"); 0.1 is a sixth of the 0.6 match threshold
     assert np.linalg.norm(f - q, axis=1).max() < 0.1
     for i, j in itertools.combinations(range(len(images)), 2):
         assert (np.linalg.norm(f[i] - f[j]) < 0.6) == (np.linalg.norm(q[i] - q[j]) < 0.6), (photos[i], photos[j])
@@ -52,7 +52,7 @@ def test_int8_ssd_finds_the_float_faces(models_dir, shared_dir):
     ref = SsdMobilenetv1(models_dir, RuntimeConfig(threads=1)).detect(image)
     got = SsdMobilenetv1(models_dir, RuntimeConfig(threads=1, precision="int8")).detect(image)
     assert len(ref) == 6 and 5 <= len(got) <= 6
-    # int8 moves scores by up to 0.121 (SPEED.md): the face float scores 0.519 falls under the 0.5 threshold
+    # int8 moves scores by up to 0.121 (README, "Speed"): the face float scores 0.519 falls under the 0.5 threshold
     for r in ref:
         best = max(got, key=lambda g: _iou(r.box, g.box))
         if r.score >= 0.55:

@@ -51,20 +51,14 @@ def add_runtime_args(p: argparse.ArgumentParser | argparse._ArgumentGroup) -> No
                         "descriptor net (2-4x faster, small documented differences; the other nets stay float)")
 
 
-def runtime_config(args: argparse.Namespace, *, concurrent: bool = False) -> RuntimeConfig:
-    """The `RuntimeConfig` of ``--threads`` and ``--precision``: the one place the CLI builds it.
-
-    One stream of work per process (`analyze`, `detect`, `people`) runs on onnxruntime's shared thread pool
-    unless ``$FACEAPI_SHARED_POOL`` says otherwise: measured faster there (SPEED.md). A process serving
-    several requests at once (`serve`: `concurrent=True`) keeps each net's own pool, which measured 15-27 %
-    faster with three stream clients."""
-    import os
-
+def runtime_config(args: argparse.Namespace) -> RuntimeConfig:
+    """The `RuntimeConfig` of ``--threads`` and ``--precision``: the one place the CLI builds it. Thread
+    pools as the library's (each net's own, spinning briefly; ``$FACEAPI_SHARED_POOL``/``$FACEAPI_SPIN_US``
+    change that): measured as fast as the shared pool for one stream and faster for several (README,
+    "Thread pools")."""
     from faceapi.engine.runtime import RuntimeConfig
 
-    shared = None if "FACEAPI_SHARED_POOL" in os.environ else not concurrent
-    return RuntimeConfig(threads=getattr(args, "threads", None), precision=getattr(args, "precision", "float"),
-                         shared_pool=shared)
+    return RuntimeConfig(threads=getattr(args, "threads", None), precision=getattr(args, "precision", "float"))
 
 
 def add_net_args(p: argparse.ArgumentParser) -> None:

@@ -178,7 +178,7 @@ def _serve(args: argparse.Namespace) -> int:
 
         gallery = Gallery(args.gallery)  # GalleryError (a FaceApiError) for a file that is not a gallery
         print(f"faceapi: gallery {gallery.path} ({len(gallery)} people)", file=sys.stderr)
-    analyzer = FaceAnalyzer(args.models_dir, runtime_config(args, concurrent=True), max_pixels=args.max_pixels)
+    analyzer = FaceAnalyzer(args.models_dir, runtime_config(args), max_pixels=args.max_pixels)
     if args.preload:
         analyzer.load(progress=lambda name, i, n: print(f"loading {name} ({i + 1}/{n})", file=sys.stderr))
     bound = [host] if not args.lan else [host, *lan_ips]

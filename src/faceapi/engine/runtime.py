@@ -90,7 +90,8 @@ class RuntimeConfig:
         switch for it from Python).
     precision: ``"float"`` (the default: face-api.js's numbers) or ``"int8"``: the nets in
         `faceapi.engine.quantize.INT8_MODELS` (SSD and the descriptor net) run a statically quantised
-        graph, 2-4x faster with a small loss measured in SPEED.md; the other nets stay float.
+        graph, 2-4x faster with a small loss measured in the README ("int8: the study and the option");
+        the other nets stay float.
     """
 
     threads: int | None = None
