@@ -101,6 +101,27 @@ def load_net(name: str, runtime: RuntimeConfig | None = None) -> Any:
     return net
 
 
+def fma_peak_gmacs() -> float:
+    """The machine's practical FMA peak in GMAC/s, every core: a float32 matrix product of 2048 x 2048
+    matrices with numpy's BLAS (its hand-tuned FMA kernels), best of 5.
+
+    A measured peak, not a datasheet one: this is a virtual machine whose clock and vector units are not
+    known for sure (``/proc/cpuinfo`` says "AMD EPYC", 2.6 GHz), and what the best code reaches on it is
+    the fair yardstick for ours."""
+    n = 2048
+    rng = np.random.default_rng(0)
+    a, b = rng.random((n, n), np.float32), rng.random((n, n), np.float32)
+    a @ b
+    best = min(_seconds(lambda: a @ b) for _ in range(5))
+    return n**3 / best / 1e9
+
+
+def _seconds(fn: Callable[[], object]) -> float:
+    t0 = time.perf_counter()
+    fn()
+    return time.perf_counter() - t0
+
+
 def timed(fn: Callable[[], object], reps: int, warmup: int = 3) -> tuple[float, float]:
     """(median, min) wall time in ms of `reps` calls after `warmup` calls."""
     for _ in range(warmup):

@@ -4,7 +4,8 @@ Usage: ``python benchmarks/bench_detectors.py [--image PATH] [--runs N] [--threa
 
 For each net and input size (SSD 512; tiny 128, 224, 320, 416, 512, 608) and each thread count, runs
 warm-up calls and then N timed calls, and prints a markdown table with the median and minimum latency in
-milliseconds and the effective GMAC/s (multiply-accumulates of spec section 0 / median graph time).
+milliseconds, the effective GMAC/s (multiply-accumulates of spec section 0 / median graph time) and its
+fraction of the machine's practical FMA peak (``bench_common.fma_peak_gmacs``).
 With ``FACEAPI_SHARED_POOL=1`` give one ``--threads`` value per run (onnxruntime sizes that pool once per process).
 """
 
@@ -15,6 +16,8 @@ import statistics
 import time
 from collections.abc import Callable
 from pathlib import Path
+
+from bench_common import fma_peak_gmacs
 
 from faceapi.engine.runtime import RuntimeConfig
 from faceapi.image import load_image
@@ -88,14 +91,16 @@ def main(argv: list[str] | None = None) -> None:
     rows = []
     for threads in args.threads:
         rows += bench_threads(image, threads, args)
+    peak = fma_peak_gmacs()
     print(f"image: {args.image.name} {image.shape[1]}x{image.shape[0]}, {args.runs} runs after {args.warmup} "
-          "warm-up, times in ms")
+          f"warm-up, times in ms; practical FMA peak {peak:.0f} GMAC/s (every core)")
     print()
-    print("| net | input | threads | detect() median | detect() min | graph median | graph min | GMAC | GMAC/s |")
-    print("|---|---|---|---|---|---|---|---|---|")
+    print("| net | input | threads | detect() median | detect() min | graph median | graph min | GMAC | GMAC/s "
+          "| of the FMA peak |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     for net, size, threads, (wmed, wmin), (gmed, gmin), macs in rows:
         print(f"| {net} | {size} | {threads} | {wmed:.1f} | {wmin:.1f} | {gmed:.1f} | {gmin:.1f} | "
-              f"{macs / 1e9:.3f} | {macs / 1e6 / gmed:.1f} |")
+              f"{macs / 1e9:.3f} | {macs / 1e6 / gmed:.1f} | {macs / 1e6 / gmed / peak:.0%} |")
 
 
 if __name__ == "__main__":

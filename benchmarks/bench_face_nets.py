@@ -1,80 +1,42 @@
-"""Latency of the face nets: per face at batch 1, and per batch of 6 faces (plus per face), 1 and 2 threads.
+"""Latency of the face nets per face at batch 1 and per face at batch 6, and how near the FMA peak they run.
 
-Times ``net.predict(crops)`` end to end (preprocessing, onnxruntime, postprocessing) on the bbt4 reference
-crops when /work/shared (or $FACEAPI_SHARED) is there, else on random crops of similar sizes.
-Prints a markdown table. Usage: ``python benchmarks/bench_face_nets.py [--repeat N] [--threads 1 2]``.
-With ``FACEAPI_SHARED_POOL=1`` give one ``--threads`` value per run: onnxruntime sizes the shared pool
-once per process, so a second thread count would run (with a warning) on the first one's pool.
+For each face net on the bbt4 reference crops (the kind face-api.js feeds it; ``bench_common``): the whole
+``predict`` (pre-processing, onnxruntime, post-processing) and the graph alone (``session.run`` on the
+ready input), at batch 1 and 6; the graph's multiply-accumulates per second (spec section 0's counts) and
+their fraction of the machine's practical FMA peak (``bench_common.fma_peak_gmacs``: numpy's float32
+matrix product on every core). Every core, the default thread pools (``FACEAPI_SHARED_POOL`` /
+``FACEAPI_SPIN_US`` change them). Usage: ``python benchmarks/bench_face_nets.py [--repeat N]``.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
-import statistics
-import time
-from pathlib import Path
 
-import numpy as np
+from bench_common import MACS, NETS, fma_peak_gmacs, graph_input, load_crops, load_net, timed
 
-from faceapi.engine.runtime import RuntimeConfig
-from faceapi.nets.age_gender import AgeGenderNet
-from faceapi.nets.face_expression import FaceExpressionNet
-from faceapi.nets.face_landmark_68 import FaceLandmark68Net, FaceLandmark68TinyNet
-from faceapi.nets.face_recognition import FaceRecognitionNet
-
-# (label, class, crop kind, per-face target in ms)
-NETS = [
-    ("landmarks 68", FaceLandmark68Net, "detection", 2.7),
-    ("landmarks 68 tiny", FaceLandmark68TinyNet, "detection", 1.8),
-    ("expressions", FaceExpressionNet, "aligned", 2.7),
-    ("age/gender", AgeGenderNet, "aligned", 3.2),
-    ("descriptor", FaceRecognitionNet, "dlib", 7.6),
-]
-
-
-def load_crops(kind: str) -> list[np.ndarray]:
-    shared = Path(os.environ.get("FACEAPI_SHARED", Path(__file__).resolve().parents[2] / "shared"))
-    folder = shared / "reference" / "bbt4"
-    if folder.is_dir():
-        from PIL import Image
-
-        return [np.asarray(Image.open(folder / f"face{i}_{kind}.png").convert("RGB")) for i in range(6)]
-    rng = np.random.default_rng(0)
-    sizes = [(129, 100), (117, 74), (131, 89), (117, 83), (107, 82), (129, 75)]
-    return [rng.integers(0, 256, (h, w, 3), dtype=np.uint8) for h, w in sizes]
-
-
-def timeit(fn, repeat: int) -> tuple[float, float]:
-    """(median, min) wall time in ms over `repeat` calls, after warm-up."""
-    for _ in range(3):
-        fn()
-    times = []
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        fn()
-        times.append((time.perf_counter() - t0) * 1000)
-    return statistics.median(times), min(times)
+FACE_NETS = [name for name, (spec, _) in NETS.items() if spec.kind == "face"]
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--repeat", type=int, default=50)
-    parser.add_argument("--threads", type=int, nargs="+", default=[1, 2])
     args = parser.parse_args()
-
-    print("| net | threads | batch 1: median / min ms per face | batch 6: median / min ms per batch "
-          "| batch 6: median ms per face | target ms per face | met |")
-    print("|---|---|---|---|---|---|---|")
-    for label, cls, kind, target in NETS:
-        crops = load_crops(kind)
-        for threads in args.threads:
-            net = cls(runtime=RuntimeConfig(threads=threads))
-            one_med, one_min = timeit(lambda net=net, c=crops[:1]: net.predict(c), args.repeat)
-            six_med, six_min = timeit(lambda net=net, c=crops: net.predict(c), max(args.repeat // 3, 5))
-            best = min(one_med, six_med / 6)
-            print(f"| {label} | {threads} | {one_med:.2f} / {one_min:.2f} | {six_med:.2f} / {six_min:.2f} "
-                  f"| {six_med / 6:.2f} | {target} | {'yes' if best <= target else 'NO'} |")
+    peak = fma_peak_gmacs()
+    print(f"practical FMA peak: {peak:.0f} GMAC/s (float32 matrix product, {os.cpu_count()} cores); "
+          f"load average {os.getloadavg()[0]:.1f}; medians of {args.repeat} calls (batch 6: a third as many), ms\n")
+    print("| net | batch | predict per face | graph per face | GMAC/s | of the FMA peak |")
+    print("|---|---|---|---|---|---|")
+    for name in FACE_NETS:
+        net = load_net(name)
+        crops = load_crops(NETS[name][1])
+        for batch in (1, 6):
+            reps = args.repeat if batch == 1 else max(args.repeat // 3, 5)
+            whole = timed(lambda n=net, c=crops[:batch]: n.predict(c), reps)[0] / batch
+            feed = {"input": graph_input(name, batch)}
+            graph = timed(lambda n=net, f=feed: n.session.run(None, f), reps)[0] / batch
+            gmacs = MACS[name] / graph / 1e6
+            print(f"| {name} | {batch} | {whole:.2f} | {graph:.2f} | {gmacs:.1f} | {gmacs / peak:.0%} |")
 
 
 if __name__ == "__main__":
