@@ -5,13 +5,19 @@ For each face net on the bbt4 reference crops (the kind face-api.js feeds it; ``
 ready input), at batch 1 and 6; the graph's multiply-accumulates per second (spec section 0's counts) and
 their fraction of the machine's practical FMA peak (``bench_common.fma_peak_gmacs``: numpy's float32
 matrix product on every core). Every core, the default thread pools (``FACEAPI_SHARED_POOL`` /
-``FACEAPI_SPIN_US`` change them). Usage: ``python benchmarks/bench_face_nets.py [--repeat N]``.
+``FACEAPI_SPIN_US`` change them). The jobs run in rounds (each job's calls one after another, the jobs
+in random order); each figure is the median over rounds of the per-round medians, so that a busy moment of
+the machine hits one round of a job, not its figure.
+Usage: ``python benchmarks/bench_face_nets.py [--repeat N] [--rounds R]``.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import random
+import statistics
+from collections.abc import Callable
 
 from bench_common import MACS, NETS, fma_peak_gmacs, graph_input, load_crops, load_net, timed
 
@@ -20,21 +26,34 @@ FACE_NETS = [name for name, (spec, _) in NETS.items() if spec.kind == "face"]
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
-    parser.add_argument("--repeat", type=int, default=50)
+    parser.add_argument("--repeat", type=int, default=30, help="calls per job and round (batch 6: a third)")
+    parser.add_argument("--rounds", type=int, default=5)
     args = parser.parse_args()
-    peak = fma_peak_gmacs()
-    print(f"practical FMA peak: {peak:.0f} GMAC/s (float32 matrix product, {os.cpu_count()} cores); "
-          f"load average {os.getloadavg()[0]:.1f}; medians of {args.repeat} calls (batch 6: a third as many), ms\n")
-    print("| net | batch | predict per face | graph per face | GMAC/s | of the FMA peak |")
-    print("|---|---|---|---|---|---|")
+    jobs: dict[tuple[str, int, str], Callable[[], object]] = {}
     for name in FACE_NETS:
         net = load_net(name)
         crops = load_crops(NETS[name][1])
         for batch in (1, 6):
-            reps = args.repeat if batch == 1 else max(args.repeat // 3, 5)
-            whole = timed(lambda n=net, c=crops[:batch]: n.predict(c), reps)[0] / batch
             feed = {"input": graph_input(name, batch)}
-            graph = timed(lambda n=net, f=feed: n.session.run(None, f), reps)[0] / batch
+            jobs[name, batch, "predict"] = lambda n=net, c=crops[:batch]: n.predict(c)
+            jobs[name, batch, "graph"] = lambda n=net, f=feed: n.session.run(None, f)
+    peaks, medians = [], {key: [] for key in jobs}
+    order = list(jobs)
+    for _ in range(args.rounds):
+        peaks.append(fma_peak_gmacs())
+        random.shuffle(order)
+        for key in order:
+            reps = args.repeat if key[1] == 1 else max(args.repeat // 3, 5)
+            medians[key].append(timed(jobs[key], reps)[0] / key[1])
+    peak = statistics.median(peaks)
+    print(f"practical FMA peak: {peak:.0f} GMAC/s (float32 matrix product, {os.cpu_count()} cores; rounds "
+          f"{min(peaks):.0f}-{max(peaks):.0f}); load average {os.getloadavg()[0]:.1f}; {args.rounds} rounds, ms\n")
+    print("| net | batch | predict per face | graph per face | GMAC/s | of the FMA peak |")
+    print("|---|---|---|---|---|---|")
+    for name in FACE_NETS:
+        for batch in (1, 6):
+            whole = statistics.median(medians[name, batch, "predict"])
+            graph = statistics.median(medians[name, batch, "graph"])
             gmacs = MACS[name] / graph / 1e6
             print(f"| {name} | {batch} | {whole:.2f} | {graph:.2f} | {gmacs:.1f} | {gmacs / peak:.0%} |")
 
