@@ -61,7 +61,7 @@ MACS = {
 POOLS: dict[str, tuple[str, dict[str, str]]] = {
     "own": ("own pools", {"FACEAPI_SHARED_POOL": "0"}),  # each net's pool, spinning 20 µs: the default
     "nospin": ("own pools, no spinning", {"FACEAPI_SHARED_POOL": "0", "FACEAPI_SPIN_US": "0"}),
-    "shared": ("shared pool", {"FACEAPI_SHARED_POOL": "1"}),  # one pool for all nets, spinning unbounded
+    "shared": ("shared pool", {"FACEAPI_SHARED_POOL": "1"}),  # one pool for all nets, onnxruntime's long spin
 }
 
 

@@ -4,8 +4,8 @@ face-api.js runs in headless Chromium on its fastest CPU backend (``@vladmandic/
 wasm with SIMD and threads, the same weights), timed by the measuring tool in
 ``shared/tools/faceapijs-bench``; we run in a child process per thread-pool mode (``--pools``: ``own``,
 each net's own pool spinning at most 20 µs, the default; ``nospin``, own pools that never spin,
-``FACEAPI_SPIN_US=0``; ``shared``, one pool spinning without bound, ``FACEAPI_SHARED_POOL=1``) with every
-core. Both sides time the same work on bbt4.jpg: the detectors on the whole image (``detectAllFaces``:
+``FACEAPI_SPIN_US=0``; ``shared``, one pool with onnxruntime's long spin, ``FACEAPI_SHARED_POOL=1``)
+with every core. Both sides time the same work on bbt4.jpg: the detectors on the whole image (``detectAllFaces``:
 pre-processing, graph, post-processing), the face nets on one face crop (face 0, the crop kind face-api.js
 uses), and the chain tiny 416 + landmarks + expressions on all faces. We also give the face nets at batch 6
 (per face). The sides take turns (``--rounds``), so a change in the machine's load hits both; each figure

@@ -7,10 +7,10 @@ providers come from `RuntimeConfig` or ``$FACEAPI_PROVIDERS`` (comma separated),
 Threads: each session has an intra-op pool of its own (the default), whose idle threads spin for a
 bounded time (`RuntimeConfig.spin_us`, 20 µs) before they sleep: long enough to bridge the gap between
 one op and the next within a run (a small net at batch 1 otherwise pays the pool's wake-up on every op,
-30-40 % of its time), short enough that a finished net's threads leave the cores to the next net, to
-other requests and to other processes. Or every CPU session of the process shares one onnxruntime pool
-(`RuntimeConfig.shared_pool`, ``FACEAPI_SHARED_POOL=1``), which always spins without bound (README,
-"Thread pools", has the figures).
+a quarter to 45 % of its time), short enough that a finished net's threads leave the cores to the next
+net, to other requests and to other processes. Or every CPU session of the process shares one onnxruntime
+pool (`RuntimeConfig.shared_pool`, ``FACEAPI_SHARED_POOL=1``), which always spins as long as onnxruntime's
+default (README, "Thread pools", has the figures).
 """
 
 from __future__ import annotations
@@ -52,7 +52,8 @@ Precision = Literal["float", "int8"]
 PRECISIONS: tuple[Precision, ...] = ("float", "int8")
 
 #: How long an idle thread of a session's own pool spins before sleeping, in microseconds: chosen by
-#: measurement (README, "Thread pools": 10-50 µs all gave the same, 0 and unbounded were slower).
+#: measurement (README, "Thread pools": 14-44 % faster than never spinning on a quiet machine, as fast with
+#: three streams or a loaded machine, where 100 µs was already 10-25 % slower).
 DEFAULT_SPIN_US = 20
 #: More than this is spinning for good: one second.
 MAX_SPIN_US = 1_000_000
@@ -84,9 +85,9 @@ class RuntimeConfig:
         create the pool.
     spin_us: how long, in microseconds, an idle thread of a session's own pool spins waiting for work
         before it sleeps (onnxruntime's ``session.intra_op.spin_duration_us``); None reads
-        ``$FACEAPI_SPIN_US``, default `DEFAULT_SPIN_US`; 0 never spins. Unbounded spinning (onnxruntime's
-        default) let a finished net's threads take the cores from the next net's; no spinning makes a
-        small net wake its pool on every op. The shared pool always spins (onnxruntime 1.32 has no
+        ``$FACEAPI_SPIN_US``, default `DEFAULT_SPIN_US`; 0 never spins. onnxruntime's own default, a far
+        longer spin, let a finished net's threads take the cores from the next net's; no spinning makes
+        a small net wake its pool on every op. The shared pool always spins (onnxruntime 1.32 has no
         switch for it from Python).
     precision: ``"float"`` (the default: face-api.js's numbers) or ``"int8"``: the nets in
         `faceapi.engine.quantize.INT8_MODELS` (SSD and the descriptor net) run a statically quantised
