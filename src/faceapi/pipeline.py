@@ -19,6 +19,7 @@ from typing import Literal, TypeVar, overload
 
 import numpy as np
 
+from faceapi.engine.preprocess import compile_resize
 from faceapi.engine.runtime import OnnxNet, RuntimeConfig
 from faceapi.errors import OptionsError
 from faceapi.image import DEFAULT_MAX_PIXELS, ImageInput, load_image
@@ -186,12 +187,14 @@ class FaceAnalyzer:
         return self._typed("face_recognition", FaceRecognitionNet)
 
     def load(self, names: Iterable[str] | None = None, progress: Progress | None = None) -> None:
-        """Load nets now (all by default) instead of on first use; `progress(name, i, total)` before each."""
+        """Load nets now (all by default) instead of on first use; `progress(name, i, total)` before each.
+        Also compiles the inputs' resize (`compile_resize`), which would otherwise delay the first frame."""
         todo = [spec(n).name for n in names] if names is not None else [s.name for s in NET_SPECS]
         for i, name in enumerate(todo):
             if progress:
                 progress(name, i, len(todo))
             self.net(name)
+        compile_resize()
 
     @property
     def loaded(self) -> list[str]:
