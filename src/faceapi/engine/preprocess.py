@@ -70,11 +70,10 @@ def _plan(length: int, side: int, offset: int, size: int) -> tuple[np.ndarray, n
 
 
 @functools.lru_cache(maxsize=256)
-def _columns(length: int, side: int, offset: int, size: int, c: int
-             ) -> tuple[np.ndarray, np.ndarray, np.ndarray, bool]:
+def _columns(length: int, side: int, offset: int, size: int, c: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """For the active output columns of `_plan`: flat source column indices of the left and right
-    neighbours (column x of channel k is flat column ``x * c + k``), their fractions per channel, and
-    whether any of them reads the padding (flat column ``length * c + k``, past the row)."""
+    neighbours (column x of channel k is flat column ``x * c + k``; the padding is flat column
+    ``length * c + k``, past the row) and their fractions per channel."""
     x0, x1, fx, ca, cb = _plan(length, side, offset, size)
     channels = np.arange(c)
     cols0 = (x0[ca:cb, None] * c + channels).ravel()
@@ -82,7 +81,7 @@ def _columns(length: int, side: int, offset: int, size: int, c: int
     fxc = np.repeat(fx[ca:cb], c)
     for a in (cols0, cols1, fxc):
         a.flags.writeable = False
-    return cols0, cols1, fxc, bool(max(x0[ca:cb].max(), x1[ca:cb].max()) >= length)
+    return cols0, cols1, fxc
 
 
 def resize_bilinear(image: np.ndarray, size: int) -> np.ndarray:
@@ -99,13 +98,13 @@ def _bilinear(flat: np.ndarray, y0: np.ndarray, y1: np.ndarray, fy: np.ndarray, 
               cols0: np.ndarray, cols1: np.ndarray, fx: np.ndarray, target: np.ndarray) -> None:
     """The tfjs formula for output rows ``rows[0]:rows[1]`` and the flat columns of `cols0`, into `target`.
 
-    `flat` is the image as ``H x (W * C)``, with zero columns to the right when a column index points past
-    the row; a row index ``H`` reads a zero row. In float64, in this order, with no fused multiply-add
+    `flat` is the image as ``H x (W * C)``; a row index ``H`` reads a zero row and a column index past
+    the row a zero (the padding). In float64, in this order, with no fused multiply-add
     (``fastmath=False``): ``top = (tr - tl) * fx + tl``, the same for ``bottom``, then
     ``(bottom - top) * fy + top``, stored as float32: every operation rounds as numpy's and JavaScript's do.
     """
-    height = flat.shape[0]
-    zeros = np.zeros(flat.shape[1], flat.dtype)
+    height, width = flat.shape
+    zeros = np.zeros(width, flat.dtype)
     for r in range(rows[0], rows[1]):
         upper = flat[y0[r]] if y0[r] < height else zeros
         lower = flat[y1[r]] if y1[r] < height else zeros
@@ -113,8 +112,14 @@ def _bilinear(flat: np.ndarray, y0: np.ndarray, y1: np.ndarray, fy: np.ndarray, 
         out = target[r]
         for k in range(cols0.size):
             c0, c1, g = cols0[k], cols1[k], fx[k]
-            tl, tr = np.float64(upper[c0]), np.float64(upper[c1])  # float() would keep a float32 a float32
-            bl, br = np.float64(lower[c0]), np.float64(lower[c1])
+            if c0 < width and c1 < width:  # all but the columns at a padded edge
+                tl, tr = np.float64(upper[c0]), np.float64(upper[c1])  # float() keeps a float32 a float32
+                bl, br = np.float64(lower[c0]), np.float64(lower[c1])
+            else:
+                tl = np.float64(upper[c0]) if c0 < width else 0.0
+                tr = np.float64(upper[c1]) if c1 < width else 0.0
+                bl = np.float64(lower[c0]) if c0 < width else 0.0
+                br = np.float64(lower[c1]) if c1 < width else 0.0
             top = (tr - tl) * g + tl
             bottom = (br - bl) * g + bl
             out[k] = (bottom - top) * f + top
@@ -138,9 +143,9 @@ def compile_resize() -> None:
 def _resample(image: np.ndarray, square: tuple[int, int], offset: tuple[int, int], size: int,
               out: np.ndarray | None = None) -> np.ndarray:
     """Resize the image as if zero-padded into a ``side x side`` square at ``offset`` (rows, cols),
-    without building the square (a zero row, and zero pixels after each row when a column needs them),
-    leaving the outputs that read only padding 0. Channels are flattened into the row, so `_bilinear`
-    sees one ``H x (W * C)`` plane."""
+    without building or copying anything (`_bilinear` reads zeros for the padding), leaving the outputs
+    that read only padding 0. Channels are flattened into the row, so `_bilinear` sees one ``H x (W * C)``
+    plane."""
     h, w = image.shape[:2]
     c = image.shape[2] if image.ndim == 3 else 1
     side_h, side_w = square
@@ -153,12 +158,8 @@ def _resample(image: np.ndarray, square: tuple[int, int], offset: tuple[int, int
     ca, cb = _plan(w, side_w, offset[1], size)[3:]
     if ra == rb or ca == cb:
         return out
-    cols0, cols1, fxc, reads_padding = _columns(w, side_w, offset[1], size, c)
-    if reads_padding:
-        flat = np.zeros((h, (w + 1) * c), image.dtype)
-        flat[:, : w * c] = image.reshape(h, w * c)
-    else:
-        flat = np.ascontiguousarray(image).reshape(h, w * c)
+    cols0, cols1, fxc = _columns(w, side_w, offset[1], size, c)
+    flat = np.ascontiguousarray(image).reshape(h, w * c)
     target = out.reshape(size, size * c)[:, ca * c : cb * c]
     _compiled_bilinear()(flat, y0, y1, fy, (ra, rb), cols0, cols1, fxc, target)
     return out
