@@ -4,6 +4,8 @@
     import faceapi
     faces = faceapi.detect_all_faces("photo.jpg").with_face_landmarks().with_face_expressions().run()
     faceapi.FaceAnalyzer().analyze("photo.jpg", faceapi.AnalyzeOptions(landmarks="full", expressions=True))
+    faceapi.verify("a.jpg", "b.jpg").same              # the same person? (face-api.js's 0.6 rule)
+    faceapi.find("me.jpg", ["photos/"]).matches        # the nearest faces in a folder
 
 The names below are imported on first use (PEP 562), so that ``import faceapi`` and ``faceapi --version``
 stay fast and a module that needs only `faceapi.errors` does not load onnxruntime.
@@ -25,6 +27,7 @@ _EXPORTS: dict[str, str] = {
     **dict.fromkeys(["FaceApiError", "ImageError", "ModelError", "ModelNotFoundError", "OptionsError"],
                     "faceapi.errors"),
     "load_image": "faceapi.image",
+    **dict.fromkeys(["FindResult", "Found", "Verification", "find", "verify"], "faceapi.compare"),
     **dict.fromkeys(["FaceMatcher", "LabeledFaceDescriptors", "euclidean_distance"], "faceapi.matching"),
     **dict.fromkeys(["AnalyzeOptions", "SsdMobilenetv1Options", "TinyFaceDetectorOptions"], "faceapi.options"),
     **dict.fromkeys(["FaceAnalyzer", "extract_faces"], "faceapi.pipeline"),
@@ -46,6 +49,8 @@ __all__ = [
     "FaceApiError",
     "FaceMatch",
     "FaceMatcher",
+    "FindResult",
+    "Found",
     "FrameResult",
     "ImageError",
     "LabeledFaceDescriptors",
@@ -56,6 +61,7 @@ __all__ = [
     "RuntimeConfig",
     "SsdMobilenetv1Options",
     "TinyFaceDetectorOptions",
+    "Verification",
     "compute_face_descriptor",
     "default_analyzer",
     "detect_all_faces",
@@ -65,10 +71,12 @@ __all__ = [
     "draw",
     "euclidean_distance",
     "extract_faces",
+    "find",
     "load_image",
     "predict_age_and_gender",
     "predict_expressions",
     "set_default_analyzer",
+    "verify",
     "__version__",
 ]
 
@@ -101,6 +109,7 @@ if TYPE_CHECKING:  # for type checkers and IDEs: the same names, imported eagerl
         predict_expressions,
         set_default_analyzer,
     )
+    from faceapi.compare import FindResult, Found, Verification, find, verify
     from faceapi.engine.runtime import RuntimeConfig
     from faceapi.errors import FaceApiError, ImageError, ModelError, ModelNotFoundError, OptionsError
     from faceapi.image import load_image

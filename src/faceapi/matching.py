@@ -224,6 +224,24 @@ class FaceMatcher:
                        else FaceMatch("unknown", dist))
         return out
 
+    def nearest(self, descriptor: Sequence[float] | np.ndarray, k: int | None = None) -> list[FaceMatch]:
+        """The `k` people nearest to one descriptor (all when None), nearest first, each with face-api.js's
+        exact distance under the strategy (as `match_descriptors` reports it; never "unknown": compare the
+        distances with `distance_threshold` yourself). Ties keep the reference order."""
+        if k is not None and (isinstance(k, bool) or not isinstance(k, int) or k < 1):
+            raise OptionsError(f"FaceMatcher.nearest: k must be a whole number >= 1 or None, got {k!r}")
+        q = self._queries(np.asarray(descriptor, dtype=np.float64).ravel())
+        if not self._labels:
+            return []
+        fast = self._fast(q)[0]
+        n = len(self._labels) if k is None else min(k, len(self._labels))
+        # the n-th fast distance, plus the margin, bounds every person who can be among the exact n nearest
+        cutoff = np.sort(fast)[n - 1] + _REFINE_MARGIN
+        candidates = np.flatnonzero(fast <= cutoff) if np.isfinite(cutoff) else np.arange(len(self._labels))
+        exact = self._exact(q[0], candidates)
+        order = np.argsort(exact, kind="stable")[:n]
+        return [FaceMatch(self._labels[int(candidates[i])], float(exact[i])) for i in order]
+
     def find_best_match(self, descriptor: Sequence[float] | np.ndarray) -> FaceMatch:
         """face-api.js ``findBestMatch``: the closest label, or "unknown" at or beyond the threshold."""
         return self.match_descriptors(np.asarray(descriptor, dtype=np.float64)[None, :])[0]

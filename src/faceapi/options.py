@@ -76,6 +76,11 @@ class AnalyzeOptions:
 
     Expressions and age/gender are computed on the landmark-aligned box when landmarks are on, else on
     the detection box (as face-api.js does). Descriptors need landmarks (full by default).
+
+    ``crop=True``: the image is a face crop already (such as the 150x150 photos of face-api.js's
+    recognition example). No detector runs: the image is one face, box = the whole image, score 1.0, and
+    every net sees the whole image, as face-api.js's per-net calls (``faceExpressionNet.predictExpressions
+    (crop)``, ``computeFaceDescriptor(crop)``) do; descriptors need no landmarks then.
     """
 
     detector: DetectorOptions = field(default_factory=SsdMobilenetv1Options)
@@ -85,6 +90,7 @@ class AnalyzeOptions:
     descriptors: bool = False
     single: bool = False  # only the best-scoring face (detectSingleFace)
     recognize: MatchOptions | None = None  # match every face against the analyzer's gallery/matcher
+    crop: bool = False  # the image is a face crop: no detector, every net on the whole image
 
     def __post_init__(self) -> None:
         if self.landmarks not in LANDMARK_MODES:
@@ -93,11 +99,14 @@ class AnalyzeOptions:
             raise OptionsError(f"AnalyzeOptions.detector must be detector options, got {type(self.detector).__name__}")
         if self.recognize is not None and not isinstance(self.recognize, MatchOptions):
             raise OptionsError(f"AnalyzeOptions.recognize must be MatchOptions or None, got {self.recognize!r}")
+        if not isinstance(self.crop, bool):
+            raise OptionsError(f"AnalyzeOptions.crop must be true or false, got {self.crop!r}")
 
     @property
     def effective_landmarks(self) -> LandmarksMode | None:
-        """Descriptors need landmarks: full ones when none were asked for."""
-        if self.needs_descriptors and self.landmarks is None:
+        """Descriptors need landmarks (full ones when none were asked for), except on a crop: there the
+        descriptor is of the whole image."""
+        if self.needs_descriptors and self.landmarks is None and not self.crop:
             return "full"
         return self.landmarks
 
@@ -112,10 +121,11 @@ class AnalyzeOptions:
 
         Keys: detector ("ssd" | "tiny"), input_size, min_score (the detector's threshold), max_results,
         landmarks (null | "full" | "tiny"), expressions, age_gender, descriptors, single, recognize (bool),
-        distance_threshold and match_strategy (how to recognise; only with recognize).
+        distance_threshold and match_strategy (how to recognise; only with recognize), crop (bool).
         """
         known = {"detector", "input_size", "min_score", "max_results", "landmarks", "expressions",
-                 "age_gender", "descriptors", "single", "recognize", "distance_threshold", "match_strategy"}
+                 "age_gender", "descriptors", "single", "recognize", "distance_threshold", "match_strategy",
+                 "crop"}
         unknown = set(d) - known
         if unknown:
             raise OptionsError(f"unknown option(s) {sorted(unknown)}; known: {sorted(known)}")
@@ -137,7 +147,7 @@ class AnalyzeOptions:
         if landmarks in ("", "off", "none", False):
             landmarks = None
         flags = {}
-        for key in ("expressions", "age_gender", "descriptors", "single", "recognize"):
+        for key in ("expressions", "age_gender", "descriptors", "single", "recognize", "crop"):
             value = d.get(key, False)
             if not isinstance(value, bool):
                 raise OptionsError(f"option {key!r} must be true or false, got {value!r}")
@@ -155,6 +165,8 @@ class AnalyzeOptions:
         d: dict[str, Any] = {"landmarks": self.landmarks, "expressions": self.expressions,
                              "age_gender": self.age_gender, "descriptors": self.descriptors, "single": self.single,
                              "recognize": self.recognize is not None}
+        if self.crop:  # only when on: the server's settings (which have no crop) read as before
+            d["crop"] = True
         if self.recognize is not None:
             d.update(distance_threshold=self.recognize.distance_threshold, match_strategy=self.recognize.strategy)
         if isinstance(det, SsdMobilenetv1Options):

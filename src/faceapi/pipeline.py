@@ -89,6 +89,11 @@ def dlib_aligned_box(landmarks: Landmarks68) -> Box:
     return Box(x, y, min(size, landmarks.crop_width + x), min(size, landmarks.crop_height + y))
 
 
+def _detection_box(face: Face) -> Box:
+    """Every net on a face crop (``AnalyzeOptions.crop``): the detection box, which is the whole image."""
+    return face.detection.box
+
+
 def _dlib_box(face: Face) -> Box | None:
     """Descriptors: the dlib-style square from the landmarks (none without landmarks)."""
     return dlib_aligned_box(face.landmarks) if face.landmarks is not None else None
@@ -204,7 +209,8 @@ class FaceAnalyzer:
     @staticmethod
     def nets_for(options: AnalyzeOptions) -> list[str]:
         """The nets `analyze` needs for these options, in `NET_SPECS` order."""
-        wanted = {DETECTOR_NETS["ssd" if isinstance(options.detector, SsdMobilenetv1Options) else "tiny"]}
+        wanted = set() if options.crop else {
+            DETECTOR_NETS["ssd" if isinstance(options.detector, SsdMobilenetv1Options) else "tiny"]}
         lm = options.effective_landmarks
         if lm:
             wanted.add(LANDMARK_NETS[lm])
@@ -229,6 +235,8 @@ class FaceAnalyzer:
         With `options.recognize`, descriptors are computed (whatever `options.descriptors` says) and each
         face gets its best match (a label or "unknown") against `matcher` (default: the analyzer's). This is
         the one place faces are recognised: the CLI, REST and the stream all come through here.
+
+        With `options.crop` the image is one face crop: no detector, and every net sees the whole image.
 
         `regions`: face boxes known already (a tracker's, from the previous frame's landmarks): the detector
         does not run (no "detect" timing) and the rest of the chain runs on these boxes exactly as on the
@@ -255,7 +263,9 @@ class FaceAnalyzer:
         timings["decode"] = (time.perf_counter() - t0) * 1000
         h, w = img.shape[:2]
 
-        if regions is None:
+        if options.crop:  # the image is the face (face-api.js's per-net calls on a crop)
+            detections = [Detection(Box(0.0, 0.0, float(w), float(h)), 1.0, w, h)]
+        elif regions is None:
             t = time.perf_counter()
             detections = self.detect(img, options.detector)
             timings["detect"] = (time.perf_counter() - t) * 1000
@@ -277,19 +287,23 @@ class FaceAnalyzer:
             t = time.perf_counter()
             faces = self._add_landmarks(img, faces, lm_mode)
             timings["landmarks"] = (time.perf_counter() - t) * 1000
+        # on a crop every net sees the whole image; else the aligned box (expressions, age/gender) and the
+        # dlib square (descriptors), as face-api.js's chain
+        face_box = _detection_box if options.crop else self._aligned_or_detection
+        descriptor_box = _detection_box if options.crop else _dlib_box
         if options.expressions and faces:
             t = time.perf_counter()
-            for i, e in self._run(img, faces, self._aligned_or_detection, self.expression_net().predict):
+            for i, e in self._run(img, faces, face_box, self.expression_net().predict):
                 faces[i] = faces[i].with_(expressions=e)
             timings["expressions"] = (time.perf_counter() - t) * 1000
         if options.age_gender and faces:
             t = time.perf_counter()
-            for i, ag in self._run(img, faces, self._aligned_or_detection, self.age_gender_net().predict):
+            for i, ag in self._run(img, faces, face_box, self.age_gender_net().predict):
                 faces[i] = faces[i].with_(age_gender=ag)
             timings["age_gender"] = (time.perf_counter() - t) * 1000
         if options.descriptors and faces:
             t = time.perf_counter()
-            for i, desc in self._run(img, faces, _dlib_box, self.recognition_net().predict):
+            for i, desc in self._run(img, faces, descriptor_box, self.recognition_net().predict):
                 faces[i] = faces[i].with_(descriptor=desc)
             timings["descriptors"] = (time.perf_counter() - t) * 1000
         described = [(i, f.descriptor) for i, f in enumerate(faces) if f.descriptor is not None]

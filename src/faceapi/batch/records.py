@@ -1,7 +1,8 @@
 """The JSON records of `faceapi analyze` (one per image, analysed video frame, skipped or failed input),
 built here and nowhere else::
 
-    image        {"source", "status": "ok", "image", "faces", "timings_ms"[, "annotated"]}
+    image        {"source", "status": "ok", "image", "faces", "timings_ms"[, "annotated"][, "hint"]}
+                 ("hint": no face found in a small image, which may be a face crop: see `CROP_HINT`)
     video frame  the same plus "frame" and "time"; each face has "track" and, with expressions,
                  "expressions_smoothed" (the faces' values are the engine's raw ones of the frame: see
                  `faceapi.tracking`)
@@ -20,9 +21,21 @@ from faceapi.tracking import TrackedFace
 Record = dict[str, Any]
 
 
+#: An image whose longer side is at most this many pixels, in which the detector found no face, may be a face
+#: crop: detectors look for faces with some of the scene around them and miss a face that fills the image
+#: (the 150x150 crops of face-api.js's recognition example: SSD finds none in 25 of them).
+SMALL_IMAGE_SIDE = 320
+CROP_HINT = ("no face found in this {width}x{height} image; if it is a face crop already, analyse it with --crop "
+             "(crop=True: no detector, the whole image is the face)")
+
+
 def image_record(source: str, result: FrameResult, descriptors: bool = True) -> Record:
-    """The record of an analysed image (`descriptors`: keep the faces' descriptors)."""
-    return {"source": source, "status": "ok", **result.to_dict(descriptors=descriptors)}
+    """The record of an analysed image (`descriptors`: keep the faces' descriptors); a small image without
+    faces gets a "hint" that it may be a face crop (`CROP_HINT`)."""
+    record = {"source": source, "status": "ok", **result.to_dict(descriptors=descriptors)}
+    if not result.faces and max(result.width, result.height) <= SMALL_IMAGE_SIDE:
+        record["hint"] = CROP_HINT.format(width=result.width, height=result.height)
+    return record
 
 
 def frame_record(source: str, index: int, time: float, result: FrameResult, tracked: Sequence[TrackedFace],
@@ -51,4 +64,4 @@ def skipped_record(source: str, reason: str) -> Record:
     return {"source": source, "status": "skipped", "reason": reason}
 
 
-__all__ = ["Record", "error_record", "frame_record", "image_record", "skipped_record"]
+__all__ = ["CROP_HINT", "SMALL_IMAGE_SIDE", "Record", "error_record", "frame_record", "image_record", "skipped_record"]

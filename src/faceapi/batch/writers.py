@@ -28,7 +28,8 @@ CSV_COLUMNS = ["source", "status", "frame", "time", "face", "track", "x", "y", "
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 
-def _cell(v: Any) -> str:
+def csv_cell(v: Any) -> str:
+    """A CSV cell: numbers as written, None empty, text escaped when a spreadsheet would run it (`FORMULA_STARTS`)."""
     if v is None:
         return ""
     if isinstance(v, (int, float)):
@@ -43,10 +44,10 @@ def csv_rows(record: Record) -> list[list[str]]:
             "time": record.get("time")}
     if record.get("status") != "ok":
         row = dict(base, error=record.get("error") or record.get("reason"))
-        return [[_cell(row.get(c)) for c in CSV_COLUMNS]]
+        return [[csv_cell(row.get(c)) for c in CSV_COLUMNS]]
     faces = record.get("faces", [])
     if not faces:
-        return [[_cell(base.get(c)) for c in CSV_COLUMNS]]
+        return [[csv_cell(base.get(c)) for c in CSV_COLUMNS]]
     rows = []
     for i, f in enumerate(faces):
         row = dict(base, face=i, track=f.get("track"), score=f.get("score"), age=f.get("age"),
@@ -57,7 +58,7 @@ def csv_rows(record: Record) -> list[list[str]]:
         if expr:
             row["dominant"] = expr["dominant"]
             row.update(expr["probabilities"])
-        rows.append([_cell(row.get(c)) for c in CSV_COLUMNS])
+        rows.append([csv_cell(row.get(c)) for c in CSV_COLUMNS])
     return rows
 
 
@@ -117,4 +118,4 @@ class RecordWriter:
                 f.close()
 
 
-__all__ = ["CSV_COLUMNS", "RecordWriter", "csv_rows"]
+__all__ = ["CSV_COLUMNS", "FORMULA_STARTS", "RecordWriter", "csv_cell", "csv_rows"]

@@ -26,12 +26,20 @@ from faceapi.batch import (
     ProgressBar,
     RecordWriter,
     Tally,
+    VideoJob,
     expand_inputs,
     plan_jobs,
     run_jobs,
 )
 from faceapi.batch.runner import write_scheduled
-from faceapi.cli.common import add_detector_args, add_gallery_arg, add_net_args, analyze_options, runtime_config
+from faceapi.cli.common import (
+    add_crop_arg,
+    add_detector_args,
+    add_gallery_arg,
+    add_net_args,
+    analyze_options,
+    runtime_config,
+)
 from faceapi.errors import OptionsError
 from faceapi.image import DEFAULT_MAX_PIXELS
 from faceapi.options import MatchOptions
@@ -52,6 +60,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
                    help="an image, a video, or a folder (searched recursively for images and videos)")
     add_detector_args(p)
     add_net_args(p)
+    add_crop_arg(p, "the images (not videos)")
     g = p.add_argument_group("outputs")
     g.add_argument("--out", metavar="FILE", help="write the JSON lines to FILE ('-': stdout, the default "
                                                  "unless --csv is given)")
@@ -163,6 +172,10 @@ def run(args: argparse.Namespace) -> int:
         jobs = ray_job.jobs
     else:
         jobs = plan_jobs(expand_inputs(args.paths), args.annotate)
+    if settings.options.crop:
+        videos = [j.source for j in jobs if isinstance(j, VideoJob)]
+        if videos:
+            raise OptionsError(f"--crop: each image is taken to be one face crop; a video is not ({videos[0]})")
     progress = ProgressBar(len(jobs), enabled=args.progress)
     ctx = JobContext(settings, make_analyzer, on_video_frame=progress.video_frame)
     tally = Tally()

@@ -69,9 +69,18 @@ def add_net_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--all", action="store_true", help="full landmarks, expressions, age/gender, descriptors")
 
 
+def add_crop_arg(p: argparse.ArgumentParser | argparse._ArgumentGroup, what: str = "the images") -> None:
+    """``--crop``: the images are face crops (no detector; every net on the whole image)."""
+    p.add_argument("--crop", action="store_true",
+                   help=f"{what} are face crops already: no detector, each image is one face and every net sees "
+                        f"the whole image (as face-api.js's per-net calls); the detector options are not used")
+
+
 def analyze_options(args: argparse.Namespace, **overrides: Any) -> AnalyzeOptions:
     d: dict[str, Any] = {"detector": args.detector, "input_size": args.input_size, "min_score": args.min_score,
                          "max_results": args.max_results}
+    if getattr(args, "crop", False):
+        d["crop"] = True
     if hasattr(args, "landmarks"):
         everything = getattr(args, "all", False)
         d.update(landmarks=args.landmarks or ("full" if everything else None),

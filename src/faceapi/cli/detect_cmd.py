@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 
+from faceapi.batch.records import error_record, image_record
 from faceapi.cli.common import add_detector_args, analyze_options, runtime_config
 from faceapi.errors import FaceApiError, ModelError
 from faceapi.pipeline import FaceAnalyzer
@@ -23,11 +24,10 @@ def run(args: argparse.Namespace) -> int:
     failed = 0
     for path in args.images:
         try:
-            result = analyzer.analyze(path, options).to_dict()
-            print(json.dumps({"source": path, "status": "ok", **result}), flush=True)
+            print(json.dumps(image_record(path, analyzer.analyze(path, options))), flush=True)
         except FaceApiError as exc:
             if isinstance(exc, ModelError):
                 raise  # no image can be analysed without the weights: stop with the hint
             failed += 1
-            print(json.dumps({"source": path, "status": "error", "error": str(exc)}), flush=True)
+            print(json.dumps(error_record(path, str(exc))), flush=True)
     return 1 if failed else 0

@@ -50,14 +50,16 @@ class DescribedImage:
 
 
 def describe_face(analyzer: FaceAnalyzer, image: ImageInput, *, crop: bool = False,
-                  detector: DetectorOptions | None = None, label: str | None = None) -> DescribedImage:
+                  detector: DetectorOptions | None = None, label: str | None = None,
+                  purpose: str = "an enrolment image") -> DescribedImage:
     """The descriptor of the one face in `image`.
 
     Without `crop`, the image must show exactly one face (detector, 68 landmarks, descriptor on the
     dlib-aligned crop, as face-api.js's ``detectSingleFace().withFaceLandmarks().withFaceDescriptor()``),
     else `FaceCountError` (a GalleryError) saying how many faces were found. With ``crop=True`` the image is
     taken to be a face crop already and described whole, as face-api.js's face recognition example does.
-    `label` names the image in error messages (default: its path, or a short description).
+    `label` names the image in error messages (default: its path, or a short description), `purpose` what
+    the image is for ("an enrolment image", "an image to verify", ...).
     """
     name = label or describe(image)
     pixels = load_image(image, analyzer.max_pixels)
@@ -69,9 +71,9 @@ def describe_face(analyzer: FaceAnalyzer, image: ImageInput, *, crop: bool = Fal
     faces = analyzer.analyze(pixels, options).faces
     if len(faces) != 1:
         if not faces:
-            raise FaceCountError(f"{name}: no face found; an enrolment image must show exactly one face "
-                                 f"(if it is already a face crop, enrol it with --crop / crop=True)", 0)
-        raise FaceCountError(f"{name}: {len(faces)} faces found; an enrolment image must show exactly one face "
+            raise FaceCountError(f"{name}: no face found; {purpose} must show exactly one face "
+                                 f"(if it is already a face crop, use --crop / crop=True)", 0)
+        raise FaceCountError(f"{name}: {len(faces)} faces found; {purpose} must show exactly one face "
                              f"(crop the person out first)", len(faces))
     if faces[0].descriptor is None:
         raise GalleryError(f"{name}: the face is too close to the edge to be described; use a photo with "
