@@ -101,12 +101,8 @@ def face_label(face: Face) -> str:
     return score
 
 
-def face_lines(face: Face, min_expression: float = 0.1) -> list[str]:
-    """The text under the box: expressions above `min_expression`, then age and gender."""
-    return [text for text, _ in _colored_lines(face, min_expression)]
-
-
 def _colored_lines(face: Face, min_expression: float) -> list[tuple[str, tuple[int, ...]]]:
+    """The text under the box, with its colours: expressions above `min_expression`, then age and gender."""
     lines: list[tuple[str, tuple[int, ...]]] = []
     if face.expressions is not None:
         lines += [(f"{label} ({floor2(p)})", EXPRESSION_COLORS[label] + (255,))
