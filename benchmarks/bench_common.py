@@ -57,7 +57,7 @@ MACS = {
 }
 
 
-#: thread-pool mode -> (title, environment of a process in that mode); README "Thread pools"
+#: thread-pool mode -> (title, environment of a process in that mode); docs/design-notes.md "Thread pools"
 POOLS: dict[str, tuple[str, dict[str, str]]] = {
     "own": ("own pools", {"FACEAPI_SHARED_POOL": "0"}),  # each net's pool, spinning 20 µs: the default
     "nospin": ("own pools, no spinning", {"FACEAPI_SHARED_POOL": "0", "FACEAPI_SPIN_US": "0"}),

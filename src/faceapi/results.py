@@ -1,7 +1,7 @@
 """Result dataclasses, shared by the library, the CLI (JSON lines) and the server (JSON).
 
 Coordinates are image pixels (floats, not rounded), origin top-left. Every class has ``to_dict()``;
-the dict forms together make the one JSON schema documented in the README.
+the dict forms together make the one JSON schema documented in docs/library.md.
 """
 
 from __future__ import annotations

@@ -54,8 +54,8 @@ def add_runtime_args(p: argparse.ArgumentParser | argparse._ArgumentGroup) -> No
 def runtime_config(args: argparse.Namespace) -> RuntimeConfig:
     """The `RuntimeConfig` of ``--threads`` and ``--precision``: the one place the CLI builds it. Thread
     pools as the library's (each net's own, spinning briefly; ``$FACEAPI_SHARED_POOL``/``$FACEAPI_SPIN_US``
-    change that): measured as fast as the shared pool for one stream and faster for several (README,
-    "Thread pools")."""
+    change that): measured as fast as the shared pool for one stream and faster for several
+    (docs/design-notes.md, "Thread pools")."""
     from faceapi.engine.runtime import RuntimeConfig
 
     return RuntimeConfig(threads=getattr(args, "threads", None), precision=getattr(args, "precision", "float"))

@@ -6,7 +6,7 @@ float64 and stored as float32. The result is bit-identical to face-api.js's own 
 
 The per-pixel loop is compiled with numba (`_bilinear`): in numpy the same float64 arithmetic took about
 ten passes over memory and a third of a tiny-416 ``detect`` call; compiled it is one pass, 2x faster for
-the detectors' inputs and the face crops alike (README, "Speed"). numba is imported and the loop compiled
+the detectors' inputs and the face crops alike (docs/speed.md). numba is imported and the loop compiled
 on the first resize, not on ``import faceapi``; the machine code is cached (in ``__pycache__`` beside this
 file, or numba's user cache), so only a machine's first process pays the compilation (about a second).
 """

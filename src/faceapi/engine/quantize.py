@@ -7,7 +7,7 @@ session (which a process on the shared thread pool could not build). The ranges 
 their file name carries the net's graph version and the builder's version.
 
 Only the nets in `INT8_MODELS` have an int8 graph: those where int8 was at least 1.5x faster than float with
-a small, documented accuracy loss (README, "int8: the study and the option"). The others stay float
+a small, documented accuracy loss (docs/speed.md, "int8"). The others stay float
 whatever the precision.
 """
 
@@ -29,7 +29,7 @@ if TYPE_CHECKING:
 
     from faceapi.models.store import LoadedWeights
 
-#: Nets (model file stems) that run in int8 when asked; chosen by benchmarks/bench_int8.py (README, "Speed").
+#: Nets (model file stems) that run in int8 when asked; chosen by benchmarks/bench_int8.py (docs/speed.md).
 INT8_MODELS: frozenset[str] = frozenset({"ssd_mobilenetv1_model", "face_recognition_model"})
 
 CALIBRATION_DIR = Path(__file__).with_name("int8")

@@ -85,7 +85,7 @@ def build_graph(weights: WeightMap) -> onnx.ModelProto:
     w = weights
     g = GraphBuilder("face_recognition_model")
     # (x - mean) / 256 stays a Sub and a Div here (not folded into the first conv as in the tiny detector):
-    # < 1 % of the time, and the int8 graph quantised after the fold drifted further from float (README, "Speed")
+    # < 1 % of the time, and the int8 graph quantised after the fold drifted further from float (docs/speed.md)
     x = g.nhwc_input("input", MEAN_RGB, DIVISOR)
     x = _conv_layer(g, x, w, "conv32_down", 2, "VALID", relu=True)  # 72x72x32
     x = g.max_pool(x, 3, 2, "VALID")  # 35x35
