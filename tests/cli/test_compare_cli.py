@@ -44,7 +44,7 @@ def test_find_json_and_csv(analyze_cli, character_photos, shared_dir, tmp_path):
                                 "--json", tmp_path / "found.json"])
     assert rc == 0, err
     answer = json.loads((tmp_path / "found.json").read_text())
-    assert answer["face"] == str(query) and answer["threshold"] == 0.6
+    assert answer["query"] == str(query) and answer["threshold"] == 0.6
     ranked = [m["source"] for m in answer["matches"]]
     assert len(ranked) == 4 and [m["rank"] for m in answer["matches"]] == [1, 2, 3, 4]
     assert set(ranked) == {str(p) for p in character_photos["howard"]}  # howard's four photos first

@@ -131,7 +131,7 @@ def run(args: argparse.Namespace) -> int:
         if gallery is not None:
             gallery.close()
     private = gallery is not None  # people's names
-    answer = {"face": args.face, **result.to_dict()}
+    answer = {"query": args.face, **result.to_dict()}
     if args.csv is not None:
         _write(args.csv, csv_text(result), private)
     if args.json is not None or args.csv is None:
