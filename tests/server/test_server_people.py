@@ -284,3 +284,35 @@ def test_people_forms_and_match_options(http, enrolled, images):
     assert r.status_code == 400 and "differ" in r.json()["error"]
     r = http.post("/api/people/match", params={"distance_threshold": "-1"}, content=held_out, headers=PNG)
     assert r.status_code == 400 and "distance_threshold" in r.json()["error"]
+
+
+def test_no_name_shadows_a_route(http, enrolled, images, gallery):
+    """People called like the routes (export, import, match) or like an id are shown, renamed and removed by id;
+    the routes still answer; hostile Unicode pairs are one person through the API too."""
+    photo = images / "amy1.png"
+    ids = {}
+    for name in ("export", "import", "match", "1"):
+        r = enrol(http, name, photo, crop=True)
+        assert r.status_code == 201, r.text
+        ids[name] = r.json()["id"]
+    for name, pid in ids.items():
+        assert http.get(f"/api/people/{pid}").json()["name"] == name
+        assert http.get("/api/people", params={"name": name.upper()}).json()["people"][0]["id"] == pid
+    assert http.get("/api/people/export").json()["format"] == "faceapi-gallery"
+    r = enrol(http, "Straße", photo, crop=True)
+    assert r.status_code == 201
+    again = enrol(http, "STRASSE", images / "amy2.png", crop=True)
+    assert again.status_code == 409 and "append=true" in again.json()["error"]
+    again = enrol(http, "STRASSE", images / "amy2.png", crop=True, append=True)
+    assert again.status_code == 201 and again.json()["id"] == r.json()["id"] and again.json()["name"] == "Straße"
+    bad = enrol(http, "Аmy", photo, crop=True)  # Cyrillic А
+    assert bad.status_code == 422 and "mixes scripts" in bad.json()["error"]
+    data = http.get("/api/people/export").json()
+    r = http.post("/api/people/import", json=data, params={"replace": "true"})
+    assert r.status_code == 200, r.text
+    after = http.get("/api/people/export").json()
+    assert [p["name"] for p in after["people"]] == [p["name"] for p in data["people"]]
+    for p in http.get("/api/people").json()["people"]:
+        if p["name"] not in PEOPLE:
+            assert http.delete(f"/api/people/{p['id']}").status_code == 200
+    assert [p["name"] for p in http.get("/api/people").json()["people"]] == PEOPLE
