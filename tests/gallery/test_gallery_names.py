@@ -12,6 +12,7 @@ import pytest
 
 from faceapi.errors import GalleryError, NameTakenError
 from faceapi.gallery import Gallery, check_name, name_key
+
 from helpers import GALLERY_KINDS
 
 #: Each pair is one person: the database used to compare ASCII case only and made two of each.

@@ -17,6 +17,7 @@ import pytest
 from faceapi import FaceMatcher, LabeledFaceDescriptors
 from faceapi.errors import GalleryError, NameTakenError, UnknownPersonError
 from faceapi.gallery import APPLICATION_ID, SCHEMA_VERSION, Gallery
+
 from helpers import GALLERY_KINDS
 
 

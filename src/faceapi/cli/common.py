@@ -29,7 +29,8 @@ def gallery_help(use: str) -> str:
 
 
 def add_gallery_arg(p: argparse.ArgumentParser | argparse._ArgumentGroup, use: str) -> None:
-    """``--gallery FILE|URL``: the people gallery (a SQLite file or a PostgreSQL URL) and what this command uses it for."""
+    """``--gallery FILE|URL``: the people gallery (a SQLite file or a PostgreSQL URL) and what this command
+    uses it for."""
     p.add_argument("--gallery", metavar="FILE|URL", help=gallery_help(use))
 
 

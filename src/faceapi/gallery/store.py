@@ -31,7 +31,7 @@ import time
 from abc import ABC, abstractmethod
 from collections import OrderedDict
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -229,10 +229,8 @@ class GalleryStore(ABC):
                     version = int(self._q("SELECT version FROM gallery_state").fetchone()[0])
                 yield version
             except BaseException as exc:
-                try:
+                with suppress(Exception):  # the connection is gone: the database rolls back itself
                     self._end(False)
-                except Exception:  # the connection is gone: the database rolls back itself
-                    pass
                 err = self._db_error(exc)
                 if err is not None:
                     raise err from exc
@@ -241,10 +239,8 @@ class GalleryStore(ABC):
                 try:
                     self._end(True)
                 except Exception as exc:
-                    try:
+                    with suppress(Exception):
                         self._end(False)
-                    except Exception:
-                        pass
                     err = self._db_error(exc)
                     if err is None:
                         raise

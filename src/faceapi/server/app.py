@@ -148,8 +148,8 @@ def create_app(analyzer: FaceAnalyzer | None = None, *, max_frame_bytes: int = 2
     """Build the web app around `analyzer` (a new `FaceAnalyzer()` when None).
 
     Args:
-        gallery: a `faceapi.gallery.GalleryStore` (SQLite or PostgreSQL) for recognition and the /api/people endpoints (None: no
-            recognition, and /api/people answers 503).
+        gallery: a `faceapi.gallery.GalleryStore` (SQLite or PostgreSQL) for recognition and the /api/people
+            endpoints (None: no recognition, and /api/people answers 503).
         max_frame_bytes: largest frame or upload accepted (bytes); larger ones get a 413 / an error.
         allowed_origins: extra browser origins (``"https://host:port"``, or ``"*"``) allowed to write and
             to open the WebSocket (added to `access`'s); same-origin and loopback pages of this server
