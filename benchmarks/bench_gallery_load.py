@@ -67,9 +67,9 @@ def main() -> None:
                 with tempfile.TemporaryDirectory() as d:
                     _measure("sqlite", lambda d=d: Gallery(Path(d) / "g.sqlite3"), n)
             if "postgresql" in args.stores:
-                from conftest import PostgresServer
-
                 from faceapi.gallery.postgres import PostgresGallery
+
+                from conftest import PostgresServer
 
                 pg = pg or PostgresServer()
                 url = pg.new_url()
