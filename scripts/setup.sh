@@ -27,12 +27,12 @@ fi
 # Model weights: `npm pack @vladmandic/face-api@1.7.15`, verified against pinned SHA-256 sums.
 .venv/bin/faceapi models download
 
-if [ "$dev" = 1 ] && [ ! -x /usr/bin/chromium ]; then
-  echo "== installing Debian's chromium for the browser tests" >&2
+if [ "$dev" = 1 ] && { [ ! -x /usr/bin/chromium ] || ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; }; then
+  echo "== installing Debian's chromium (browser tests) and postgresql (the PostgreSQL gallery tests)" >&2
   if [ "$(id -u)" = 0 ]; then
-    apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium chromium-driver
+    apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium chromium-driver postgresql
   else
-    sudo apt-get update -q && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium chromium-driver
+    sudo apt-get update -q && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium chromium-driver postgresql
   fi
 fi
 

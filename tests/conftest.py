@@ -14,7 +14,7 @@ import pytest
 
 from faceapi.models import MODELS, model_dir
 
-from helpers import missing, reference_dirs, require, shared_path
+from helpers import GALLERY_KINDS, missing, reference_dirs, require, shared_path  # noqa: F401
 
 
 @pytest.fixture(scope="session")
@@ -470,3 +470,106 @@ def run_until_interrupted():
 def av():
     """PyAV (the video extra): skipped without it, a failure under CI."""
     return require("av")
+
+
+# gallery stores ---------------------------------------------------------------------------------------------
+# The people tests run against both stores: SQLite (a file) and PostgreSQL (Debian's server, started here).
+
+class PostgresServer:
+    """A PostgreSQL server of Debian's packages in a temporary folder, on a free loopback port, trusting the
+    user ``faceapi``. PostgreSQL refuses to run as root, so as root (CI, these machines) initdb and pg_ctl run
+    in a user namespace mapping root to the package's ``postgres`` user (works even where /dev/null is
+    root-only); as anyone else they run directly. `new_url` gives each caller a database of its own."""
+
+    def __init__(self) -> None:
+        import glob
+        import pwd
+        import shutil
+        import socket
+        import subprocess
+        import tempfile
+
+        bins = sorted(glob.glob("/usr/lib/postgresql/*/bin"), key=lambda p: int(Path(p).parent.name))
+        if not bins:
+            missing("PostgreSQL is not installed (Debian's 'postgresql'; scripts/setup.sh --dev installs it)")
+        self.bin = Path(bins[-1])
+        wrap: list[str] = []
+        if os.geteuid() == 0:
+            if not shutil.which("unshare"):
+                missing("unshare (util-linux) is needed to run PostgreSQL as root")
+            pg = pwd.getpwnam("postgres")
+            wrap = ["unshare", "--user", f"--map-user={pg.pw_uid}", f"--map-group={pg.pw_gid}", "--"]
+        self.wrap = wrap
+        self.folder = Path(tempfile.mkdtemp(prefix="faceapi-pg-"))
+        os.chmod(self.folder, 0o700)
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            self.port = s.getsockname()[1]
+        data = self.folder / "data"
+        self._run = subprocess.run
+        subprocess.run([*wrap, str(self.bin / "initdb"), "-D", str(data), "-A", "trust", "-U", "faceapi",
+                        "--no-sync"], check=True, capture_output=True, timeout=120, cwd=self.folder)
+        subprocess.run([*wrap, str(self.bin / "pg_ctl"), "-D", str(data), "-w", "-t", "60", "-l",
+                        str(self.folder / "log"), "-o", f"-p {self.port} -k {self.folder} "
+                        "-c listen_addresses=127.0.0.1 -c fsync=off", "start"],
+                       check=True, capture_output=True, timeout=120, cwd=self.folder)
+        self.pid = int((data / "postmaster.pid").read_text().split()[0])
+        self._databases = 0
+
+    def url(self, database: str = "postgres") -> str:
+        return f"postgresql://faceapi@127.0.0.1:{self.port}/{database}"
+
+    def new_url(self) -> str:
+        """A new empty database on this server."""
+        import psycopg
+
+        self._databases += 1
+        name = f"gallery{self._databases}"
+        with psycopg.connect(self.url(), autocommit=True) as db:
+            db.execute(f"CREATE DATABASE {name}")
+        return self.url(name)
+
+    def stop(self) -> None:
+        """SIGTERM to the postmaster by pid, then wait (bounded) for it to go."""
+        import shutil
+        import signal
+        import time
+
+        try:
+            os.kill(self.pid, signal.SIGTERM)
+            deadline = time.monotonic() + 30
+            while time.monotonic() < deadline:
+                os.kill(self.pid, 0)
+                time.sleep(0.05)
+            os.kill(self.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def postgres() -> PostgresServer:
+    require("psycopg")
+    server = PostgresServer()
+    yield server
+    server.stop()
+
+
+
+
+
+@pytest.fixture(scope="session")
+def make_gallery(request):
+    """``make_gallery(kind, folder)``: a new empty gallery of that store (a file in `folder`, or a new database
+    of the session's PostgreSQL server)."""
+    from faceapi.gallery import Gallery
+
+    def make(kind: str, folder: Path, **kwargs):
+        if kind == "sqlite":
+            return Gallery(folder / "gallery.sqlite3", **kwargs)
+        from faceapi.gallery.postgres import PostgresGallery
+
+        server = request.getfixturevalue("postgres")
+        return PostgresGallery(server.new_url(), poll_interval=0, **kwargs)
+
+    return make

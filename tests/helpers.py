@@ -84,3 +84,7 @@ def reference_descriptors(result: object) -> list[list[float]]:
 
     walk(result)
     return found
+
+
+#: The gallery stores the people tests run against (fixture `make_gallery` in conftest.py).
+GALLERY_KINDS = ("sqlite", "postgresql")

@@ -36,6 +36,11 @@ class NameTakenError(GalleryError):
     """Another person in the gallery already has that name (a server answers 409)."""
 
 
+class GalleryUnreachableError(GalleryError):
+    """The gallery's database cannot be reached (PostgreSQL down or restarting): nothing was written, the
+    operation may be retried (a server answers 503)."""
+
+
 class SampleMismatchError(GalleryError):
     """A new sample of an existing person is farther than the match threshold from all their samples: it
     may be somebody else (a typo in the name must not merge two people); a server answers 409."""

@@ -18,6 +18,8 @@ from faceapi import FaceMatcher, LabeledFaceDescriptors
 from faceapi.errors import GalleryError, NameTakenError, UnknownPersonError
 from faceapi.gallery import APPLICATION_ID, SCHEMA_VERSION, Gallery
 
+from helpers import GALLERY_KINDS
+
 
 def _vecs(n: int, seed: int = 0) -> np.ndarray:
     return np.random.default_rng(seed).normal(0, 0.14, (n, 128)).astype(np.float32)
@@ -74,8 +76,18 @@ def test_schema_is_versioned_and_foreign_files_are_refused(tmp_path):
         Gallery(tmp_path / "missing.sqlite3", create=False)
 
 
-def test_people_crud_and_clear_errors(tmp_path):
-    g = Gallery(tmp_path / "g.sqlite3")
+def _other_connection(g):
+    """A second connection to the same gallery (another process, the CLI while the server runs)."""
+    if isinstance(g, Gallery):
+        return Gallery(g.path)
+    from faceapi.gallery.postgres import PostgresGallery
+
+    return PostgresGallery(g.url, poll_interval=0)
+
+
+@pytest.mark.parametrize("kind", GALLERY_KINDS)
+def test_people_crud_and_clear_errors(tmp_path, make_gallery, kind):
+    g = make_gallery(kind, tmp_path)
     v = _vecs(5)
     r = g.enrol("Amy", v[:2], ["a" * 64, "b" * 64])
     assert (r.added, r.created_person, r.person.descriptors) == (2, True, 2)
@@ -109,13 +121,15 @@ def test_people_crud_and_clear_errors(tmp_path):
     removed = g.remove("sheldon")
     assert removed.name == "Sheldon" and [p.name for p in g.people()] == ["AMY FARRAH FOWLER"]
     assert g.num_descriptors == 3
+    assert g.clear() == 1 and len(g) == 0 and g.matcher().labels == []
     g.close()
-    assert _integrity(tmp_path / "g.sqlite3") == "ok"
+    if kind == "sqlite":
+        assert _integrity(g.path) == "ok"
 
 
-def test_matcher_is_cached_and_follows_writes(tmp_path):
-    path = tmp_path / "g.sqlite3"
-    g = Gallery(path)
+@pytest.mark.parametrize("kind", GALLERY_KINDS)
+def test_matcher_is_cached_and_follows_writes(tmp_path, make_gallery, kind):
+    g = make_gallery(kind, tmp_path)
     assert g.matcher().find_best_match(_vecs(1)[0]).label == "unknown"  # empty gallery
     v = _vecs(6)
     g.enrol("a", v[:3])
@@ -128,9 +142,16 @@ def test_matcher_is_cached_and_follows_writes(tmp_path):
     g.rename("b", "bee")
     m2 = g.matcher()
     assert m2 is not m and g.matcher(strategy="nearest").find_best_match(v[4]).label == "bee"
-    other = Gallery(path)  # a write by another connection (e.g. the CLI while the server runs)
+    other = _other_connection(g)  # a write by another connection (e.g. the CLI while the server runs)
     other.remove("bee")
     assert g.matcher().labels == ["a"]
+    other.enrol("c", v[3:5])  # only what changed is loaded: a's descriptors stay the same array
+    a_rows = g._loaded.people[g.person("a").id][1]
+    assert g.matcher().labels == ["a", "c"] and g._loaded.people[g.person("a").id][1] is a_rows
+    other.rename("c", "Cee")
+    assert g.matcher().labels == ["a", "Cee"]
+    other.remove("cee")
+    other.close()
     g.add_person("empty")  # no descriptors: not in the matcher
     assert g.matcher().labels == ["a"]
     # the gallery's matcher is face-api.js's FaceMatcher over the same references

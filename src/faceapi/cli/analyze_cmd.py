@@ -12,6 +12,7 @@ a Ray cluster (`faceapi.batch.ray_runner`) and their records go through the same
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from dataclasses import replace
@@ -124,15 +125,17 @@ def _settings(args: argparse.Namespace, matcher: FaceMatcher | None) -> JobSetti
 
 def _gallery_matcher(args: argparse.Namespace) -> FaceMatcher:
     """The gallery's matcher for --recognize; an empty or missing gallery is an error, not silent 'unknown's."""
-    from faceapi.gallery import Gallery, default_gallery_path
+    from faceapi.gallery import open_gallery, user_gallery_path
 
-    path = Path(args.gallery) if args.gallery else default_gallery_path()
-    if not path.is_file():
-        raise OptionsError(f"--recognize: no gallery at {path}; enrol people first: faceapi people add NAME IMAGE...")
-    with Gallery(path, create=False) as gallery:
+    where: str = args.gallery or os.environ.get("FACEAPI_GALLERY") or str(user_gallery_path())
+    if not str(where).startswith(("postgresql://", "postgres://")) and not Path(where).is_file():
+        raise OptionsError(f"--recognize: no gallery at {where}; enrol people first: faceapi people add NAME IMAGE...")
+    with open_gallery(where, create=False) as gallery:
         matcher = gallery.matcher(args.distance_threshold, args.match_strategy)
+        location = gallery.location
     if not matcher.labeled:
-        raise OptionsError(f"--recognize: the gallery {path} has nobody enrolled: faceapi people add NAME IMAGE...")
+        raise OptionsError(f"--recognize: the gallery {location} has nobody enrolled: faceapi people add NAME "
+                           f"IMAGE...")
     return matcher
 
 

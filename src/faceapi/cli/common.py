@@ -24,12 +24,14 @@ def gallery_help(use: str) -> str:
     """The help of a ``--gallery`` option: what the gallery is used for there and where it is by default."""
     from faceapi.gallery.store import user_gallery_path
 
-    return (f"{use} (default: $FACEAPI_GALLERY, else {user_gallery_path()})")
+    return (f"{use}: a SQLite file, or a PostgreSQL database postgresql://user@host:port/db "
+            f"(default: $FACEAPI_GALLERY, else {user_gallery_path()})")
 
 
 def add_gallery_arg(p: argparse.ArgumentParser | argparse._ArgumentGroup, use: str) -> None:
-    """``--gallery FILE``: the people gallery (a SQLite file) and what this command uses it for."""
-    p.add_argument("--gallery", metavar="FILE", help=gallery_help(use))
+    """``--gallery FILE|URL``: the people gallery (a SQLite file or a PostgreSQL URL) and what this command
+    uses it for."""
+    p.add_argument("--gallery", metavar="FILE|URL", help=gallery_help(use))
 
 
 def add_detector_args(p: argparse.ArgumentParser) -> None:

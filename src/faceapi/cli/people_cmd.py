@@ -11,11 +11,11 @@ import sys
 
 from faceapi.cli.common import add_detector_args, add_gallery_arg, analyze_options, runtime_config
 from faceapi.errors import GalleryError
-from faceapi.gallery import Gallery, enrol_images
+from faceapi.gallery import GalleryStore, enrol_images, open_gallery
 from faceapi.options import DEFAULT_DISTANCE_THRESHOLD
 
-GALLERY_USE = "the people gallery, a SQLite file created when missing"
-EXISTING_GALLERY_USE = "the people gallery, a SQLite file that must exist"
+GALLERY_USE = "the people gallery, created when missing"
+EXISTING_GALLERY_USE = "the people gallery, which must exist"
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -66,8 +66,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     im.set_defaults(func=_import)
 
 
-def _open(args: argparse.Namespace, create: bool = True) -> Gallery:
-    return Gallery(args.gallery, create=create)
+def _open(args: argparse.Namespace, create: bool = True) -> GalleryStore:
+    return open_gallery(args.gallery, create=create)
 
 
 def _add(args: argparse.Namespace) -> int:
@@ -81,7 +81,7 @@ def _add(args: argparse.Namespace) -> int:
         print(json.dumps(result.to_dict()), flush=True)
         skipped = f", {result.skipped} already there" if result.skipped else ""
         print(f"{result.person.name}: {result.added} descriptor(s) added{skipped}, "
-              f"{result.person.descriptors} in total ({gallery.path})", file=sys.stderr)
+              f"{result.person.descriptors} in total ({gallery.location})", file=sys.stderr)
     return 0
 
 
@@ -96,7 +96,7 @@ def _list(args: argparse.Namespace) -> int:
             for person in people:
                 print(f"{person.name:{width}s}  {person.descriptors:5d} descriptor(s)  since {person.created}")
         total = sum(p.descriptors for p in people)
-        print(f"{len(people)} people, {total} descriptors in {gallery.path}", file=sys.stderr)
+        print(f"{len(people)} people, {total} descriptors in {gallery.location}", file=sys.stderr)
     return 0
 
 

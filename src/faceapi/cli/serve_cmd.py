@@ -174,10 +174,10 @@ def _serve(args: argparse.Namespace) -> int:
 
     gallery = None
     if not args.no_gallery:
-        from faceapi.gallery import Gallery
+        from faceapi.gallery import open_gallery
 
-        gallery = Gallery(args.gallery)  # GalleryError (a FaceApiError) for a file that is not a gallery
-        print(f"faceapi: gallery {gallery.path} ({len(gallery)} people)", file=sys.stderr)
+        gallery = open_gallery(args.gallery)  # GalleryError (a FaceApiError) for a file that is not a gallery
+        print(f"faceapi: gallery {gallery.location} ({len(gallery)} people)", file=sys.stderr)
     analyzer = FaceAnalyzer(args.models_dir, runtime_config(args), max_pixels=args.max_pixels)
     if args.preload:
         analyzer.load(progress=lambda name, i, n: print(f"loading {name} ({i + 1}/{n})", file=sys.stderr))

@@ -1,20 +1,28 @@
-"""The people gallery: named people and their 128-d face descriptors, persisted in SQLite.
+"""The people gallery: named people and their 128-d face descriptors, in SQLite (default) or PostgreSQL.
 
 face-api.js recognises people by comparing descriptors with labelled references (`FaceMatcher`); the
 gallery is where those references live between runs::
 
     gallery = Gallery()                                   # the default file, or Gallery("people.sqlite3")
+    gallery = open_gallery("postgresql://faceapi@db:5432/faceapi")   # or a file path
     enrol_images(analyzer, gallery, "amy", ["amy1.png", "amy2.png"], crop=True)
     analyzer = FaceAnalyzer(matcher=gallery)              # then AnalyzeOptions(recognize=MatchOptions())
 
-Modules: `store` (the SQLite file, `Gallery`), `interchange` (the JSON export/import formats), `enrol`
+Modules: `store` (the store interface `GalleryStore` and the SQLite file, `Gallery`), `postgres`
+(`PostgresGallery`), `interchange` (the JSON export/import formats), `enrol`
 (descriptors from images), `validation` (names and descriptors). The gallery's errors are in
 `faceapi.errors` (`GalleryError` and its subclasses) and re-exported here.
 """
 
 from __future__ import annotations
 
-from faceapi.errors import FaceCountError, GalleryError, NameTakenError, UnknownPersonError
+from faceapi.errors import (
+    FaceCountError,
+    GalleryError,
+    GalleryUnreachableError,
+    NameTakenError,
+    UnknownPersonError,
+)
 from faceapi.gallery.enrol import DescribedImage, describe_face, enrol_images, image_sha256
 from faceapi.gallery.interchange import EXPORT_FORMAT
 from faceapi.gallery.store import (
@@ -23,8 +31,10 @@ from faceapi.gallery.store import (
     SCHEMA_VERSION,
     EnrolResult,
     Gallery,
+    GalleryStore,
     Person,
     default_gallery_path,
+    open_gallery,
     user_gallery_path,
 )
 from faceapi.gallery.validation import (
@@ -33,9 +43,12 @@ from faceapi.gallery.validation import (
     RESERVED_NAMES,
     check_descriptor,
     check_name,
+    name_key,
+    normalise_name,
 )
 
 __all__ = ["APPLICATION_ID", "DESCRIPTOR_SIZE", "EXPORT_FORMAT", "MAX_NAME_LENGTH", "MIGRATIONS", "RESERVED_NAMES",
            "SCHEMA_VERSION", "DescribedImage", "EnrolResult", "FaceCountError", "Gallery", "GalleryError",
-           "NameTakenError", "Person", "UnknownPersonError", "check_descriptor", "check_name",
-           "default_gallery_path", "describe_face", "enrol_images", "image_sha256", "user_gallery_path"]
+           "GalleryStore", "GalleryUnreachableError", "NameTakenError", "Person", "UnknownPersonError",
+           "check_descriptor", "check_name", "default_gallery_path", "describe_face", "enrol_images", "image_sha256",
+           "name_key", "normalise_name", "open_gallery", "user_gallery_path"]

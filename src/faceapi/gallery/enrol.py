@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from faceapi.errors import FaceCountError, GalleryError
-from faceapi.gallery.store import EnrolResult, Gallery
+from faceapi.gallery.store import EnrolResult, GalleryStore
 from faceapi.gallery.validation import check_name
 from faceapi.image import ImageInput, describe, load_image
 from faceapi.options import AnalyzeOptions, DetectorOptions, SsdMobilenetv1Options
@@ -81,7 +81,7 @@ def describe_face(analyzer: FaceAnalyzer, image: ImageInput, *, crop: bool = Fal
     return DescribedImage(name, sha, np.asarray(faces[0].descriptor, dtype=np.float32))
 
 
-def enrol_images(analyzer: FaceAnalyzer, gallery: Gallery, name: str, images: Iterable[ImageInput], *,
+def enrol_images(analyzer: FaceAnalyzer, gallery: GalleryStore, name: str, images: Iterable[ImageInput], *,
                  crop: bool = False, detector: DetectorOptions | None = None,
                  progress: Callable[[DescribedImage, int, int], None] | None = None, append: bool = True,
                  max_distance: float | None = None) -> EnrolResult:

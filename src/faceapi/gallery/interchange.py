@@ -24,7 +24,7 @@ import numpy as np
 
 from faceapi.errors import GalleryError
 from faceapi.fileio import PRIVATE, atomic_write_text
-from faceapi.gallery.validation import check_descriptor, check_name
+from faceapi.gallery.validation import check_descriptor, check_name, name_key
 
 EXPORT_FORMAT = "faceapi-gallery"
 
@@ -89,7 +89,7 @@ def parse_import(data: Any, max_version: int) -> list[ImportedPerson]:
 
     Raises:
         GalleryError: an unknown shape, a newer export version than `max_version`, a bad name or
-            descriptor, or a name given twice (names are compared regardless of case).
+            descriptor, or a name given twice (compared by `name_key`).
     """
     if isinstance(data, dict):
         if data.get("format") == EXPORT_FORMAT:
@@ -106,7 +106,7 @@ def parse_import(data: Any, max_version: int) -> list[ImportedPerson]:
         raise GalleryError("import: expected a faceapi gallery export, a face-api.js FaceMatcher JSON or a list "
                            "of {name, descriptors}")
     people: list[ImportedPerson] = []
-    seen: set[str] = set()
+    seen: dict[str, str] = {}
     for i, entry in enumerate(entries):
         if not isinstance(entry, dict):
             raise GalleryError(f"import: entry {i + 1} is not an object")
@@ -114,9 +114,11 @@ def parse_import(data: Any, max_version: int) -> list[ImportedPerson]:
             name = check_name(entry.get("name", entry.get("label")))
         except GalleryError as exc:
             raise GalleryError(f"import: entry {i + 1}: {exc}") from None
-        if name.casefold() in seen:
-            raise GalleryError(f"import: {name!r} appears twice (entries are matched by name regardless of case)")
-        seen.add(name.casefold())
+        key = name_key(name)
+        if key in seen:
+            raise GalleryError(f"import: {name!r} appears twice (as {seen[key]!r}: names are compared by the gallery's "
+                               f"one rule, Unicode case folding, so these are one person)")
+        seen[key] = name
         descriptors = entry.get("descriptors", [])
         if not isinstance(descriptors, list):
             raise GalleryError(f"import: {name!r}: descriptors must be a list")

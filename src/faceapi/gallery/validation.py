@@ -3,6 +3,7 @@ formats, so that a name is checked the same way whichever door it comes in by)."
 
 from __future__ import annotations
 
+import re
 import unicodedata
 
 import numpy as np
@@ -22,15 +23,110 @@ MAX_NAME_LENGTH = 100
 #: "unknown" is what the matcher calls a face that matches nobody.
 RESERVED_NAMES = ("unknown",)
 
+#: Characters that show nothing (Unicode's Default_Ignorable_Code_Point, DerivedCoreProperties.txt, plus the
+#: Braille blank): a name with one looks like a name without it. Those of category Cf are refused by category
+#: already; the rest (Hangul fillers, variation selectors, the combining grapheme joiner, ...) are listed here.
+_INVISIBLE_RANGES = ((0x034F, 0x034F), (0x115F, 0x1160), (0x17B4, 0x17B5), (0x180B, 0x180F), (0x2800, 0x2800),
+                     (0x3164, 0x3164), (0xFE00, 0xFE0F), (0xFFA0, 0xFFA0), (0x1D173, 0x1D17A),
+                     (0xE0100, 0xE01EF))
+#: Categories refused anywhere in a name: control, format (zero-width joiners, bidi overrides, soft hyphen),
+#: line/paragraph separators, private use, unassigned, surrogates.
+_REFUSED_CATEGORIES = {"Cc": "a control character", "Cf": "an invisible formatting character",
+                       "Zl": "a line separator", "Zp": "a paragraph separator", "Co": "a private-use character",
+                       "Cn": "an unassigned code point", "Cs": "a lone surrogate"}
+#: At most this many combining marks on one letter (after NFKC composition: Vietnamese needs 1, a few
+#: scripts 2); more is stacked "zalgo" text that hides what is underneath.
+_MAX_MARKS = 2
+#: Scripts that are written together: a word mixing them is not a look-alike trick (UTS #39's "highly
+#: restrictive" combinations: Japanese, Korean, Chinese with Bopomofo).
+_SCRIPT_FAMILIES = ({"HAN", "HIRAGANA", "KATAKANA"}, {"HAN", "HANGUL"}, {"HAN", "BOPOMOFO"})
+#: Rare phonetic and historic letters are not counted as the letter a look-alike imitates (Unicode lists
+#: Greek omega as confusable with U+A7B7 LATIN SMALL LETTER OMEGA, which no name is written with).
+_RARE_BLOCKS = ((0x1D00, 0x1DBF), (0x2C60, 0x2C7F), (0xA720, 0xA7FF), (0xAB30, 0xAB6F), (0x10780, 0x107BF),
+                (0x1DF00, 0x1DFFF))
+
+
+_SPACES = re.compile(" {2,}")
+
 
 def normalise_name(name: str) -> str:
-    """The form names are stored and looked up in: NFC, stripped (case is kept; lookups ignore it)."""
-    return unicodedata.normalize("NFC", name).strip()
+    """The form a name is stored and shown in: NFKC (fullwidth letters, ligatures and the other compatibility
+    forms become the ordinary ones, other spaces the plain one), runs of spaces as one, trimmed. Case is kept."""
+    return _SPACES.sub(" ", unicodedata.normalize("NFKC", name).strip())
+
+
+def name_key(name: str) -> str:
+    """The one equality rule for names: two names are the same person's when their keys are equal. The key is
+    the normalised name (`normalise_name`) case-folded with Unicode's full case folding and NFKC again
+    (Unicode's NFKC_Casefold), so ``Straße``/``STRASSE``, ``Émile``/``émile`` and ``Ωmega``/``ωmega`` are one
+    name; the Turkic capital dotted I folds to ``i`` (CaseFolding.txt's mapping ``T`` for U+0130), so
+    ``İstanbul``/``istanbul`` are one name too. The gallery's unique key, import's duplicate check and every
+    lookup use this."""
+    folded = unicodedata.normalize("NFKC", normalise_name(name).casefold())
+    return folded.replace("i\u0307", "i")
+
+
+def _invisible(c: str) -> bool:
+    o = ord(c)
+    return any(lo <= o <= hi for lo, hi in _INVISIBLE_RANGES)
+
+
+def _rare(c: str) -> bool:
+    o = ord(c)
+    return any(lo <= o <= hi for lo, hi in _RARE_BLOCKS)
+
+
+def _character_problem(clean: str) -> str | None:
+    """What makes a normalised name unreadable or deceptive character by character, or None."""
+    marks = 0
+    for i, c in enumerate(clean):
+        cat = unicodedata.category(c)
+        what = _REFUSED_CATEGORIES.get(cat)
+        if what is None and (_invisible(c) or (cat == "Zs" and c != " ")):
+            what = "an invisible character"
+        if what is None and cat in ("Mn", "Me") and unicodedata.combining(c) == 1:
+            what = "an overlay mark (it strikes through the letters)"
+        if what is not None:
+            return f"contains {what} (U+{ord(c):04X} at position {i + 1}); type the name with visible letters only"
+        if cat.startswith("M"):
+            marks += 1
+            if i == 0 or clean[i - 1] == " ":
+                return f"starts a word with a combining mark (U+{ord(c):04X} at position {i + 1})"
+            if marks > _MAX_MARKS:
+                return f"stacks more than {_MAX_MARKS} combining marks on one letter (at position {i + 1})"
+        else:
+            marks = 0
+    return None
+
+
+def _look_alike(word: str) -> str | None:
+    """A letter in `word` from another script than the word's own that looks like one of the word's own
+    letters (Unicode's confusables, through confusable-homoglyphs): ``Аmy`` with a Cyrillic А. None when the
+    word is in one script (or a family written together, as Japanese), or its foreign letters look like
+    none of its own (``Ωmega``)."""
+    from confusable_homoglyphs import categories, confusables
+
+    letters = [(c, categories.alias(c)) for c in word if unicodedata.category(c).startswith("L")]
+    scripts = [s for _, s in letters]
+    kinds = set(scripts)
+    if len(kinds) < 2 or any(kinds <= family for family in _SCRIPT_FAMILIES):
+        return None
+    main = max(kinds, key=lambda s: (scripts.count(s), -scripts.index(s)))
+    for c, script in letters:
+        if script == main:
+            continue
+        for glyph in confusables.confusables_data.get(c, []):
+            target = glyph["c"]
+            if len(target) == 1 and categories.alias(target) == main and not _rare(target):
+                return (f"mixes scripts: {c!r} (U+{ord(c):04X}, {script.title()}) in {word!r} looks like the "
+                        f"{main.title()} {target!r}; write the word in one script")
+    return None
 
 
 def check_name(name: object) -> str:
-    """The name, stripped and NFC-normalised; GalleryError if it is empty, too long, has control
-    characters or is reserved."""
+    """The name in its stored form (`normalise_name`); GalleryError saying why when it is empty, too long,
+    has control, formatting or invisible characters, overlay or stacked marks, mixes scripts with look-alike
+    letters, or is reserved."""
     if not isinstance(name, str):
         raise GalleryError(f"a person's name must be a string, got {type(name).__name__}")
     clean = normalise_name(name)
@@ -38,9 +134,15 @@ def check_name(name: object) -> str:
         raise GalleryError("a person's name must not be empty")
     if len(clean) > MAX_NAME_LENGTH:
         raise GalleryError(f"name {clean[:20]!r}... is {len(clean)} characters long; at most {MAX_NAME_LENGTH}")
-    if any(unicodedata.category(c) in ("Cc", "Cf", "Zl", "Zp") for c in clean):
-        raise GalleryError(f"name {clean!r} contains control characters")
-    if clean.casefold() in RESERVED_NAMES:
+    problem = _character_problem(clean)
+    if problem is None:
+        for word in clean.split(" "):
+            problem = _look_alike(word)
+            if problem:
+                break
+    if problem is not None:
+        raise GalleryError(f"name {clean!r} {problem}")
+    if name_key(clean) in RESERVED_NAMES:
         raise GalleryError(f"{clean!r} is reserved: it is the label of faces that match nobody")
     return clean
 

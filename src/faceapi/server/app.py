@@ -122,7 +122,7 @@ from faceapi.server.routers.service import STATIC_DIR
 from faceapi.server.security import AccessMiddleware, AccessPolicy, new_token, normalise_origins
 
 if TYPE_CHECKING:
-    from faceapi.gallery import Gallery
+    from faceapi.gallery import GalleryStore
 
 
 
@@ -143,13 +143,13 @@ def middleware_stack(ctx: ServerContext) -> list[Middleware]:
 
 def create_app(analyzer: FaceAnalyzer | None = None, *, max_frame_bytes: int = 2_000_000,
                allowed_origins: Sequence[str] = (), inference_threads: int = 2,
-               gallery: Gallery | None = None, access: AccessPolicy | None = None,
+               gallery: GalleryStore | None = None, access: AccessPolicy | None = None,
                phone_url: str | None = None) -> FastAPI:
     """Build the web app around `analyzer` (a new `FaceAnalyzer()` when None).
 
     Args:
-        gallery: a `faceapi.gallery.Gallery` for recognition and the /api/people endpoints (None: no
-            recognition, and /api/people answers 503).
+        gallery: a `faceapi.gallery.GalleryStore` (SQLite or PostgreSQL) for recognition and the /api/people
+            endpoints (None: no recognition, and /api/people answers 503).
         max_frame_bytes: largest frame or upload accepted (bytes); larger ones get a 413 / an error.
         allowed_origins: extra browser origins (``"https://host:port"``, or ``"*"``) allowed to write and
             to open the WebSocket (added to `access`'s); same-origin and loopback pages of this server

@@ -17,7 +17,7 @@ from faceapi.server.models_state import ModelLoader, VerifyCache
 from faceapi.server.security import AccessPolicy
 
 if TYPE_CHECKING:
-    from faceapi.gallery import Gallery
+    from faceapi.gallery import GalleryStore
 
 T = TypeVar("T")
 
@@ -32,7 +32,7 @@ class ServerContext:
     """
 
     analyzer: FaceAnalyzer
-    gallery: Gallery | None
+    gallery: GalleryStore | None
     max_frame_bytes: int
     access: AccessPolicy
     inference_threads: int
@@ -50,7 +50,7 @@ class ServerContext:
     def recognition_available(self) -> bool:
         return self.gallery is not None
 
-    def need_gallery(self) -> Gallery:
+    def need_gallery(self) -> GalleryStore:
         """The gallery, or GalleryUnavailable (503) on a server without one."""
         if self.gallery is None:
             raise GalleryUnavailable()

@@ -23,6 +23,7 @@ from faceapi.errors import (
     FaceApiError,
     FaceCountError,
     GalleryError,
+    GalleryUnreachableError,
     ImageError,
     ModelError,
     ModelNotFoundError,
@@ -79,6 +80,7 @@ ERROR_STATUS: dict[type[FaceApiError], int] = {
     GalleryError: 422,
     UnknownPersonError: 404,
     NameTakenError: 409,
+    GalleryUnreachableError: 503,
     SampleMismatchError: 409,
     FaceCountError: 422,
     VideoError: 422,
@@ -144,7 +146,7 @@ def validation_message(errors: Sequence[Any]) -> str:
 
 async def _on_project_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, FaceApiError)
-    if status_of(exc) >= 500 and not isinstance(exc, (ModelError, GalleryUnavailable)):
+    if status_of(exc) >= 500 and not isinstance(exc, (ModelError, GalleryUnavailable, GalleryUnreachableError)):
         log.error("unmapped %s on %s: %s", type(exc).__name__, request.url.path, exc)
     return error_response(exc)
 

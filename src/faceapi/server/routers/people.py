@@ -1,5 +1,8 @@
 """``/api/people``: the gallery of enrolled people (list, enrol, match, show, rename, remove, export, import).
 
+A person is addressed by id in paths (``/api/people/{id}``), never by name: a person called ``export`` or
+``match`` stays reachable. Names go in queries and bodies (``GET /api/people?name=...``).
+
 Every route answers 503 on a server without a gallery. Enrolment and matching describe the one face of an
 image in the inference pool, as ``faceapi people add`` does (SSD MobileNetV1 + 68 landmarks + descriptor;
 ``crop=true`` describes the whole image, a face crop already).
@@ -47,19 +50,26 @@ async def _describe(ctx: ServerContext, upload: Upload, crop: bool) -> Described
     return await ctx.run(lambda: describe_face(ctx.analyzer, upload.data, crop=crop, label=upload.label))
 
 
-async def _for_person(name: str, fn: Callable[[str], T]) -> T:
-    """`fn(name)` off the event loop, with the gallery's "no such person" error reduced to the name asked
-    for: the library's message lists similar names and the gallery's path, which a client is not told."""
+async def _for_person(person_id: int, fn: Callable[[int], T]) -> T:
+    """`fn(person_id)` off the event loop, with the gallery's "no such person" error reduced to the id asked
+    for: the library's message names the gallery's location, which a client is not told."""
     try:
-        return await asyncio.to_thread(fn, name)
+        return await asyncio.to_thread(fn, person_id)
     except UnknownPersonError:
-        raise UnknownPersonError(f"no person called {name!r}") from None
+        raise UnknownPersonError(f"no person with id {person_id}") from None
 
 
 @router.get("/api/people")
-async def people_list(ctx: Ctx) -> dict[str, Any]:
-    """Everyone in the gallery, by name: id, name, created (ISO 8601 UTC), number of descriptors."""
-    people = await asyncio.to_thread(ctx.need_gallery().people)
+async def people_list(ctx: Ctx, name: Annotated[str | None, Query(max_length=400)] = None) -> dict[str, Any]:
+    """Everyone in the gallery, by name: id, name, created (ISO 8601 UTC), number of descriptors. ``?name=``:
+    only the person of that name (by the gallery's one name rule: any case), an empty list when nobody has
+    it. The other routes take the person's id."""
+    gallery = ctx.need_gallery()
+    if name is not None:
+        found = await asyncio.to_thread(lambda: gallery.person(name) if name in gallery else None)
+        people = [found] if found is not None else []
+    else:
+        people = await asyncio.to_thread(gallery.people)
     return {"people": [p.to_dict() for p in people], "count": len(people)}
 
 
@@ -136,27 +146,28 @@ async def people_import(request: Request, params: Annotated[ImportParams, Query(
     return counts
 
 
-@router.get("/api/people/{name:path}")
-async def people_get(name: str, ctx: Ctx) -> dict[str, Any]:
-    """One person (any case); 404 when unknown."""
-    person = await _for_person(name, ctx.need_gallery().person)
+@router.get("/api/people/{person_id:int}")
+async def people_get(person_id: int, ctx: Ctx) -> dict[str, Any]:
+    """One person, by id (names are never in paths, so no name can shadow a route); 404 when unknown."""
+    person = await _for_person(person_id, ctx.need_gallery().person_by_id)
     return person.to_dict()
 
 
-@router.delete("/api/people/{name:path}")
-async def people_remove(name: str, ctx: Ctx) -> dict[str, Any]:
-    """Remove a person and all their descriptors; answers with who was removed (404 when unknown)."""
-    person = await _for_person(name, ctx.need_gallery().remove)
+@router.delete("/api/people/{person_id:int}")
+async def people_remove(person_id: int, ctx: Ctx) -> dict[str, Any]:
+    """Remove a person and all their descriptors, by id; answers with who was removed (404 when unknown)."""
+    person = await _for_person(person_id, ctx.need_gallery().remove_id)
     return {"removed": person.to_dict()}
 
 
-@router.patch("/api/people/{name:path}", openapi_extra=json_body_openapi(_RENAME_SCHEMA))
-async def people_rename(name: str, request: Request, ctx: Ctx) -> dict[str, Any]:
-    """Rename: body ``{"name": "new name"}``. 404 unknown, 409 when the new name is taken, 422 a bad name."""
+@router.patch("/api/people/{person_id:int}", openapi_extra=json_body_openapi(_RENAME_SCHEMA))
+async def people_rename(person_id: int, request: Request, ctx: Ctx) -> dict[str, Any]:
+    """Rename, by id: body ``{"name": "new name"}``. 404 unknown, 409 when the new name is taken (by the
+    gallery's one name rule), 422 a bad name."""
     gallery = ctx.need_gallery()
     payload = await read_json(request, MAX_RENAME_BYTES, '; send {"name": "new name"}')
     if not isinstance(payload, dict) or "name" not in payload:
         raise OptionsError('body must be a JSON object {"name": "new name"}')
     new = payload["name"]
-    person = await _for_person(name, lambda old: gallery.rename(old, new))
+    person = await _for_person(person_id, lambda pid: gallery.rename_id(pid, new))
     return person.to_dict()

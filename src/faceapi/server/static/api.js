@@ -76,8 +76,8 @@ export async function enrol(name, blob, { append = false, force = false } = {}) 
   return json(await postImage(`/api/people?${q}`, blob));
 }
 
-export async function removePerson(name) {
-  return json(await fetch(`/api/people/${encodeURIComponent(name)}`, { method: "DELETE" }));
+export async function removePerson(id) {
+  return json(await fetch(`/api/people/${encodeURIComponent(id)}`, { method: "DELETE" }));
 }
 
 /** The phone's URL and its QR code (`{url, qr_svg}`); ask only a server whose health says `phone: true`

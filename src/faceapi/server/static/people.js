@@ -75,7 +75,7 @@ export class People {
       rm.className = "btn ghost small remove";
       rm.textContent = "Remove";
       rm.setAttribute("aria-label", `Remove ${p.name}`);
-      rm.addEventListener("click", () => this.remove(p.name));
+      rm.addEventListener("click", () => this.remove(p.id, p.name));
       li.append(name, n, rm);
       list.appendChild(li);
     }
@@ -152,9 +152,9 @@ export class People {
     }
   }
 
-  async remove(name) {
+  async remove(id, name) {
     try {
-      const body = await api.removePerson(name);
+      const body = await api.removePerson(id);
       this.say(`Removed ${body.removed.name}`, "ok");
     } catch (e) {
       this.say(`Could not remove ${name}: ${e.message}`, "error");
