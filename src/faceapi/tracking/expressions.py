@@ -1,0 +1,51 @@
+"""Steady expressions without lag: exponential smoothing of the probabilities, restarted by a change detector.
+
+Smoothing alone trades flicker for lag: a weight that keeps the dominant expression of a noisy still face
+steady makes a face that truly changes expression show the new one late. So the smoothing is steady
+(`TrackingOptions.expression_alpha`) and a change detector restarts it when the net's evidence for another
+expression adds up: per label, a one-sided CUSUM in log space (nats)::
+
+    g[c] = max(0, g[c] + log p[c] - log p[dominant] - DRIFT)        (c != the smoothed dominant)
+
+and when some ``g[c]`` reaches `CHANGE`, the smoothing starts again from this frame's probabilities. A frame
+where another expression is only somewhat likelier (under ``DRIFT`` nats, a factor e) adds nothing; a
+confident change (the net's probabilities swap, ``log`` ratios of 5-20 nats) fires on its first frame.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from faceapi.tracking.one_euro import ExponentialSmoother
+
+#: Evidence (nats, summed over frames) for another expression that restarts the smoothing.
+CHANGE = 4.0
+#: Nats a frame's evidence must exceed to count (noise on an ambivalent face stays below it).
+DRIFT = 1.0
+#: Probabilities are floored here before the logarithm (a softmax rounds tiny ones to 0 in float32).
+_FLOOR = 1e-12
+
+
+class ExpressionFilter:
+    """Smoothed expression probabilities of one track (module docstring); `changes` counts restarts."""
+
+    def __init__(self, alpha: float) -> None:
+        self.smoother = ExponentialSmoother(alpha)
+        self.evidence: np.ndarray | None = None
+        self.changes = 0
+
+    def __call__(self, probabilities: np.ndarray) -> np.ndarray:
+        p = np.asarray(probabilities, np.float64)
+        current = self.smoother.value
+        if current is not None and current.shape == p.shape:
+            dominant = int(np.argmax(current))
+            z = np.log(np.maximum(p, _FLOOR))
+            step = z - z[dominant] - DRIFT
+            evidence = np.maximum(0.0, (self.evidence if self.evidence is not None else 0.0) + step)
+            evidence[dominant] = 0.0
+            if float(evidence.max()) >= CHANGE:
+                self.smoother.value = None  # a real change: start again from this frame
+                evidence[:] = 0.0
+                self.changes += 1
+            self.evidence = evidence
+        return self.smoother(p)
