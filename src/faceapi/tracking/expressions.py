@@ -1,9 +1,14 @@
-"""Steady expressions without lag: exponential smoothing of the probabilities, restarted by a change detector.
+"""Steady expressions without lag: exponential smoothing of the probabilities, with a warm-up, restarted by a
+change detector.
 
 Smoothing alone trades flicker for lag: a weight that keeps the dominant expression of a noisy still face
-steady makes a face that truly changes expression show the new one late. So the smoothing is steady
-(`TrackingOptions.expression_alpha`) and a change detector restarts it when the net's evidence for another
-expression adds up: per label, a one-sided CUSUM in log space (nats)::
+steady makes a face that truly changes expression show the new one late. So:
+
+- the smoothing is ``s += a * (p - s)`` with ``a = max(expression_alpha, 1 / n)`` at the track's n-th frame:
+  the mean of the frames seen so far until the exponential weight takes over, so that a track's first
+  frame (one noisy sample) does not hold the dominant expression for the next several frames;
+- a change detector restarts it when the net's evidence for another expression adds up: per label, a
+  one-sided CUSUM in log space (nats)::
 
     g[c] = max(0, g[c] + log p[c] - log p[dominant] - DRIFT)        (c != the smoothed dominant)
 
@@ -15,8 +20,6 @@ confident change (the net's probabilities swap, ``log`` ratios of 5-20 nats) fir
 from __future__ import annotations
 
 import numpy as np
-
-from faceapi.tracking.one_euro import ExponentialSmoother
 
 #: Evidence (nats, summed over frames) for another expression that restarts the smoothing.
 CHANGE = 4.0
@@ -30,13 +33,15 @@ class ExpressionFilter:
     """Smoothed expression probabilities of one track (module docstring); `changes` counts restarts."""
 
     def __init__(self, alpha: float) -> None:
-        self.smoother = ExponentialSmoother(alpha)
+        self.alpha = alpha
+        self.value: np.ndarray | None = None
+        self.frames = 0  # since the last (re)start
         self.evidence: np.ndarray | None = None
         self.changes = 0
 
     def __call__(self, probabilities: np.ndarray) -> np.ndarray:
         p = np.asarray(probabilities, np.float64)
-        current = self.smoother.value
+        current = self.value
         if current is not None and current.shape == p.shape:
             dominant = int(np.argmax(current))
             z = np.log(np.maximum(p, _FLOOR))
@@ -44,8 +49,14 @@ class ExpressionFilter:
             evidence = np.maximum(0.0, (self.evidence if self.evidence is not None else 0.0) + step)
             evidence[dominant] = 0.0
             if float(evidence.max()) >= CHANGE:
-                self.smoother.value = None  # a real change: start again from this frame
+                current = None  # a real change: start again from this frame
                 evidence[:] = 0.0
                 self.changes += 1
             self.evidence = evidence
-        return self.smoother(p)
+        if current is None or current.shape != p.shape:
+            self.frames, value = 1, p.copy()
+        else:
+            self.frames += 1
+            value = current + max(self.alpha, 1 / self.frames) * (p - current)
+        self.value = value
+        return np.array(value)
