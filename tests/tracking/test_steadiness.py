@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from faceapi.errors import OptionsError
-from faceapi.options import AnalyzeOptions, TrackingOptions
+from faceapi.options import TrackingOptions
 from faceapi.tracking import FaceTracker
 from faceapi.tracking.clip import noisy_clip
 from faceapi.tracking.expressions import ExpressionFilter
