@@ -9,8 +9,9 @@ Per frame (`FaceTracker.update`):
    this frame comes from its landmarks in the previous frame, as MediaPipe does with its mesh: the
    landmarks' bounding box, moved and scaled by the relation between the detection box and the landmark
    box learned when the detector last found the face, and moved on by the track's velocity (constant
-   motion predicted); the chain (`FaceAnalyzer.analyze(regions=...)`) runs on those regions without the
-   detector.
+   motion predicted); the chain's first half (`FaceAnalyzer.locate(regions=...)`: the landmarks) runs on
+   those regions without the detector. The second half (`FaceAnalyzer.describe`: expressions, age/gender,
+   descriptors, recognition) runs once per frame, on the faces accepted (the regions' or the detector's).
 2. **Plausibility** (regions only; any failure re-runs the frame with the detector): the landmark nets
    re-centre a face that sits up to about a fifth of the crop off its centre, not further (they then stay
    near the crop's centre), so the face found may sit at most `MAX_OFFSET` of the region's size away from
@@ -24,14 +25,20 @@ Per frame (`FaceTracker.update`):
    inside) means the face is leaving. A face found more than `REFINE_OFFSET` off its region's centre (it
    moved faster than predicted) is looked for once more in a region centred where it was found, and the
    checks apply to that second pass.
-3. **Ids** (detector frames): a face continues the track whose box it overlaps most (IoU >= `iou_threshold`
-   with the box where it was last seen or where its motion puts it now; greedy), else the track whose box's
-   centre is nearest within `MAX_MOVE` of its size (a fast face overlaps little); left-over faces with
-   descriptors take up a track seen within `reid_seconds` whose mean descriptor is within `reid_distance`;
-   the rest start new tracks (ids count up from 1, never reused). A track not found is *lost*: it can be
-   taken up again within `reid_seconds` (by its last box or by descriptor), then it is forgotten.
-4. **Smoothing** (per track): One Euro filter on the box corners and the landmarks; exponential smoothing
-   of expression probabilities, age and the probability of "male" (the gender is the likelier one).
+3. **Ids** (detector frames): a track is one person. A face continues the track whose box it overlaps most
+   (IoU >= `iou_threshold` with the box where it was last seen or where its motion puts it now; greedy),
+   else the track whose box's centre is nearest within `MAX_MOVE` of its size (a fast face overlaps
+   little), but only if it looks like the track's person (`_Track.same_person`: descriptor within
+   `reid_distance` of the track's running mean, else appearance signature, `signature`, correlating at
+   least `SAME_APPEARANCE`; without landmarks the signature counts only at scene cuts). Left-over faces
+   take up a track seen within `reid_seconds` anywhere in the frame by descriptor (within
+   `reid_distance`) or signature (at least `REID_APPEARANCE`); the rest start new tracks (ids count up
+   from 1, never reused). A track not found is *lost*: it can be taken up again within `reid_seconds`,
+   then it is forgotten. A new track, or one taken up after a loss, starts its smoothing afresh.
+4. **Smoothing** (per track): One Euro filter on the box corners and the landmarks; expression
+   probabilities smoothed exponentially with a warm-up and a change detector (`ExpressionFilter`);
+   exponential smoothing of age and the probability of "male" (the gender is the likelier one).
+5. **Times**: the caller's, validated and moved on to at least `MIN_STEP` after the previous frame's.
 
 Raw values: `TrackedFrame.raw` is the engine's `FrameResult` for the frame: on detector frames exactly
 ``FaceAnalyzer.analyze(image, options)``; on region frames the same chain on the tracker's regions (the
