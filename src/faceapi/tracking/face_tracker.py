@@ -372,7 +372,7 @@ class _Track:
             self.signature = sig
         if raw.landmarks is not None:
             pts = raw.landmarks.positions
-            self.patch = sig  # `signature` is the patch under the landmarks
+            self.patch = face_patch(image, pts)  # also at the frame's edge, where `sig` is None
             if self.landmarks is not None and t > self.seen_at:
                 v = (pts.mean(axis=0) - self.landmarks.mean(axis=0)) / (t - self.seen_at)
                 self.velocity = self.velocity + VELOCITY_ALPHA * (v - self.velocity)
@@ -622,8 +622,12 @@ class FaceTracker:
             for _, fi, t in sorted(group, key=lambda p: (p[0], p[1], p[2].id)):
                 if fi in assigned or t.id in used:
                     continue
-                if group is not by_appearance and t.same_person(faces[fi], sigs[fi], tr_opts, cut) is False:
-                    continue  # where the track was, someone else: not this track (a cut, a swap)
+                if group is not by_appearance:
+                    same = t.same_person(faces[fi], sigs[fi], tr_opts, cut)
+                    if same is False:
+                        continue  # where the track was, someone else: not this track (a cut, a swap)
+                    if same is None and cut and t.lost_since is not None:
+                        continue  # after a cut, where a lost track was says nothing of who this is
                 assigned[fi] = t
                 used.add(t.id)
                 if group is by_appearance or t.lost_since is not None:
