@@ -11,7 +11,9 @@ The frames are the synthetic clip of `faceapi.tracking.clip.noisy_clip` (happy.j
 and JPEG 80 per frame, 30 still frames then 60 panning 3 px a frame), played forwards and backwards, each
 sent with the capture time of a 30 fps webcam. The server runs in its own process (as `faceapi serve`
 does), so the client's Python does not share its GIL. Round trip = from sending the frame to receiving its
-answer, measured by the client; engine time = the server's `timings_ms.total`.
+answer, measured by the client; engine time = the server's `timings_ms.total`; server CPU per frame = the
+server process's user + system CPU time (Linux /proc) over a row divided by the frames it answered in it
+(all threads: decoding, nets, tracking, JSON, the WebSocket; only when this script started the server).
 """
 
 from __future__ import annotations
@@ -89,13 +91,28 @@ async def client(url: str, frames: list[bytes], tracking: bool, seconds: float, 
         await ws.close()
 
 
-async def run(url: str, frames: list[bytes], tracking: bool, clients: int, seconds: float, warmup: int) -> dict:
+def cpu_seconds(pid: int | None) -> float:
+    """User + system CPU seconds the process has used so far (Linux /proc; NaN without a pid or /proc)."""
+    if pid is None:
+        return float("nan")
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return float("nan")
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime, stime (fields 14, 15)
+
+
+async def run(url: str, frames: list[bytes], tracking: bool, clients: int, seconds: float, warmup: int,
+              server_pid: int | None = None) -> dict:
     rtts: list[float] = []
     engine: list[dict] = []
     detected: list[bool] = []
-    # each client measures for `seconds` after its own warm-up
+    # each client measures for `seconds` after its own warm-up; the server's CPU is read around the whole row
+    # (warm-up frames included, so it is divided by every frame the server answered in it)
+    cpu0 = cpu_seconds(server_pid)
     counts = await asyncio.gather(*(client(url, frames, tracking, seconds, warmup, rtts, engine, detected)
                                     for _ in range(clients)))
+    cpu = cpu_seconds(server_pid) - cpu0
     total = sum(counts)
     rtts.sort()
     return {
@@ -104,6 +121,7 @@ async def run(url: str, frames: list[bytes], tracking: bool, clients: int, secon
         "median": statistics.median(rtts), "p95": rtts[min(len(rtts) - 1, int(0.95 * len(rtts)))],
         "engine": statistics.median(t.get("total", float("nan")) for t in engine),
         "detected": sum(detected) / len(detected),
+        "cpu_ms": cpu * 1000 / (total + warmup * clients),
         "stages": {k: statistics.median(t.get(k, 0.0) for t in engine)
                    for k in ("decode", "detect", "landmarks", "expressions", "tracking", "queue")},
     }
@@ -186,7 +204,8 @@ def main() -> int:
         proc, url = start_server(args.threads, args.models_dir)
     try:
         q = asyncio.run(quality(url, clip)) if args.tracking == "both" else None
-        rows = [asyncio.run(run(url, frames, tracking, int(c), args.seconds, args.warmup))
+        pid = proc.pid if proc is not None else None
+        rows = [asyncio.run(run(url, frames, tracking, int(c), args.seconds, args.warmup, pid))
                 for c in args.clients.split(",") for tracking in modes]
     finally:
         if proc is not None:
@@ -200,17 +219,19 @@ def main() -> int:
           f"{cpu} CPUs, {platform.processor() or platform.machine()}, server inference threads {args.threads}, "
           f"load average {load:.1f} at the end.\n")
     print("| clients | tracking | frames/s (all) | frames/s per client | median round trip (ms) "
-          "| p95 round trip (ms) | median engine time (ms) | detector ran |")
-    print("|---:|:---|---:|---:|---:|---:|---:|---:|")
+          "| p95 round trip (ms) | median engine time (ms) | server CPU per frame (ms) | detector ran |")
+    print("|---:|:---|---:|---:|---:|---:|---:|---:|---:|")
     for r in rows:
         print(f"| {r['clients']} | {'on' if r['tracking'] else 'off'} | {r['fps']:.1f} | {r['fps_per_client']:.1f} "
-              f"| {r['median']:.1f} | {r['p95']:.1f} | {r['engine']:.1f} | {r['detected']:.0%} |")
+              f"| {r['median']:.1f} | {r['p95']:.1f} | {r['engine']:.1f} | {r['cpu_ms']:.1f} | {r['detected']:.0%} |")
     by = {(r["clients"], r["tracking"]): r for r in rows}
     if q is not None:
-        print("\n| clients | engine time on/off | frames/s on/off |\n|---:|---:|---:|")
+        print("\n| clients | engine time on/off | server CPU per frame on/off | frames/s on/off |")
+        print("|---:|---:|---:|---:|")
         for c in sorted({r["clients"] for r in rows}):
             on, off = by[(c, True)], by[(c, False)]
-            print(f"| {c} | {on['engine'] / off['engine']:.2f} | {on['fps'] / off['fps']:.2f} |")
+            print(f"| {c} | {on['engine'] / off['engine']:.2f} | {on['cpu_ms'] / off['cpu_ms']:.2f} "
+                  f"| {on['fps'] / off['fps']:.2f} |")
     for r in rows:
         stages = ", ".join(f"{k} {v:.1f}" for k, v in r["stages"].items())
         print(f"\n{r['clients']} client(s), tracking {'on' if r['tracking'] else 'off'}, median ms per stage: {stages}",

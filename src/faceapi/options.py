@@ -187,7 +187,8 @@ class TrackingOptions:
             the speed estimate is slow to follow a face that turns back, and the overlay trailed it by up
             to 12-16 px meanwhile (a 240 px/s face answered 5-15 times a second); 4 Hz keeps that under
             4-9 px, as steady when still (benchmarks/bench_smoothing.py).
-        expression_alpha: weight of a new frame in the exponential smoothing of expression probabilities.
+        expression_alpha: weight of a new frame in the exponential smoothing of expression probabilities
+            (after a warm-up, restarted by a change detector: `faceapi.tracking.expressions`).
         age_alpha: the same for age and the probability of the gender (the gender is the likelier one).
     The detector (`FaceTracker` runs it on the first frame, then only when needed):
         detect_every: also every this many frames (0: not by count), to find faces that came into view.

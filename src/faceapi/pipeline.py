@@ -14,12 +14,12 @@ import os
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import replace
-from typing import Literal, TypeVar, overload
+from dataclasses import dataclass, replace
+from typing import Any, Literal, TypeVar, overload
 
 import numpy as np
 
-from faceapi.engine.preprocess import compile_resize
+from faceapi.engine.preprocess import batch_net_input, compile_resize
 from faceapi.engine.runtime import OnnxNet, RuntimeConfig
 from faceapi.errors import OptionsError
 from faceapi.image import DEFAULT_MAX_PIXELS, ImageInput, load_image
@@ -28,7 +28,9 @@ from faceapi.nets import NET_SPECS, spec
 from faceapi.nets.age_gender import AgeGenderNet
 from faceapi.nets.face_expression import FaceExpressionNet
 from faceapi.nets.face_landmark_68 import FaceLandmark68Net, FaceLandmark68TinyNet
+from faceapi.nets.face_recognition import INPUT_SIZE as RECOGNITION_INPUT
 from faceapi.nets.face_recognition import FaceRecognitionNet
+from faceapi.nets.feature_extractor import INPUT_SIZE as FEATURE_INPUT
 from faceapi.nets.ssd_mobilenetv1 import SsdMobilenetv1
 from faceapi.nets.tiny_face_detector import TinyFaceDetector
 from faceapi.options import AnalyzeOptions, DetectorKind, LandmarksMode, SsdMobilenetv1Options, TinyFaceDetectorOptions
@@ -39,7 +41,6 @@ DETECTOR_NETS: dict[DetectorKind, str] = {"ssd": "ssd_mobilenetv1", "tiny": "tin
 LANDMARK_NETS: dict[LandmarksMode, str] = {"full": "face_landmark_68", "tiny": "face_landmark_68_tiny"}
 
 N = TypeVar("N", bound=OnnxNet)
-R = TypeVar("R")
 
 Progress = Callable[[str, int, int], None]  # (net name, index, total)
 
@@ -87,11 +88,6 @@ def dlib_aligned_box(landmarks: Landmarks68) -> Box:
     x = math.floor(max(0.0, ref_x - 0.5 * size))
     y = math.floor(max(0.0, ref_y - 0.43 * size))
     return Box(x, y, min(size, landmarks.crop_width + x), min(size, landmarks.crop_height + y))
-
-
-def _detection_box(face: Face) -> Box:
-    """Every net on a face crop (``AnalyzeOptions.crop``): the detection box, which is the whole image."""
-    return face.detection.box
 
 
 def _dlib_box(face: Face) -> Box | None:
@@ -236,33 +232,54 @@ class FaceAnalyzer:
         face gets its best match (a label or "unknown") against `matcher` (default: the analyzer's). This is
         the one place faces are recognised: the CLI, REST and the stream all come through here.
 
-        With `options.crop` the image is one face crop: no detector, and every net sees the whole image.
-
         `regions`: face boxes known already (a tracker's, from the previous frame's landmarks): the detector
         does not run (no "detect" timing) and the rest of the chain runs on these boxes exactly as on the
         detector's (`options.single` still keeps the best-scoring one). Their `image_width`/`image_height`
         must be the image's size.
+
+        The chain is two halves, each usable alone (`FaceTracker` decides between them whether the faces
+        found are plausible): `locate` (detector or regions, then landmarks) and `describe` (the per-face
+        stages of `FACE_STAGES`, then recognition), each run once per image.
 
         Raises:
             ImageError: the input is not a usable image.
             OptionsError: recognition asked for without a matcher.
             ModelNotFoundError / ModelError: a needed net's weights are missing or corrupt.
         """
-        options = options or AnalyzeOptions()
-        face_matcher: FaceMatcher | None = None
-        if options.recognize is not None:
-            source = matcher if matcher is not None else self.matcher
-            if source is None:
-                raise OptionsError("recognition needs a gallery or a FaceMatcher: none was given to the analyzer")
-            face_matcher = source.matcher(options.recognize.distance_threshold, options.recognize.strategy)
-            if not options.descriptors:
-                options = replace(options, descriptors=True)
+        options, face_matcher = self.recognition(options or AnalyzeOptions(), matcher)
         timings: dict[str, float] = {}
         t0 = time.perf_counter()
         img = load_image(image, self.max_pixels)
         timings["decode"] = (time.perf_counter() - t0) * 1000
         h, w = img.shape[:2]
+        faces = self.locate(img, options, regions, timings)
+        faces = self.describe(img, faces, options, face_matcher, timings)
+        timings["total"] = (time.perf_counter() - t0) * 1000
+        return FrameResult(w, h, tuple(faces), timings)
 
+    def recognition(self, options: AnalyzeOptions, matcher: MatcherSource | None = None
+                    ) -> tuple[AnalyzeOptions, FaceMatcher | None]:
+        """The options `describe` runs with and the matcher it recognises against: with `options.recognize`,
+        descriptors on and the matcher of `matcher` (default: the analyzer's) at the options' threshold.
+
+        Raises:
+            OptionsError: recognition asked for without a matcher.
+        """
+        if options.recognize is None:
+            return options, None
+        source = matcher if matcher is not None else self.matcher
+        if source is None:
+            raise OptionsError("recognition needs a gallery or a FaceMatcher: none was given to the analyzer")
+        face_matcher = source.matcher(options.recognize.distance_threshold, options.recognize.strategy)
+        return (options if options.descriptors else replace(options, descriptors=True)), face_matcher
+
+    def locate(self, img: np.ndarray, options: AnalyzeOptions, regions: Sequence[Detection] | None = None,
+               timings: dict[str, float] | None = None) -> list[Face]:
+        """The chain's first half on a decoded RGB image (`load_image`): the detector (or the given
+        `regions`, see `analyze`), `options.single`, then the landmarks (when the options ask for them) of
+        every face. Stage times (ms) go into `timings` ("detect", "landmarks")."""
+        timings = {} if timings is None else timings
+        h, w = img.shape[:2]
         if options.crop:  # the image is the face (face-api.js's per-net calls on a crop)
             detections = [Detection(Box(0.0, 0.0, float(w), float(h)), 1.0, w, h)]
         elif regions is None:
@@ -281,73 +298,50 @@ class FaceAnalyzer:
                     best = d
             detections = [best]
         faces = [Face(detection=d) for d in detections]
-
         lm_mode = options.effective_landmarks
         if lm_mode and faces:
             t = time.perf_counter()
             faces = self._add_landmarks(img, faces, lm_mode)
             timings["landmarks"] = (time.perf_counter() - t) * 1000
-        # on a crop every net sees the whole image; else the aligned box (expressions, age/gender) and the
-        # dlib square (descriptors), as face-api.js's chain
-        face_box = _detection_box if options.crop else self._aligned_or_detection
-        descriptor_box = _detection_box if options.crop else _dlib_box
-        if options.expressions and faces:
+        return faces
+
+    def describe(self, img: np.ndarray, faces: Sequence[Face], options: AnalyzeOptions,
+                 face_matcher: FaceMatcher | None = None, timings: dict[str, float] | None = None) -> list[Face]:
+        """The chain's second half on faces `locate` found (and a caller accepted): each stage of
+        `FACE_STAGES` the options want, once, as one batch, on crops cut once per box kind and prepared once
+        per input size for all the stages that share them; then recognition against `face_matcher` (see
+        `recognition`). Stage times (ms) go into `timings` under the stages' names and "recognize"."""
+        timings = {} if timings is None else timings
+        out = list(faces)
+        if not out:
+            return out
+        crops: dict[str, FaceCrops] = {}
+        for stage in FACE_STAGES:
+            if not stage.wanted(options):
+                continue
             t = time.perf_counter()
-            for i, e in self._run(img, faces, face_box, self.expression_net().predict):
-                faces[i] = faces[i].with_(expressions=e)
-            timings["expressions"] = (time.perf_counter() - t) * 1000
-        if options.age_gender and faces:
-            t = time.perf_counter()
-            for i, ag in self._run(img, faces, face_box, self.age_gender_net().predict):
-                faces[i] = faces[i].with_(age_gender=ag)
-            timings["age_gender"] = (time.perf_counter() - t) * 1000
-        if options.descriptors and faces:
-            t = time.perf_counter()
-            for i, desc in self._run(img, faces, descriptor_box, self.recognition_net().predict):
-                faces[i] = faces[i].with_(descriptor=desc)
-            timings["descriptors"] = (time.perf_counter() - t) * 1000
-        described = [(i, f.descriptor) for i, f in enumerate(faces) if f.descriptor is not None]
+            # on a crop every net sees the whole image (face-api.js's per-net calls)
+            box_kind = "detection" if options.crop else stage.crop
+            face_crops = crops.get(box_kind)
+            if face_crops is None:
+                face_crops = crops[box_kind] = FaceCrops(img, out, CROP_BOXES[box_kind])
+            if face_crops.indices:
+                for i, result in zip(face_crops.indices, stage.run(self, face_crops, options)):
+                    out[i] = stage.apply(out[i], result)
+            timings[stage.name] = (time.perf_counter() - t) * 1000
+        described = [(i, f.descriptor) for i, f in enumerate(out) if f.descriptor is not None]
         if face_matcher is not None and described:
             t = time.perf_counter()
-            have = [i for i, _ in described]
             matches = face_matcher.match_descriptors(np.stack([d for _, d in described]))
-            for i, m in zip(have, matches):
-                faces[i] = faces[i].with_(match=m)
+            for (i, _), m in zip(described, matches):
+                out[i] = out[i].with_(match=m)
             timings["recognize"] = (time.perf_counter() - t) * 1000
-        timings["total"] = (time.perf_counter() - t0) * 1000
-        return FrameResult(w, h, tuple(faces), timings)
-
-    @staticmethod
-    def _aligned_or_detection(face: Face) -> Box:
-        """Expressions and age/gender: the landmark-aligned box when there is one (face-api.js)."""
-        return face.aligned_box if face.aligned_box is not None else face.detection.box
-
-    @staticmethod
-    def _crops(img: np.ndarray, faces: list[Face], box_of: Callable[[Face], Box | None]
-               ) -> tuple[list[int], list[np.ndarray]]:
-        """Non-empty crops of the faces' boxes, with their indices. A face without such a box (no
-        landmarks for the descriptor) or whose box lies wholly outside the image keeps its earlier results."""
-        idx: list[int] = []
-        crops: list[np.ndarray] = []
-        for i, f in enumerate(faces):
-            box = box_of(f)
-            if box is None:
-                continue
-            c = crop(img, box)
-            if c.size:
-                idx.append(i)
-                crops.append(c)
-        return idx, crops
-
-    def _run(self, img: np.ndarray, faces: list[Face], box_of: Callable[[Face], Box | None],
-             predict: Callable[[Sequence[np.ndarray]], list[R]]) -> list[tuple[int, R]]:
-        """One net on the faces' crops as one batch: (face index, result) for each face that has a crop."""
-        idx, crops = self._crops(img, faces, box_of)
-        return list(zip(idx, predict(crops))) if crops else []
+        return out
 
     def _add_landmarks(self, img: np.ndarray, faces: list[Face], mode: LandmarksMode) -> list[Face]:
         h, w = img.shape[:2]
-        idx, crops = self._crops(img, faces, lambda f: f.detection.box)
+        located = FaceCrops(img, faces, _detection_box)
+        idx, crops = located.indices, located.crops
         if not crops:
             return faces
         net = self.landmark_net(mode)
@@ -359,3 +353,86 @@ class FaceAnalyzer:
             lm = Landmarks68(positions, shift, c.shape[1], c.shape[0])
             out[i] = faces[i].with_(landmarks=lm, aligned_box=aligned_box(positions, w, h))
         return out
+
+
+# -- the per-face stages -------------------------------------------------------------------------------
+def _aligned_or_detection(face: Face) -> Box:
+    """Expressions and age/gender: the landmark-aligned box when there is one (face-api.js)."""
+    return face.aligned_box if face.aligned_box is not None else face.detection.box
+
+
+def _detection_box(face: Face) -> Box:
+    return face.detection.box
+
+
+#: The boxes per-face stages crop (`FaceStage.crop`). A face without such a box (no landmarks for the
+#: descriptor's square) or whose box lies wholly outside the image is left out of the stage.
+CROP_BOXES: dict[str, Callable[[Face], Box | None]] = {
+    "detection": _detection_box, "aligned": _aligned_or_detection, "dlib": _dlib_box,
+}
+
+
+class FaceCrops:
+    """The faces' crops of one box kind, cut once per image (face-api.js's rounding, `crop`), and their net
+    inputs (centred pad to a square, tfjs bilinear resize) prepared once per size: the stages reading the
+    same box at the same size share one input batch.
+
+    Attributes:
+        indices: which faces have a non-empty crop.
+        crops: their crops, views into the image (not copies), in that order.
+    """
+
+    def __init__(self, img: np.ndarray, faces: Sequence[Face], box_of: Callable[[Face], Box | None]) -> None:
+        self.indices: list[int] = []
+        self.crops: list[np.ndarray] = []
+        for i, f in enumerate(faces):
+            box = box_of(f)
+            if box is None:
+                continue
+            c = crop(img, box)
+            if c.size:
+                self.indices.append(i)
+                self.crops.append(c)
+        self._inputs: dict[int, np.ndarray] = {}
+
+    def net_input(self, size: int) -> np.ndarray:
+        """``[N, size, size, 3]`` float32 raw pixels: the input of face-api.js's face nets of that size."""
+        found = self._inputs.get(size)
+        if found is None:
+            found = self._inputs[size] = batch_net_input(self.crops, size, centred=True)
+        return found
+
+
+@dataclass(frozen=True)
+class FaceStage:
+    """One per-face net of the chain's second half (`FaceAnalyzer.describe`): it runs once per image, as
+    one batch, on the crops of the faces a caller accepted.
+
+    Attributes:
+        name: its key in the timings.
+        wanted: whether the options ask for it.
+        crop: the box it reads (a `CROP_BOXES` key); stages reading one box share its `FaceCrops`.
+        run: (analyzer, crops, options) -> one result per crop, in ``crops.indices`` order.
+        apply: (face, result) -> the face with the result recorded.
+    """
+
+    name: str
+    wanted: Callable[[AnalyzeOptions], bool]
+    crop: str
+    run: Callable[[FaceAnalyzer, FaceCrops, AnalyzeOptions], Sequence[Any]]
+    apply: Callable[[Face, Any], Face]
+
+
+#: The per-face stages, in the order they run (after the landmarks, before recognition). Another per-face
+#: net plugs in here: one `FaceStage` entry, its logic in its own module.
+FACE_STAGES: list[FaceStage] = [
+    FaceStage("expressions", lambda o: o.expressions, "aligned",
+              lambda a, c, o: a.expression_net().predict_input(c.net_input(FEATURE_INPUT)),
+              lambda f, r: f.with_(expressions=r)),
+    FaceStage("age_gender", lambda o: o.age_gender, "aligned",
+              lambda a, c, o: a.age_gender_net().predict_input(c.net_input(FEATURE_INPUT)),
+              lambda f, r: f.with_(age_gender=r)),
+    FaceStage("descriptors", lambda o: o.descriptors, "dlib",
+              lambda a, c, o: a.recognition_net().predict_input(c.net_input(RECOGNITION_INPUT)),
+              lambda f, r: f.with_(descriptor=r)),
+]

@@ -93,7 +93,13 @@ class AgeGenderNet(OnnxNet):
     def predict(self, crops: Sequence[np.ndarray]) -> list[AgeGender]:
         if len(crops) == 0:
             return []
-        age, gender = self.forward(preprocess(crops))
+        return self.predict_input(preprocess(crops))
+
+    def predict_input(self, batch: np.ndarray) -> list[AgeGender]:
+        """`predict` on crops preprocessed already (`preprocess`: shared with expressions by the pipeline)."""
+        if len(batch) == 0:
+            return []
+        age, gender = self.forward(batch)
         return postprocess(age, gender)
 
 

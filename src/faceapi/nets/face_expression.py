@@ -64,7 +64,11 @@ class FaceExpressionNet(OnnxNet):
     def predict(self, crops: Sequence[np.ndarray]) -> list[Expressions]:
         if len(crops) == 0:
             return []
-        return postprocess(self.forward(preprocess(crops))[0])
+        return self.predict_input(preprocess(crops))
+
+    def predict_input(self, batch: np.ndarray) -> list[Expressions]:
+        """`predict` on crops preprocessed already (`preprocess`: shared with age/gender by the pipeline)."""
+        return postprocess(self.forward(batch)[0]) if len(batch) else []
 
 
 EXPORT: dict[str, Any] = {

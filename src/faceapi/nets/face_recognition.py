@@ -118,7 +118,11 @@ class FaceRecognitionNet(OnnxNet):
         """One 128-d float32 descriptor per crop."""
         if len(crops) == 0:
             return []
-        return list(self.forward(preprocess(crops))[0])
+        return self.predict_input(preprocess(crops))
+
+    def predict_input(self, batch: np.ndarray) -> list[np.ndarray]:
+        """`predict` on crops preprocessed already (`preprocess`)."""
+        return list(self.forward(batch)[0]) if len(batch) else []
 
 
 EXPORT: dict[str, Any] = {

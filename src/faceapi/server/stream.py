@@ -9,7 +9,9 @@ Tracking is a stream setting: ``"tracking": true`` (off until a client asks; the
 ``"tracking_options": {...}`` (`TrackingOptions` keys, each optional). With tracking on, a result has
 ``"detected"`` and ``"detect_reason"``, and each face ``"track"`` and ``"raw"`` (see `faceapi.tracking`).
 A frame message may give the frame's capture time, ``{"type": "frame", "id": N, "time": <seconds>}`` (any
-clock of the client's, increasing); the tracker's filters use it, else the time the frame arrived.
+clock of the client's, increasing, within +-`MAX_FRAME_TIME`); the tracker's filters use it, else the time
+the frame arrived. A time that does not increase by at least a millisecond is moved on to the previous
+one plus a millisecond (`FaceTracker.update`): nothing non-finite comes out of the filters.
 """
 
 from __future__ import annotations
@@ -34,6 +36,9 @@ log = logging.getLogger("faceapi.server")
 
 #: Largest text message (settings, frame ids, pings).
 MAX_TEXT_BYTES = 4096
+#: Largest frame time (s) a client may give: any clock's seconds (Unix time is about 1.8e9); beyond it, steps
+#: of a millisecond are lost to rounding. The tracker moves times that do not increase on by a millisecond.
+MAX_FRAME_TIME = 1e10
 
 #: What a stream uses until the client's settings arrive (tiny detector, full landmarks, expressions); a
 #: settings message changes the keys it gives, the others come from here.
@@ -126,8 +131,9 @@ class StreamSession:
                 return {"type": "error", "error": f"frame id must be an integer, got {fid!r}"}
             ftime = msg.get("time")
             if ftime is not None and (isinstance(ftime, bool) or not isinstance(ftime, (int, float))
-                                      or not math.isfinite(ftime)):
-                return {"type": "error", "error": f"frame time must be a number of seconds, got {ftime!r}"}
+                                      or not math.isfinite(ftime) or abs(ftime) > MAX_FRAME_TIME):
+                return {"type": "error", "error": f"frame time must be a number of seconds within "
+                                                  f"+-{MAX_FRAME_TIME:g}, got {ftime!r}"}
             self.next_id = fid
             self.next_time = None if ftime is None else float(ftime)
             return None

@@ -9,8 +9,9 @@ Per frame (`FaceTracker.update`):
    this frame comes from its landmarks in the previous frame, as MediaPipe does with its mesh: the
    landmarks' bounding box, moved and scaled by the relation between the detection box and the landmark
    box learned when the detector last found the face, and moved on by the track's velocity (constant
-   motion predicted); the chain (`FaceAnalyzer.analyze(regions=...)`) runs on those regions without the
-   detector.
+   motion predicted); the chain's first half (`FaceAnalyzer.locate(regions=...)`: the landmarks) runs on
+   those regions without the detector. The second half (`FaceAnalyzer.describe`: expressions, age/gender,
+   descriptors, recognition) runs once per frame, on the faces accepted (the regions' or the detector's).
 2. **Plausibility** (regions only; any failure re-runs the frame with the detector): the landmark nets
    re-centre a face that sits up to about a fifth of the crop off its centre, not further (they then stay
    near the crop's centre), so the face found may sit at most `MAX_OFFSET` of the region's size away from
@@ -24,14 +25,20 @@ Per frame (`FaceTracker.update`):
    inside) means the face is leaving. A face found more than `REFINE_OFFSET` off its region's centre (it
    moved faster than predicted) is looked for once more in a region centred where it was found, and the
    checks apply to that second pass.
-3. **Ids** (detector frames): a face continues the track whose box it overlaps most (IoU >= `iou_threshold`
-   with the box where it was last seen or where its motion puts it now; greedy), else the track whose box's
-   centre is nearest within `MAX_MOVE` of its size (a fast face overlaps little); left-over faces with
-   descriptors take up a track seen within `reid_seconds` whose mean descriptor is within `reid_distance`;
-   the rest start new tracks (ids count up from 1, never reused). A track not found is *lost*: it can be
-   taken up again within `reid_seconds` (by its last box or by descriptor), then it is forgotten.
-4. **Smoothing** (per track): One Euro filter on the box corners and the landmarks; exponential smoothing
-   of expression probabilities, age and the probability of "male" (the gender is the likelier one).
+3. **Ids** (detector frames): a track is one person. A face continues the track whose box it overlaps most
+   (IoU >= `iou_threshold` with the box where it was last seen or where its motion puts it now; greedy),
+   else the track whose box's centre is nearest within `MAX_MOVE` of its size (a fast face overlaps
+   little), but only if it looks like the track's person (`_Track.same_person`: descriptor within
+   `reid_distance` of the track's running mean, else appearance signature, `signature`, correlating at
+   least `SAME_APPEARANCE`; without landmarks the signature counts only at scene cuts). Left-over faces
+   take up a track seen within `reid_seconds` anywhere in the frame by descriptor (within
+   `reid_distance`) or signature (at least `REID_APPEARANCE`); the rest start new tracks (ids count up
+   from 1, never reused). A track not found is *lost*: it can be taken up again within `reid_seconds`,
+   then it is forgotten. A new track, or one taken up after a loss, starts its smoothing afresh.
+4. **Smoothing** (per track): One Euro filter on the box corners and the landmarks; expression
+   probabilities smoothed exponentially with a warm-up and a change detector (`ExpressionFilter`);
+   exponential smoothing of age and the probability of "male" (the gender is the likelier one).
+5. **Times**: the caller's, validated and moved on to at least `MIN_STEP` after the previous frame's.
 
 Raw values: `TrackedFrame.raw` is the engine's `FrameResult` for the frame: on detector frames exactly
 ``FaceAnalyzer.analyze(image, options)``; on region frames the same chain on the tracker's regions (the
@@ -49,11 +56,13 @@ from typing import Any
 
 import numpy as np
 
+from faceapi.errors import OptionsError
 from faceapi.image import ImageInput, load_image
 from faceapi.matching import MatcherSource
 from faceapi.options import AnalyzeOptions, TrackingOptions
 from faceapi.pipeline import FaceAnalyzer, aligned_box
 from faceapi.results import AgeGender, Box, Detection, Expressions, Face, FrameResult, Landmarks68
+from faceapi.tracking.expressions import ExpressionFilter
 from faceapi.tracking.one_euro import ExponentialSmoother, OneEuroFilter
 
 #: Plausibility bounds of a track's landmarks between two frames (see the module docstring).
@@ -67,6 +76,14 @@ REFINE_OFFSET = 0.04  # further off than this, the region is re-centred on the l
 MIN_SIMILARITY = 0.7  # correlation of the face's grey patch with the previous frame's
 VELOCITY_ALPHA = 0.7  # exponential smoothing of a track's velocity (the region's motion prediction)
 PATCH = 24          # side of the grey patch sampled in the landmark box for the appearance check
+#: ids without descriptors: a face continues a track only if its signature correlates at least this well with
+#: the track's (one person: 0.98 and up in clean video, down to 0.61 for a 200 px face under sigma-12 noise;
+#: different people at one place in tests/tracking/test_identity.py: 0.32 at most; some pairs of the shared
+#: photos reach 0.75: a cheap signature tells clearly different faces apart, descriptors do better)
+SAME_APPEARANCE = 0.5
+REID_APPEARANCE = 0.85  # ids: a face takes up a lost track elsewhere by signature from this correlation
+BOX_POOL = 4        # a signature without landmarks: the detection box's patch in 4 x 4 block means (6 x 6)
+MIN_STEP = 1e-3     # seconds: a frame time not this much after the previous one is moved on to it
 
 #: Why the detector ran on a frame (`TrackedFrame.reason`).
 REASONS = ("start", "options", "no_faces", "no_landmarks", "interval", "scene_change", "implausible")
@@ -94,12 +111,13 @@ def thumbnail(image: np.ndarray) -> np.ndarray:
     return out
 
 
-def face_patch(image: np.ndarray, points: np.ndarray) -> np.ndarray | None:
-    """The grey picture under the landmarks' box, `PATCH` x `PATCH` (2x2 means of a sampled grid), zero mean
-    and unit norm: its dot product with another is their normalised correlation. None when flat or empty."""
+def face_patch(image: np.ndarray, points: np.ndarray | Box) -> np.ndarray | None:
+    """The grey picture under the landmarks' box (or a given box), `PATCH` x `PATCH` (2x2 means of a sampled
+    grid), zero mean and unit norm: its dot product with another is their normalised correlation. None when
+    flat or empty. It is also a face's appearance signature (ids, module docstring step 3)."""
     h, w = image.shape[:2]
-    lb = landmark_box(points)
-    if lb.width <= 0 or lb.height <= 0:
+    lb = points if isinstance(points, Box) else landmark_box(points)
+    if not (lb.width > 0 and lb.height > 0):
         return None
     n = 2 * PATCH
     xs = np.clip(np.round(lb.x + (np.arange(n) + 0.5) * lb.width / n), 0, w - 1).astype(np.intp)
@@ -109,6 +127,36 @@ def face_patch(image: np.ndarray, points: np.ndarray) -> np.ndarray | None:
     patch -= patch.mean()
     norm = float(np.linalg.norm(patch))
     return patch / norm if norm > 1e-6 else None
+
+
+def signature(image: np.ndarray, face: Face) -> np.ndarray | None:
+    """A face's appearance signature: `face_patch` under its landmarks; without them, under its detection
+    box, in `BOX_POOL` x `BOX_POOL` block means (a detection box jitters by more than the details of a
+    24 x 24 patch: on the five-people clip of tests/tracking/test_identity.py, consecutive frames of one
+    person then correlate at 0.68 and up at full size, at 0.875 and up pooled, different people at 0.45 at
+    most; under landmarks: 0.98 and up, different people 0.75 at most). None for a face cut by the frame's
+    edge (no evidence: its position decides)."""
+    h, w = image.shape[:2]
+    box = landmark_box(face.landmarks.positions) if face.landmarks is not None else face.detection.box
+    if box.x < 0 or box.y < 0 or box.right > w or box.bottom > h:
+        return None  # cut by the frame's edge: what the patch holds changes with where the edge cuts it
+    if face.landmarks is not None:
+        return face_patch(image, face.landmarks.positions)
+    patch = face_patch(image, box)
+    if patch is None:
+        return None
+    n = PATCH // BOX_POOL
+    pooled: np.ndarray = patch.reshape(n, BOX_POOL, n, BOX_POOL).mean(axis=(1, 3))
+    pooled -= pooled.mean()
+    norm = float(np.linalg.norm(pooled))
+    return pooled / norm if norm > 1e-6 else None
+
+
+def similarity(a: np.ndarray | None, b: np.ndarray | None) -> float | None:
+    """Normalised correlation of two signatures (None when one is missing or they are of different kinds)."""
+    if a is None or b is None or a.shape != b.shape:
+        return None
+    return float(np.sum(a * b))
 
 
 def _eyes_nose_mouth(points: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -195,9 +243,15 @@ class _Track:
         self.eye_ratio = 0.0
         self.score = 0.0
         self.descriptors: deque[np.ndarray] = deque(maxlen=10)
+        self.signature: np.ndarray | None = None      # appearance when last seen (`signature`), kept when lost
+        self.restart_smoothing(tracking)
+
+    def restart_smoothing(self, tracking: TrackingOptions) -> None:
+        """New filters: the smoothed values start again from the next frame's (a new track, a track taken up
+        again after a loss)."""
         self.corners = OneEuroFilter(tracking.min_cutoff, tracking.beta, tracking.d_cutoff)
         self.points = OneEuroFilter(tracking.min_cutoff, tracking.beta, tracking.d_cutoff)
-        self.expressions = ExponentialSmoother(tracking.expression_alpha)
+        self.expressions = ExpressionFilter(tracking.expression_alpha)
         self.age = ExponentialSmoother(tracking.age_alpha)
         self.male = ExponentialSmoother(tracking.age_alpha)
 
@@ -206,6 +260,20 @@ class _Track:
         self.velocity = np.zeros(2)
         self.landmarks = None
         self.patch = None
+
+    def same_person(self, face: Face, sig: np.ndarray | None, tracking: TrackingOptions, cut: bool) -> bool | None:
+        """Whether `face` (its appearance signature `sig`) looks like this track's person: by descriptor
+        (distance to the track's running mean within `reid_distance`, the matching threshold) when both
+        have one, else by signature (correlation at least `SAME_APPEARANCE`): under landmarks always,
+        under a bare detection box only at a scene cut (`cut`; its jitter makes one person's signatures
+        differ as much as two people's, see `signature`). None when there is nothing to compare."""
+        mean = self.mean_descriptor
+        if face.descriptor is not None and mean is not None:
+            return float(np.linalg.norm(np.asarray(face.descriptor, np.float64) - mean)) <= tracking.reid_distance
+        if face.landmarks is None and not cut:
+            return None
+        similar = similarity(sig, self.signature)
+        return None if similar is None else similar >= SAME_APPEARANCE
 
     @property
     def mean_descriptor(self) -> np.ndarray | None:
@@ -294,13 +362,17 @@ class _Track:
         ratio = eye_ratio(pts)
         return self.eye_ratio <= 0 or 1 / MAX_SHAPE <= ratio / self.eye_ratio <= MAX_SHAPE
 
-    def observe(self, raw: Face, t: float, tracking: TrackingOptions, image: np.ndarray) -> TrackedFace:
-        """Record the face seen at time `t` in `image` and give its smoothed version."""
+    def observe(self, raw: Face, t: float, tracking: TrackingOptions, image: np.ndarray,
+                sig: np.ndarray | None) -> TrackedFace:
+        """Record the face seen at time `t` in `image` (its appearance signature `sig`) and give its smoothed
+        version."""
         self.lost_since = None
         self.last_box = raw.detection.box
+        if sig is not None:
+            self.signature = sig
         if raw.landmarks is not None:
             pts = raw.landmarks.positions
-            self.patch = face_patch(image, pts)
+            self.patch = face_patch(image, pts)  # also at the frame's edge, where `sig` is None
             if self.landmarks is not None and t > self.seen_at:
                 v = (pts.mean(axis=0) - self.landmarks.mean(axis=0)) / (t - self.seen_at)
                 self.velocity = self.velocity + VELOCITY_ALPHA * (v - self.velocity)
@@ -356,6 +428,7 @@ class FaceTracker:
         self._size: tuple[int, int] | None = None
         self._last_detect: tuple[int, float] | None = None  # (frame index, time) the detector last ran
         self._options_changed = False
+        self._last_time: float | None = None  # the previous frame's time (`_clock`)
 
     @property
     def tracks(self) -> list[int]:
@@ -376,22 +449,28 @@ class FaceTracker:
         self._tracks.clear()
         self._thumb = None
         self._last_detect = None
+        self._last_time = None
 
     def update(self, image: ImageInput, t: float | None = None) -> TrackedFrame:
         """Track the faces of the next frame, taken at time `t` in seconds (default: now, monotonic).
 
-        Raises what `FaceAnalyzer.analyze` raises (ImageError, OptionsError, ModelError ...); a frame that
-        raises leaves the tracks as they were.
+        Times are the caller's clock: one that is not at least `MIN_STEP` after the previous frame's (the
+        same, earlier, or a denormal step) is taken as `MIN_STEP` after it, so that no filter divides by a
+        vanishing time step.
+
+        Raises what `FaceAnalyzer.analyze` raises (ImageError, OptionsError, ModelError ...), and OptionsError
+        for a time that is not a finite number; a frame that raises leaves the tracks as they were.
         """
         t_start = time.perf_counter()
-        now = time.monotonic() if t is None else float(t)
+        now = self._clock(t)
         img = load_image(image, self.analyzer.max_pixels)
         decode_ms = (time.perf_counter() - t_start) * 1000
         h, w = img.shape[:2]
         thumb = thumbnail(img)
-        reason = self._scheduled(thumb, (w, h), now)
+        cut = self._cut(thumb)
+        reason = self._scheduled(cut, (w, h), now)
+        options, face_matcher = self.analyzer.recognition(self.options, self.matcher)
         engine_ms = 0.0
-        raw: FrameResult | None = None
         active = [tr for tr in self._tracks.values() if tr.lost_since is None]
         regions: list[tuple[_Track, Box]] = []
         if reason is None:
@@ -408,46 +487,73 @@ class FaceTracker:
                 regions = [(tr, r) for tr, r in regions if tr.lost_since is None]
                 if not regions:
                     reason = "no_faces"
+        # the chain's first half (landmarks) on the tracks' regions; the rest of it runs once, on the faces
+        # accepted: the regions' or, when they are not plausible, the detector's
+        stages: dict[str, float] = {}
+        faces: list[Face] = []
         if reason is None:
-            dets = [Detection(r, tr.score, w, h) for tr, r in regions]
-            raw = self.analyzer.analyze(img, self.options, self.matcher, regions=dets)
-            engine_ms += raw.timings_ms["total"]
+            t = time.perf_counter()
             tracks = [tr for tr, _ in regions]
-            again = [tr.recentred(f) for tr, f in zip(tracks, raw.faces)] if len(raw.faces) == len(tracks) else []
-            if again and any(tr.offset(f) > REFINE_OFFSET for tr, f in zip(tracks, raw.faces)) \
+            faces = self.analyzer.locate(img, options, [Detection(r, tr.score, w, h) for tr, r in regions], stages)
+            again = [tr.recentred(f) for tr, f in zip(tracks, faces)] if len(faces) == len(tracks) else []
+            if again and any(tr.offset(f) > REFINE_OFFSET for tr, f in zip(tracks, faces)) \
                     and all(r is not None for r in again):
                 # the face moved more than predicted: once more, on regions centred where it was found
                 regions = [(tr, r) for tr, r in zip(tracks, again) if r is not None]
-                dets = [Detection(r, tr.score, w, h) for tr, r in regions]
-                raw = self.analyzer.analyze(img, self.options, self.matcher, regions=dets)
-                engine_ms += raw.timings_ms["total"]
-            if not self._all_plausible([tr for tr, _ in regions], raw.faces, img):
+                faces = self.analyzer.locate(img, options, [Detection(r, tr.score, w, h) for tr, r in regions],
+                                             stages)
+            engine_ms += (time.perf_counter() - t) * 1000
+            if not self._all_plausible([tr for tr, _ in regions], faces, img):
                 reason = "implausible"
+                stages = {}
+        t = time.perf_counter()
         if reason is not None:
-            if reason == "scene_change":
+            if cut:
                 for tr in self._tracks.values():
                     tr.restart_motion()
-            raw = self.analyzer.analyze(img, self.options, self.matcher)
-            engine_ms += raw.timings_ms["total"]
-            pairs = self._match(raw.faces, now)
+            faces = self.analyzer.locate(img, options, None, stages)
+        faces = self.analyzer.describe(img, faces, options, face_matcher, stages)
+        engine_ms += (time.perf_counter() - t) * 1000
+        sigs = [signature(img, f) for f in faces]
+        if reason is not None:
+            pairs = self._match(faces, sigs, now, cut)
             self._last_detect = (self.frames, now)
             self._options_changed = False
         else:
-            assert raw is not None
-            pairs = list(zip([tr for tr, _ in regions], raw.faces))
+            pairs = [(tr, f, s) for (tr, _), f, s in zip(regions, faces, sigs)]
         self._forget(now)
-        tracked = tuple(tr.observe(face, now, self.tracking, img) for tr, face in pairs)
+        tracked = tuple(tr.observe(face, now, self.tracking, img, sig) for tr, face, sig in pairs)
         self.frames += 1
         self._thumb, self._size = thumb, (w, h)
+        raw = FrameResult(w, h, tuple(faces), {"decode": decode_ms, **stages, "total": decode_ms + engine_ms})
         timings = dict(raw.timings_ms)
-        timings["decode"] = decode_ms
         total = (time.perf_counter() - t_start) * 1000
         timings["tracking"] = max(0.0, total - decode_ms - engine_ms)
         timings["total"] = total
         return TrackedFrame(w, h, tracked, reason is not None, reason, raw, timings)
 
+    def _clock(self, t: float | None) -> float:
+        """This frame's time (`update`): `t` (validated, moved on past the previous frame's) or now."""
+        if t is None:
+            now = time.monotonic()
+        elif isinstance(t, bool) or not isinstance(t, (int, float)) or not math.isfinite(t):
+            raise OptionsError(f"a frame time must be a finite number of seconds, got {t!r}")
+        else:
+            now = float(t)
+        if self._last_time is not None and not now >= self._last_time + MIN_STEP:
+            now = self._last_time + MIN_STEP
+        self._last_time = now
+        return now
+
     # -- scheduling ---------------------------------------------------------------------------------
-    def _scheduled(self, thumb: np.ndarray, size: tuple[int, int], now: float) -> str | None:
+    def _cut(self, thumb: np.ndarray) -> bool:
+        """Whether the scene changed since the previous frame (`TrackingOptions.scene_change`), whatever else
+        makes the detector run: the ids' appearance check applies at every cut."""
+        limit = self.tracking.scene_change
+        return bool(limit and self._thumb is not None and thumb.shape == self._thumb.shape
+                    and float(np.abs(thumb - self._thumb).mean()) > limit)
+
+    def _scheduled(self, cut: bool, size: tuple[int, int], now: float) -> str | None:
         """Why the detector must run on this frame before looking at the landmarks (None: it need not)."""
         tr = self.tracking
         if self._last_detect is None or self._thumb is None or size != self._size:
@@ -463,8 +569,7 @@ class FaceTracker:
             return "interval"
         if tr.detect_ms and (now - when) * 1000 >= tr.detect_ms:
             return "interval"
-        if tr.scene_change and thumb.shape == self._thumb.shape \
-                and float(np.abs(thumb - self._thumb).mean()) > tr.scene_change:
+        if cut:
             return "scene_change"
         return None
 
@@ -475,8 +580,10 @@ class FaceTracker:
         return all(boxes[i].iou(boxes[j]) <= MAX_OVERLAP for i in range(len(boxes)) for j in range(i))
 
     # -- ids ----------------------------------------------------------------------------------------
-    def _match(self, faces: Sequence[Face], now: float) -> list[tuple[_Track, Face]]:
-        """Tracks for the faces the detector found (module docstring, step 3); unmatched tracks are lost."""
+    def _match(self, faces: Sequence[Face], sigs: Sequence[np.ndarray | None], now: float, cut: bool
+               ) -> list[tuple[_Track, Face, np.ndarray | None]]:
+        """Tracks for the faces the detector found (module docstring, step 3); unmatched tracks are lost.
+        `sigs`: the faces' appearance signatures; `cut`: the scene changed."""
         tr_opts = self.tracking
         candidates = [t for t in self._tracks.values()
                       if t.lost_since is None or now - t.lost_since <= tr_opts.reid_seconds]
@@ -497,25 +604,37 @@ class FaceTracker:
                                       fb.y + fb.height / 2 - (b.y + b.height / 2))
                     if dist <= MAX_MOVE * max(b.width, b.height):
                         nearby.append((dist / max(b.width, b.height), fi, t))
-        by_descriptor: list[tuple[float, int, _Track]] = []
+        # anywhere in the frame: a track whose person this face is, by descriptor or else by appearance
+        by_appearance: list[tuple[float, int, _Track]] = []
         for fi, face in enumerate(faces):
-            if face.descriptor is None:
-                continue
-            d = np.asarray(face.descriptor, np.float64)
+            d = np.asarray(face.descriptor, np.float64) if face.descriptor is not None else None
             for t in candidates:
                 mean = t.mean_descriptor
-                if mean is not None:
+                if d is not None and mean is not None:
                     dist = float(np.linalg.norm(d - mean))
                     if dist <= tr_opts.reid_distance:
-                        by_descriptor.append((dist, fi, t))
-        for group in (pairs, nearby, by_descriptor):  # overlap first, then closeness, then descriptors
+                        by_appearance.append((dist, fi, t))
+                else:
+                    similar = similarity(sigs[fi], t.signature)
+                    if similar is not None and similar >= REID_APPEARANCE:
+                        by_appearance.append((1 - similar, fi, t))
+        for group in (pairs, nearby, by_appearance):  # overlap first, then closeness, then appearance
             for _, fi, t in sorted(group, key=lambda p: (p[0], p[1], p[2].id)):
-                if fi not in assigned and t.id not in used:
-                    assigned[fi] = t
-                    used.add(t.id)
-                    if group is by_descriptor or t.lost_since is not None:
-                        t.restart_motion()
-        out: list[tuple[_Track, Face]] = []
+                if fi in assigned or t.id in used:
+                    continue
+                if group is not by_appearance:
+                    same = t.same_person(faces[fi], sigs[fi], tr_opts, cut)
+                    if same is False:
+                        continue  # where the track was, someone else: not this track (a cut, a swap)
+                    if same is None and cut and t.lost_since is not None:
+                        continue  # after a cut, where a lost track was says nothing of who this is
+                assigned[fi] = t
+                used.add(t.id)
+                if group is by_appearance or t.lost_since is not None:
+                    t.restart_motion()
+                if t.lost_since is not None:
+                    t.restart_smoothing(tr_opts)  # back after a loss: no smoothing from where it was
+        out: list[tuple[_Track, Face, np.ndarray | None]] = []
         for fi, face in enumerate(faces):
             track = assigned.get(fi)
             if track is None:
@@ -523,9 +642,9 @@ class FaceTracker:
                 self._next_id += 1
                 self._tracks[track.id] = track
             track.learn(face)
-            out.append((track, face))
+            out.append((track, face, sigs[fi]))
         for t in self._tracks.values():
-            if t.id not in used and t.lost_since is None and all(t is not tr for tr, _ in out):
+            if t.id not in used and t.lost_since is None and all(t is not tr for tr, _, _ in out):
                 t.lost_since = now
         return out
 

@@ -18,6 +18,9 @@ import math
 
 import numpy as np
 
+#: Smallest time step (s) the filter divides by; a sample closer to the previous one keeps the state.
+MIN_DT = 1e-6
+
 
 def smoothing_factor(cutoff: np.ndarray | float, dt: float) -> np.ndarray:
     """``alpha = 1 / (1 + tau / dt)`` with ``tau = 1 / (2 pi cutoff)``: the weight of a new sample."""
@@ -54,8 +57,8 @@ class OneEuroFilter:
             self.value, self._speed, self._time = x.copy(), np.zeros_like(x), t
             return np.array(x)
         dt = t - self._time
-        if dt <= 0:  # same or earlier time stamp: no time passed to filter over; keep the state
-            return np.array(self.value)
+        if not dt >= MIN_DT:  # same, earlier or next to the same time stamp (or NaN): no time passed to
+            return np.array(self.value)  # filter over (a vanishing dt would make the speed infinite); keep the state
         self._time = t
         velocity = (x - self.value) / dt
         self._speed = self._speed + smoothing_factor(self.d_cutoff, dt) * (velocity - self._speed)
