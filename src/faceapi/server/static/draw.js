@@ -200,13 +200,14 @@ const tagColor = (f) => (livenessWord(f) === "spoof" ? SPOOF_COLOR
 /**
  * Draw `result` (frame coordinates) over its picture letterboxed on `canvas`; `opts.selected`: the index
  * of the selected face (outlined). Returns what was drawn, in CSS pixels of the canvas, per face by index:
- * {rect, boxes, tags: [{x, y, width, height, text, liveness}], panels: [{kind, x, y, width, height} | null],
+ * {canvas: {width, height}, rect, boxes, tags: [{x, y, width, height, text, liveness}], panels: [{kind, x, y, width, height} | null],
  * chips: [{x, y, width, height, text} | null], leaders: [{x1, y1, x2, y2} | null], selected}.
  */
 export function drawResult(canvas, result, mirrored, opts) {
   const { ctx, w: W, h: H } = fitCanvas(canvas);
   ctx.clearRect(0, 0, W, H);
-  const drawn = { rect: null, boxes: [], tags: [], panels: [], chips: [], leaders: [], selected: null };
+  const drawn = { canvas: { width: W, height: H }, rect: null, boxes: [], tags: [], panels: [], chips: [], leaders: [],
+    selected: null };
   if (!result) return drawn;
   const rect = contentRect(W, H, result.image.width, result.image.height), s = rect.scale;
   drawn.rect = { x: rect.x, y: rect.y, width: rect.width, height: rect.height };
