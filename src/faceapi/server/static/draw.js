@@ -311,6 +311,7 @@ export function drawResult(canvas, result, mirrored, opts) {
   drawn.panels = lay.panels.map((p) => (p ? { kind: p.kind, ...box(p) } : null));
   drawn.chips = lay.chips.map((c, k) => (c ? { ...box(c), text: items[k].chipLabel } : null));
   drawn.leaders = lay.leaders;
+  drawn.carded = lay.carded;
   drawn.hulls = items.map((it) => box(it.hull));
   return drawn;
 }

@@ -115,7 +115,8 @@ function freePlace(w, h, box, obstacles, W, H, gap, reach) {
  * Lay out the labels of `faces` on a W x H canvas. Each face: {box, hull (box and landmarks), tag: {width,
  * height}, chip: {width, height} | null, panels: [{kind, width, height}] (in order of preference; empty: no
  * panel)}. `unit`: the drawing's scale (1 at 360 px). Returns, per face (by index): tags, chips (null: not
- * collapsed), panels ({kind, x, y, width, height} | null) and leaders ({x1, y1, x2, y2} | null).
+ * collapsed), panels ({kind, x, y, width, height} | null), leaders ({x1, y1, x2, y2} | null) and carded
+ * (true: no clean place for even a chip; the side card shows that face's expression).
  */
 export function layoutLabels(faces, W, H, unit = 1) {
   const u = unit, gap = 6 * u, n = faces.length;
@@ -146,9 +147,25 @@ export function layoutLabels(faces, W, H, unit = 1) {
       }
       if (!panels[k] && f.chip) failed.push(k);
     }
-    out = { tags, chips, panels, leaders };
+    out = { tags, chips, panels, leaders, carded: new Array(n).fill(false) };
     if (!failed.length) break;
     for (const k of failed) chipped[k] = true;
+  }
+  // a chip that would cover another face, tag or panel moves to the tag's other side, below or above it;
+  // with no clean place at all the face's expression is in the side card only (carded), never over a face
+  const { tags, chips, panels } = out;
+  for (let k = 0; k < n; k++) {
+    const c = chips[k];
+    if (!c) continue;
+    const others = [...faces.filter((f, j) => j !== k).map((f) => f.hull), ...tags.filter((t, j) => j !== k),
+      ...panels.filter(Boolean), ...chips.filter((o, j) => o && j !== k)];
+    if (isFree(c, others)) continue;
+    const t = tags[k];
+    const spots = [[t.x - c.width - 2 * u, t.y], [t.x, t.y + t.height + 2 * u], [t.x, t.y - c.height - 2 * u]];
+    const spot = spots.map(([x, y]) => rect(x, y, c.width, c.height))
+      .find((r) => fits(r, W, H) && isFree(r, others) && isFree(r, [faces[k].box]));
+    chips[k] = spot || null;
+    out.carded[k] = !spot;
   }
   return out;
 }

@@ -5,7 +5,7 @@ import { EXPRESSIONS, EXPR_COLORS, clearCanvas, drawFrame, drawResult, faceAt, i
 import { el, state } from "./state.js";
 import { fmtMs, largestFace, radio } from "./ui.js";
 
-const EMPTY = { canvas: null, rect: null, boxes: [], tags: [], panels: [], chips: [], leaders: [], selected: null };
+const EMPTY = { canvas: null, rect: null, boxes: [], tags: [], panels: [], chips: [], leaders: [], carded: [], selected: null };
 const centre = (b) => [b.x + b.width / 2, b.y + b.height / 2];
 
 /** The index of the chosen face among `faces` (frame coordinates): by track id while tracking, else the
