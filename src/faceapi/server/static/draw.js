@@ -199,7 +199,7 @@ const tagColor = (f) => (livenessWord(f) === "spoof" ? SPOOF_COLOR
 
 /**
  * Draw `result` (frame coordinates) over its picture letterboxed on `canvas`; `opts.selected`: the index
- * of the selected face (outlined). Returns what was drawn, in CSS pixels of the canvas, per face by index:
+ * of the selected face (outlined); `opts.prefer(face, box)`: where its panel was before ({kind, dx, dy}). Returns what was drawn, in CSS pixels of the canvas, per face by index:
  * {canvas: {width, height}, rect, boxes, tags: [{x, y, width, height, text, liveness}], panels: [{kind, x, y, width, height} | null],
  * chips: [{x, y, width, height, text} | null], leaders: [{x1, y1, x2, y2} | null], selected}.
  */
@@ -238,7 +238,7 @@ export function drawResult(canvas, result, mirrored, opts) {
     ctx.font = CHIP_FONT(unit);
     return { box: boxes[k], hull, text, chipLabel: chip, tag,
       chip: chip ? { width: ctx.measureText(chip).width + 2 * pad, height: tagH } : null,
-      panels: panelSizes(ctx, f, faces.length === 1, unit) };
+      panels: panelSizes(ctx, f, faces.length === 1, unit), prefer: opts.prefer ? opts.prefer(f, boxes[k]) : undefined };
   });
   const lay = layoutLabels(items, W, H, unit);
 

@@ -114,7 +114,7 @@ function freePlace(w, h, box, obstacles, W, H, gap, reach) {
 /**
  * Lay out the labels of `faces` on a W x H canvas. Each face: {box, hull (box and landmarks), tag: {width,
  * height}, chip: {width, height} | null, panels: [{kind, width, height}] (in order of preference; empty: no
- * panel)}. `unit`: the drawing's scale (1 at 360 px). Returns, per face (by index): tags, chips (null: not
+ * panel), prefer: {kind, dx, dy} | undefined (its panel's offset from the box on the frame before)}. `unit`: the drawing's scale (1 at 360 px). Returns, per face (by index): tags, chips (null: not
  * collapsed), panels ({kind, x, y, width, height} | null), leaders ({x1, y1, x2, y2} | null) and carded
  * (true: no clean place for even a chip; the side card shows that face's expression).
  */
@@ -138,7 +138,11 @@ export function layoutLabels(faces, W, H, unit = 1) {
       if (chipped[k] || !f.panels.length) continue;
       const reach = Math.max(0.75 * Math.hypot(f.box.width, f.box.height), 60 * u);
       for (const p of f.panels) {
-        const r = freePlace(p.width, p.height, f.box, obstacles, W, H, gap, reach);
+        // where this face's panel was on the last frame (a tracked face), if still free: no jumping around
+        const was = f.prefer && f.prefer.kind === p.kind
+          ? clampInto(rect(f.box.x + f.prefer.dx, f.box.y + f.prefer.dy, p.width, p.height), W, H) : null;
+        const r = was && gapBetween(was, f.box) <= reach && isFree(was, obstacles) ? was
+          : freePlace(p.width, p.height, f.box, obstacles, W, H, gap, reach);
         if (!r) continue;
         panels[k] = { kind: p.kind, ...r };
         obstacles.push(r);

@@ -53,13 +53,25 @@ export function renderLive() {
   if (cur) {
     drawFrame(el.frameView, cur.frame.bitmap, mirrored);
     const selected = resolve(state.selected.live, cur.result.faces);
-    const d = drawResult(el.overlay, cur.result, mirrored, { landmarks: radio("landmarks") !== "off", selected });
+    const d = drawResult(el.overlay, cur.result, mirrored, { landmarks: radio("landmarks") !== "off", selected,
+      prefer: (f) => (Number.isInteger(f.track) ? panelsWere.get(f.track) : undefined) });
+    remember(cur.result.faces, d);
     state.drawn = { frame: cur.id, mirrored, ...d };
   } else {
     clearCanvas(el.frameView);
     clearCanvas(el.overlay);
     state.drawn = { frame: null, mirrored, ...EMPTY };
   }
+}
+
+// where each tracked face's panel was drawn (offset from its box), so that it stays there while it is free
+const panelsWere = new Map();
+function remember(faces, d) {
+  panelsWere.clear();
+  faces.forEach((f, k) => {
+    const p = d.panels[k];
+    if (p && Number.isInteger(f.track)) panelsWere.set(f.track, { kind: p.kind, dx: p.x - d.boxes[k].x, dy: p.y - d.boxes[k].y });
+  });
 }
 
 export function drawPhoto() {
