@@ -189,6 +189,7 @@ def test_page_enrols_recognises_and_removes_people(live_server, open_page, page_
     match = state["result"]["faces"][0]["match"]
     assert match["label"] == "Amy" and 0 <= match["distance"] < 0.6, match
     assert name_shown == "Amy" and overlay_green
-    # the tag: the name, after the track id when tracking (the page's default) is on
-    assert any(re.fullmatch(r"(#\d+ · )?Amy \(.*\)", t["text"]) for t in state["drawn"]["tags"]), state["drawn"]["tags"]
+    # the tag: the name and its labelled distance, after the track id when tracking (the page's default) is on
+    assert any(re.fullmatch(r"(#\d+ · )?Amy · distance \d\.\d\d", t["text"]) for t in state["drawn"]["tags"]), \
+        state["drawn"]["tags"]
     assert removed_msg == "Removed Amy"

@@ -52,6 +52,10 @@ export function analyzeQuery(s) {
     landmarks: s.landmarks || "off", expressions: s.expressions, age_gender: s.age_gender,
   });
   if (s.recognize) q.set("recognize", "true");
+  // present only where the server advertised them (controls.js): an older server refuses unknown names
+  if (s.expression_model != null) q.set("expression_model", s.expression_model);
+  if (s.calibrated != null) q.set("calibrated", String(s.calibrated));
+  if (s.liveness != null) q.set("liveness", String(s.liveness));
   return q.toString();
 }
 
@@ -83,3 +87,8 @@ export async function removePerson(id) {
 /** The phone's URL and its QR code (`{url, qr_svg}`); ask only a server whose health says `phone: true`
  *  (`faceapi serve --lan`): others answer 404. */
 export const phone = () => get("/api/phone");
+
+/** End this browser's session (the server forgets its cookie); a server without the route answers 404. */
+export async function logout() {
+  return json(await fetch("/api/logout", { method: "POST" }));
+}

@@ -1,6 +1,8 @@
 // Drawing on canvases: the analysed frame, and its result over it (boxes, landmarks, expression panels,
 // tags), like face-api.js's resizeResults + draw. Frame pixels map to the displayed picture, which is
-// letterboxed (object-fit: contain) in its stage and mirrored for a selfie view.
+// letterboxed (object-fit: contain) in its stage and mirrored for a selfie view. Where the labels go is
+// layout.js's job (free space only); this module measures them and paints.
+import { layoutLabels, union } from "./layout.js";
 
 export const EXPRESSIONS = ["neutral", "happy", "sad", "angry", "fearful", "disgusted", "surprised"];
 export const EXPR_COLORS = {
@@ -12,7 +14,10 @@ const BOX_COLOR = "rgba(0, 0, 255, 1)";
 const MATCH_COLOR = "rgba(0, 160, 0, 1)";
 const LINE_COLOR = "rgba(0, 255, 255, 1)";
 const POINT_COLOR = "rgba(255, 0, 255, 1)";
-const PANEL_BG = "rgba(10, 14, 20, 0.78)";
+const PANEL_BG = "rgba(10, 14, 20, 0.82)";
+const SPOOF_COLOR = "rgba(190, 24, 36, 1)";      // a face the liveness nets call a spoof (photo, screen)
+const SELECTED_COLOR = "rgba(255, 255, 255, 0.9)";
+const LEADER_COLOR = "rgba(230, 237, 243, 0.85)";
 const REGIONS = [[0, 17, false], [17, 22, false], [22, 27, false], [27, 31, false], [30, 36, false],
   [36, 42, true], [42, 48, true], [48, 60, true], [60, 68, true]];
 
@@ -50,30 +55,6 @@ export function drawFrame(canvas, bitmap, mirrored) {
   return r;
 }
 
-const area = (r) => r.width * r.height;
-function overlap(a, b) {
-  const w = Math.min(a.x + a.width, b.x + b.width) - Math.max(a.x, b.x);
-  const h = Math.min(a.y + a.height, b.y + b.height) - Math.max(a.y, b.y);
-  return w > 0 && h > 0 ? w * h : 0;
-}
-
-/**
- * Put a w x h rectangle at the first candidate position that stays inside W x H without moving and
- * covers none of `obstacles`; else the candidate (pulled inside) that covers the least of them.
- */
-export function placeRect(w, h, candidates, obstacles, W, H) {
-  let best = null, bestCost = Infinity;
-  for (const [cx, cy] of candidates) {
-    const x = Math.min(Math.max(cx, 0), Math.max(W - w, 0)), y = Math.min(Math.max(cy, 0), Math.max(H - h, 0));
-    const r = { x, y, width: w, height: h };
-    const moved = Math.abs(x - cx) + Math.abs(y - cy);
-    const cost = obstacles.reduce((s, o) => s + overlap(r, o), 0) * 1000 + moved;
-    if (cost === 0) return r;
-    if (cost < bestCost) { best = r; bestCost = cost; }
-  }
-  return best;
-}
-
 function roundRect(ctx, x, y, w, h, r) {
   ctx.beginPath();
   ctx.moveTo(x + r, y);
@@ -85,58 +66,98 @@ function roundRect(ctx, x, y, w, h, r) {
   ctx.fill();
 }
 
+
+// ---------------------------------------------------------------------------------------------
+// what a face's labels say: every number with its name ("score 0.97", "distance 0.07")
 const pct = (p) => `${Math.round(p * 100)}%`;
-export function matchText(m) {
-  return m.distance == null ? m.label : `${m.label} (${m.distance.toFixed(2)})`;
+
+/** The probabilities shown for a face: the calibrated ones when the server sent them, else face-api.js's. */
+export function shownProbabilities(f) {
+  const e = f.expressions;
+  if (!e) return null;
+  return e.calibrated && typeof e.calibrated === "object" ? e.calibrated : e.probabilities;
 }
-function tagText(f) {
-  const main = f.match ? matchText(f.match) : f.score.toFixed(2);
-  return Number.isInteger(f.track) ? `#${f.track} · ${main}` : main;
+export const isCalibrated = (f) => !!(f.expressions && f.expressions.calibrated && typeof f.expressions.calibrated === "object");
+
+/** The liveness verdict of a face: "live", "spoof", or null when the server did not judge it. */
+export function livenessWord(f) {
+  const l = f.liveness;
+  if (!l || typeof l !== "object" || typeof l.live !== "boolean") return null;
+  return l.live ? "live" : "spoof";
+}
+
+export function matchText(m) {
+  return m.distance == null ? m.label : `${m.label} · distance ${m.distance.toFixed(2)}`;
+}
+export function tagText(f) {
+  const parts = [];
+  if (Number.isInteger(f.track)) parts.push(`#${f.track}`);
+  parts.push(f.match ? matchText(f.match) : `score ${f.score.toFixed(2)}`);
+  const live = livenessWord(f);
+  if (live) parts.push(live);
+  return parts.join(" · ");
 }
 function ageText(f) {
   return f.age != null ? `${Math.round(f.age)} y · ${f.gender} ${pct(f.gender_probability)}` : null;
 }
-
-/** The panel of one face: "full" (a row per expression, for a single face) or "compact" (a mini chart). */
-function panelSize(ctx, f, kind, unit) {
-  const age = ageText(f);
-  if (!f.expressions && !age) return null;
-  const pad = 6 * unit;
-  if (kind === "full") {
-    const rows = f.expressions ? EXPRESSIONS.length : 0;
-    const w = pad * 2 + 148 * unit, h = pad * 2 + (f.expressions ? 20 * unit + 13 * unit * rows : 0) + (age ? 16 * unit : 0);
-    return { w, h, pad, age };
+/** The chip of a collapsed panel: the dominant expression (else the age). */
+function chipText(f) {
+  const probs = shownProbabilities(f);
+  if (probs) {
+    const dom = f.expressions.dominant;
+    return `${dom} ${pct(probs[dom])}${isCalibrated(f) ? " cal." : ""}`;
   }
-  ctx.font = `600 ${Math.round(11.5 * unit)}px system-ui, sans-serif`;
-  const texts = [];
-  if (f.expressions) texts.push(`${f.expressions.dominant} ${pct(f.expressions.probabilities[f.expressions.dominant])}`);
-  if (age) texts.push(age);
-  const w = Math.max(...texts.map((t) => ctx.measureText(t).width + 2 * pad), 70 * unit);
-  const h = pad * 2 + texts.length * 15 * unit + (f.expressions ? 18 * unit : 0);
-  return { w, h, pad, age };
+  return ageText(f);
 }
 
-function drawPanel(ctx, f, kind, r, size, unit) {
-  const { pad, age } = size;
+const TAG_FONT = (u) => `600 ${Math.round(12 * u)}px system-ui, sans-serif`;
+const CHIP_FONT = (u) => `600 ${Math.round(11.5 * u)}px system-ui, sans-serif`;
+
+/** The panels a face may get, in order of preference: "full" (a row per expression, for a single face)
+ *  then "compact" (a mini chart); [] when there is nothing to show. */
+function panelSizes(ctx, f, single, unit) {
+  const age = ageText(f);
+  if (!f.expressions && !age) return [];
+  const pad = 6 * unit, out = [];
+  if (single) {
+    const rows = f.expressions ? EXPRESSIONS.length : 0;
+    out.push({ kind: "full", width: pad * 2 + 148 * unit,
+      height: pad * 2 + (f.expressions ? 20 * unit + 13 * unit * rows : 0) + (age ? 16 * unit : 0) });
+  }
+  ctx.font = CHIP_FONT(unit);
+  const texts = [];
+  if (f.expressions) texts.push(compactHead(f));
+  if (age) texts.push(age);
+  const w = Math.max(...texts.map((t) => ctx.measureText(t).width + 2 * pad), 70 * unit);
+  out.push({ kind: "compact", width: w, height: pad * 2 + texts.length * 15 * unit + (f.expressions ? 18 * unit : 0) });
+  return out;
+}
+function compactHead(f) {
+  const dom = f.expressions.dominant;
+  return `${dom} ${pct(shownProbabilities(f)[dom])}${isCalibrated(f) ? " cal." : ""}`;
+}
+
+function drawPanel(ctx, f, r, unit) {
+  const pad = 6 * unit, age = ageText(f);
   ctx.fillStyle = PANEL_BG;
   roundRect(ctx, r.x, r.y, r.width, r.height, 6 * unit);
   ctx.textBaseline = "middle";
   let y = r.y + pad;
   if (f.expressions) {
-    const dom = f.expressions.dominant, probs = f.expressions.probabilities;
-    if (kind === "full") {
+    const dom = f.expressions.dominant, probs = shownProbabilities(f);
+    if (r.kind === "full") {
       const headH = 20 * unit, rowH = 13 * unit, nameW = 58 * unit, barW = 60 * unit;
       ctx.font = `700 ${Math.round(15 * unit)}px system-ui, sans-serif`;
       ctx.fillStyle = EXPR_COLORS[dom];
       ctx.fillText(dom, r.x + pad, y + headH / 2);
       ctx.font = `${Math.round(12 * unit)}px system-ui, sans-serif`;
       ctx.fillStyle = "#cfd8e3";
-      const t = pct(probs[dom]);
+      const t = `${pct(probs[dom])}${isCalibrated(f) ? " cal." : ""}`;
       ctx.fillText(t, r.x + r.width - pad - ctx.measureText(t).width, y + headH / 2);
       y += headH;
       ctx.font = `${Math.round(10.5 * unit)}px system-ui, sans-serif`;
       for (const e of EXPRESSIONS) {
-        const p = probs[e];
+        const p = probs[e] || 0;
         ctx.fillStyle = e === dom ? "#fff" : "#b4bfcc";
         ctx.fillText(e, r.x + pad, y + rowH / 2);
         ctx.fillStyle = "rgba(255,255,255,0.12)";
@@ -150,13 +171,13 @@ function drawPanel(ctx, f, kind, r, size, unit) {
       }
     } else {
       const lineH = 15 * unit, histH = 16 * unit;
-      ctx.font = `600 ${Math.round(11.5 * unit)}px system-ui, sans-serif`;
+      ctx.font = CHIP_FONT(unit);
       ctx.fillStyle = EXPR_COLORS[dom];
-      ctx.fillText(`${dom} ${pct(probs[dom])}`, r.x + pad, y + lineH / 2);
+      ctx.fillText(compactHead(f), r.x + pad, y + lineH / 2);
       y += lineH;
       const n = EXPRESSIONS.length, gap = 2 * unit, bw = (r.width - 2 * pad - gap * (n - 1)) / n;
       EXPRESSIONS.forEach((e, i) => {
-        const bx = r.x + pad + i * (bw + gap), p = probs[e];
+        const bx = r.x + pad + i * (bw + gap), p = probs[e] || 0;
         ctx.fillStyle = "rgba(255,255,255,0.12)";
         ctx.fillRect(bx, y + unit, bw, histH);
         ctx.fillStyle = EXPR_COLORS[e];
@@ -173,28 +194,67 @@ function drawPanel(ctx, f, kind, r, size, unit) {
   }
 }
 
+const tagColor = (f) => (livenessWord(f) === "spoof" ? SPOOF_COLOR
+  : f.match && f.match.label !== "unknown" ? MATCH_COLOR : BOX_COLOR);
+
 /**
- * Draw `result` (frame coordinates) over the picture of `frameW x frameH` letterboxed on `canvas`.
- * Returns what was drawn, in CSS pixels of the canvas: {rect, boxes, panels, tags}.
+ * Draw `result` (frame coordinates) over its picture letterboxed on `canvas`; `opts.selected`: the index
+ * of the selected face (outlined); `opts.prefer(face, box)`: where its panel was before ({kind, dx, dy}). Returns what was drawn, in CSS pixels of the canvas, per face by index:
+ * {canvas: {width, height}, rect, boxes, tags: [{x, y, width, height, text, liveness}], panels: [{kind, x, y, width, height} | null],
+ * chips: [{x, y, width, height, text} | null], leaders: [{x1, y1, x2, y2} | null], selected}.
  */
 export function drawResult(canvas, result, mirrored, opts) {
   const { ctx, w: W, h: H } = fitCanvas(canvas);
   ctx.clearRect(0, 0, W, H);
-  const drawn = { rect: null, boxes: [], panels: [], tags: [] };
+  const drawn = { canvas: { width: W, height: H }, rect: null, boxes: [], tags: [], panels: [], chips: [], leaders: [],
+    selected: null };
   if (!result) return drawn;
   const rect = contentRect(W, H, result.image.width, result.image.height), s = rect.scale;
   drawn.rect = { x: rect.x, y: rect.y, width: rect.width, height: rect.height };
   const X = (x) => (mirrored ? rect.x + rect.width - x * s : rect.x + x * s);
   const Y = (y) => rect.y + y * s;
   const unit = Math.max(1, Math.min(rect.width, rect.height) / 360);
-  const boxes = result.faces.map((f) => {
+  const faces = result.faces;
+  const sel = Number.isInteger(opts.selected) && opts.selected < faces.length ? opts.selected : null;
+  drawn.selected = sel;
+  const boxes = faces.map((f) => {
     const b = f.box;
     return { x: mirrored ? X(b.x + b.width) : X(b.x), y: Y(b.y), width: b.width * s, height: b.height * s };
   });
   drawn.boxes = boxes;
 
-  // pass 1: landmarks and boxes
-  result.faces.forEach((f, k) => {
+  // what each label needs; a face's place is its box and its landmarks (the jaw may reach past the box)
+  const tagH = 17 * unit, pad = 4 * unit;
+  const items = faces.map((f, k) => {
+    let hull = boxes[k];
+    if (f.landmarks && f.landmarks.length && opts.landmarks) {
+      const xs = f.landmarks.map((p) => X(p[0])), ys = f.landmarks.map((p) => Y(p[1]));
+      const x0 = Math.min(...xs), y0 = Math.min(...ys);
+      hull = union(hull, { x: x0, y: y0, width: Math.max(...xs) - x0, height: Math.max(...ys) - y0 });
+    }
+    const text = tagText(f), chip = chipText(f);
+    ctx.font = TAG_FONT(unit);
+    const tag = { width: ctx.measureText(text).width + 2 * pad, height: tagH };
+    ctx.font = CHIP_FONT(unit);
+    return { box: boxes[k], hull, text, chipLabel: chip, tag,
+      chip: chip ? { width: ctx.measureText(chip).width + 2 * pad, height: tagH } : null,
+      panels: panelSizes(ctx, f, faces.length === 1, unit), prefer: opts.prefer ? opts.prefer(f, boxes[k]) : undefined };
+  });
+  const lay = layoutLabels(items, W, H, unit);
+
+  // 1: leader lines from panels set apart to their faces (under the boxes: a box's edge stays whole)
+  faces.forEach((f, k) => {
+    const l = lay.leaders[k];
+    if (!l) return;
+    ctx.strokeStyle = LEADER_COLOR;
+    ctx.lineWidth = 1.5 * unit;
+    ctx.beginPath(); ctx.moveTo(l.x1, l.y1); ctx.lineTo(l.x2, l.y2); ctx.stroke();
+    ctx.fillStyle = LEADER_COLOR;
+    ctx.beginPath(); ctx.arc(l.x2, l.y2, 2.5 * unit, 0, Math.PI * 2); ctx.fill();
+  });
+
+  // 2: landmarks and boxes
+  faces.forEach((f, k) => {
     const box = boxes[k];
     if (f.landmarks && opts.landmarks) {  // contours per region, then points
       ctx.lineWidth = 1.2 * unit;
@@ -216,49 +276,55 @@ export function drawResult(canvas, result, mirrored, opts) {
         ctx.fill();
       }
     }
+    if (k === sel) {  // the selected face: a white ring around its box
+      ctx.lineWidth = 5 * unit;
+      ctx.strokeStyle = SELECTED_COLOR;
+      ctx.strokeRect(box.x - 2 * unit, box.y - 2 * unit, box.width + 4 * unit, box.height + 4 * unit);
+    }
     ctx.lineWidth = 2 * unit;
     ctx.strokeStyle = f.match && f.match.label !== "unknown" ? MATCH_COLOR : BOX_COLOR;
     ctx.strokeRect(box.x, box.y, box.width, box.height);
   });
 
-  // where the tags go: above the box, or inside its top when there is no room above
-  ctx.font = `600 ${Math.round(12 * unit)}px system-ui, sans-serif`;
-  const tags = result.faces.map((f, k) => {
-    const box = boxes[k], text = tagText(f);
-    const w = ctx.measureText(text).width + 8 * unit, h = 17 * unit;
-    const x = Math.min(Math.max(box.x - unit, 0), Math.max(W - w, 0));
-    return { x, y: box.y - h >= 0 ? box.y - h : box.y, width: w, height: h, text, face: f };
-  });
-  drawn.tags = tags.map(({ x, y, width, height, text }) => ({ x, y, width, height, text }));
+  // 3: the panels, in free space
+  faces.forEach((f, k) => { if (lay.panels[k]) drawPanel(ctx, f, lay.panels[k], unit); });
 
-  // pass 2: panels beside their face, covering no face, no tag and no other panel (largest face first)
-  const kind = result.faces.length === 1 ? "full" : "compact";
-  const obstacles = [...boxes, ...tags];
-  const order = boxes.map((b, k) => k).sort((a, b) => area(boxes[b]) - area(boxes[a]));
-  const g = 6 * unit;
-  for (const k of order) {
-    const f = result.faces[k], box = boxes[k];
-    const size = panelSize(ctx, f, kind, unit);
-    if (!size) continue;
-    const { w, h } = size;
-    const right = [box.x + box.width + g, box.y], left = [box.x - w - g, box.y];
-    const below = [box.x, box.y + box.height + g], above = [box.x, box.y - h - g];
-    const rightLow = [box.x + box.width + g, box.y + box.height - h], leftLow = [box.x - w - g, box.y + box.height - h];
-    const candidates = kind === "full" ? [right, left, rightLow, leftLow, below, above]
-      : [below, above, right, left, rightLow, leftLow];
-    const r = placeRect(w, h, candidates, obstacles, W, H);
-    drawPanel(ctx, f, kind, r, size, unit);
-    obstacles.push(r);
-    drawn.panels[k] = { x: r.x, y: r.y, width: r.width, height: r.height };
-  }
-
-  // pass 3: the tags (score, name, track id), last so that nothing hides them
-  for (const t of tags) {
-    ctx.fillStyle = t.face.match && t.face.match.label !== "unknown" ? MATCH_COLOR : BOX_COLOR;
+  // 4: the tags and chips, last so that nothing hides them
+  ctx.textBaseline = "middle";
+  faces.forEach((f, k) => {
+    const t = lay.tags[k], c = lay.chips[k];
+    ctx.font = TAG_FONT(unit);
+    ctx.fillStyle = tagColor(f);
     ctx.fillRect(t.x, t.y, t.width, t.height);
     ctx.fillStyle = "#fff";
-    ctx.textBaseline = "middle";
-    ctx.fillText(t.text, t.x + 4 * unit, t.y + t.height / 2);
-  }
+    ctx.fillText(items[k].text, t.x + pad, t.y + t.height / 2);
+    if (c) {
+      ctx.fillStyle = PANEL_BG;
+      roundRect(ctx, c.x, c.y, c.width, c.height, 4 * unit);
+      ctx.font = CHIP_FONT(unit);
+      ctx.fillStyle = f.expressions ? EXPR_COLORS[f.expressions.dominant] || "#fff" : "#e6edf3";
+      ctx.fillText(items[k].chipLabel, c.x + pad, c.y + c.height / 2);
+    }
+  });
+  const box = (r) => ({ x: r.x, y: r.y, width: r.width, height: r.height });
+  drawn.tags = faces.map((f, k) => ({ ...box(lay.tags[k]), text: items[k].text, liveness: livenessWord(f) }));
+  drawn.panels = lay.panels.map((p) => (p ? { kind: p.kind, ...box(p) } : null));
+  drawn.chips = lay.chips.map((c, k) => (c ? { ...box(c), text: items[k].chipLabel } : null));
+  drawn.leaders = lay.leaders;
+  drawn.carded = lay.carded;
+  drawn.hulls = items.map((it) => box(it.hull));
   return drawn;
+}
+
+/** The face under the point (x, y) of the canvas, from what was drawn: its box, tag, chip or panel (the
+ *  smallest box wins where boxes nest); null when none. */
+export function faceAt(drawn, x, y) {
+  const inR = (r) => r && x >= r.x && x <= r.x + r.width && y >= r.y && y <= r.y + r.height;
+  let best = null, bestArea = Infinity;
+  (drawn.boxes || []).forEach((b, k) => {
+    const hit = inR(b) || inR(drawn.tags[k]) || inR(drawn.chips[k]) || inR(drawn.panels[k]);
+    const a = b.width * b.height;
+    if (hit && a < bestArea) { best = k; bestArea = a; }
+  });
+  return best;
 }

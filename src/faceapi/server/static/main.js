@@ -3,37 +3,13 @@
 // the Python server (WebSocket /ws/stream, REST /api/...) does the inference.
 import * as api from "./api.js";
 import { captureFrame, cameraError, fitPhoto, listCameras, openCamera } from "./camera.js";
-import { EXPRESSIONS, EXPR_COLORS, clearCanvas, drawFrame, drawResult } from "./draw.js";
+import { applyHello, followDetector, initControls, settings } from "./controls.js";
 import { People } from "./people.js";
+import { drawPhoto, renderLive, renderSummary, showStats, shownFace } from "./render.js";
+import { el, state } from "./state.js";
 import { Stream } from "./stream.js";
 import { Timeline } from "./timeline.js";
 import { $, escapeHtml, fmtMs, largestFace, radio, setState, setSwitch, withCommand } from "./ui.js";
-
-const el = {
-  stage: $("stage"), video: $("video"), frameView: $("frame-view"), overlay: $("overlay"), placeholder: $("placeholder"),
-  swWebcam: $("sw-webcam"), swModels: $("sw-models"), swDetect: $("sw-detect"),
-  stWebcam: $("state-webcam"), stModels: $("state-models"), stDetect: $("state-detect"), netList: $("net-list"),
-  fps: $("st-fps"), rtt: $("st-rtt"), faces: $("st-faces"), stages: $("st-stages"),
-  summary: $("face-summary"), dominant: $("dominant-label"), dominantProb: $("dominant-prob"), bars: $("bars"),
-  faceMeta: $("face-meta"), faceName: $("face-name"),
-  optInput: $("opt-input-size"), outInput: $("out-input-size"), optScore: $("opt-min-score"), outScore: $("out-min-score"),
-  optExpr: $("opt-expressions"), optAge: $("opt-age-gender"), optRecognize: $("opt-recognize"),
-  recognizeNote: $("recognize-note"), optTracking: $("opt-tracking"), checkTracking: $("check-tracking"),
-  optMirror: $("opt-mirror"), optionsError: $("options-error"), fieldInput: $("field-input-size"),
-  serverState: $("server-state"), serverText: $("server-text"), cameraSelect: $("camera-select"),
-  timelineCard: $("timeline-card"), tokenBanner: $("token-banner"),
-};
-
-// The page's state lives here, in this module; tests read a snapshot through window.faceapiPage.state().
-const state = {
-  webcam: false, modelsOn: false, detecting: false, resumeDetect: false, recognition: false,
-  camera: null, facing: "user", deviceId: "", devices: [],
-  frameId: 0, inflight: null, current: null, answered: 0, fpsTimes: [], rttAvg: null,
-  drawn: { frame: null, rect: null, boxes: [], panels: [], tags: [] },
-  labels: {}, photo: { blob: null, result: null, url: null, boxes: [] },
-  token: null,   // false once the server refused the page for want of its token (true: accepted)
-  phone: null,   // the server's answer on phones: false (not on the LAN), {url} (the QR code shown)
-};
 
 const timeline = new Timeline($("timeline"), $("legend"));
 const people = new People(async () => {
@@ -56,45 +32,23 @@ const stream = new Stream({
 });
 
 // ---------------------------------------------------------------------------------------------
-// settings
-function settings() {
-  const lm = radio("landmarks");
-  const s = {
-    detector: radio("detector"),
-    input_size: Number(el.optInput.value),
-    min_score: Number(el.optScore.value),
-    landmarks: lm === "off" ? null : lm,
-    expressions: el.optExpr.checked,
-    age_gender: el.optAge.checked,
-    recognize: el.optRecognize.checked,
-  };
-  if (stream.hello && stream.hello.tracking === true) s.tracking = el.optTracking.checked;  // only where supported
-  return s;
-}
+// options (controls.js): applied live
 function onOptionsChanged() {
-  el.outInput.textContent = el.optInput.value;
-  el.outScore.textContent = Number(el.optScore.value).toFixed(2);
-  const tiny = radio("detector") === "tiny";
-  el.fieldInput.classList.toggle("inactive", !tiny);
-  el.optInput.disabled = !tiny;
+  followDetector();
   stream.sendSettings(settings());
   if (state.modelsOn) loadModels(true);
   renderLive();
 }
-document.querySelectorAll(".options input").forEach((inp) => {
-  if (inp === el.optMirror) return;
-  inp.addEventListener(inp.type === "range" ? "input" : "change", onOptionsChanged);
-});
 function applyMirror() {
   el.video.classList.toggle("mirrored", el.optMirror.checked);
   renderLive();
 }
-el.optMirror.addEventListener("change", applyMirror);
+initControls({ hello: () => stream.hello, onChange: onOptionsChanged, onMirror: applyMirror });
 
 function onHello(h) {
   state.recognition = !!h.recognition;
   applyRecognition();
-  el.checkTracking.hidden = h.tracking !== true;
+  applyHello(h);
   stream.sendSettings(settings());
 }
 function applyRecognition() {
@@ -130,13 +84,16 @@ function showPhone(p) {
 // server state
 // The health check without the token answers only {status}: the page was refused (the session cookie is
 // gone, or the server restarted with another token), as any 401 and a refused WebSocket say too.
+const LOGGED_OUT = "Logged out. To come back, open the address `faceapi serve` printed.";
 function tokenNeeded() {
+  const words = state.loggedOut ? LOGGED_OUT : api.TOKEN_NEEDED;
   state.token = false;
+  el.logout.hidden = true;
   el.serverState.dataset.state = "token";
-  el.serverText.textContent = "token needed";
-  el.tokenBanner.innerHTML = withCommand(api.TOKEN_NEEDED);
+  el.serverText.textContent = state.loggedOut ? "logged out" : "token needed";
+  el.tokenBanner.innerHTML = withCommand(words);
   el.tokenBanner.hidden = false;
-  if (state.detecting) setState(el.stDetect, "", "error", withCommand(api.TOKEN_NEEDED));
+  if (state.detecting) setState(el.stDetect, "", "error", withCommand(words));
 }
 api.onUnauthorized(tokenNeeded);
 async function checkServer() {
@@ -144,6 +101,8 @@ async function checkServer() {
     const h = await api.health();
     if (h.version === undefined) { tokenNeeded(); return null; }
     state.token = true;
+    state.loggedOut = false;
+    el.logout.hidden = logoutMissing;
     el.tokenBanner.hidden = true;
     el.serverState.dataset.state = "ok";
     el.serverText.textContent = `server ${h.version} · ${h.loaded.length} nets loaded`;
@@ -157,6 +116,26 @@ async function checkServer() {
     return null;
   }
 }
+
+/** Log out: the server ends this browser's session (POST /api/logout); the camera and the stream stop. */
+let logoutMissing = false;  // this server has no such route (an older one): the item goes
+el.logout.addEventListener("click", async () => {
+  try {
+    await api.logout();
+  } catch (e) {
+    if (e.status === 404 || e.status === 405) {
+      logoutMissing = true;
+      el.logout.hidden = true;
+      el.serverText.textContent = "this server has no log out";
+      return;
+    }
+    if (e.status !== 401) { el.serverText.textContent = `log out failed: ${e.message}`; return; }
+  }
+  if (state.webcam) webcamOff(); else detectOff();
+  stream.close("logged out");
+  state.loggedOut = true;
+  tokenNeeded();
+});
 
 // ---------------------------------------------------------------------------------------------
 // 1. webcam (front/back or a chosen device)
@@ -372,9 +351,8 @@ function onResult(msg) {
   state.current = { id: fl.id, frame: fl.frame, result: msg };
   renderLive();
   showStats(msg);
-  const face = largestFace(msg.faces);
-  timeline.push(face);
-  renderSummary(face);
+  timeline.push(largestFace(msg.faces));
+  renderSummary(shownFace("live"));
   timeline.draw();
   setTimeout(pump, 0);
 }
@@ -389,22 +367,6 @@ function onFrameError(msg) {
   setTimeout(pump, 250);  // the connection stays open: try the next frame, without a busy loop
 }
 
-/** The live picture: the analysed frame with its result while detecting, else the camera's video. */
-function renderLive() {
-  const cur = state.detecting ? state.current : null;
-  const mirrored = el.optMirror.checked;
-  el.video.classList.toggle("behind", !!cur);
-  el.frameView.hidden = !cur;
-  if (cur) {
-    drawFrame(el.frameView, cur.frame.bitmap, mirrored);
-    const d = drawResult(el.overlay, cur.result, mirrored, { landmarks: radio("landmarks") !== "off" });
-    state.drawn = { frame: cur.id, mirrored, ...d };
-  } else {
-    clearCanvas(el.frameView);
-    clearCanvas(el.overlay);
-    state.drawn = { frame: null, mirrored, rect: null, boxes: [], panels: [], tags: [] };
-  }
-}
 /** No result on screen: the live video, no overlay, and no figures of a stream that is not running. */
 function showNothing() {
   state.current = null;
@@ -416,77 +378,6 @@ function showNothing() {
   el.faces.textContent = "–";
   el.stages.textContent = "server: –";
   renderSummary(null, "no face yet");
-}
-function showStats(msg) {
-  const t = msg.timings_ms || {};
-  const n = state.fpsTimes.length;
-  const fps = n > 1 ? ((n - 1) * 1000) / (state.fpsTimes[n - 1] - state.fpsTimes[0]) : null;
-  el.fps.textContent = fps ? fps.toFixed(1) : "–";
-  el.rtt.textContent = fmtMs(state.rttAvg);
-  el.faces.textContent = msg.faces.length;
-  const parts = ["decode", "detect", "landmarks", "expressions", "age_gender", "descriptors", "recognize", "tracking"]
-    .filter((k) => t[k] != null).map((k) => `${k.replace("_", " ")} ${fmtMs(t[k])}`);
-  if (msg.detected === false) parts.splice(1, 0, "detect skipped (tracked)");  // tracking: no detector this frame
-  el.stages.textContent = `server: ${parts.join(" · ")} · total ${fmtMs(t.server_total != null ? t.server_total : t.total)} ms`;
-}
-
-// ---------------------------------------------------------------------------------------------
-// largest-face card
-const barRows = {};
-for (const e of EXPRESSIONS) {
-  const name = document.createElement("span"), track = document.createElement("span"), fill = document.createElement("span");
-  const pct = document.createElement("span");
-  name.className = "name"; name.textContent = e;
-  track.className = "track"; fill.className = "fill"; track.appendChild(fill);
-  pct.className = "pct"; pct.textContent = "–";
-  fill.style.background = EXPR_COLORS[e];  // CSSOM, not a style attribute: the CSP allows it
-  el.bars.append(name, track, pct);
-  barRows[e] = { cells: [name, pct], fill, pct };
-}
-function renderSummary(face, none = "no face") {
-  renderName(face);
-  el.dominant.style.color = "";
-  if (!face) {
-    el.summary.dataset.dominant = "";
-    el.dominant.textContent = none;
-    el.dominantProb.textContent = "";
-    el.faceMeta.textContent = "";
-    for (const e of EXPRESSIONS) {
-      barRows[e].fill.style.width = "0";
-      barRows[e].pct.textContent = "–";
-      barRows[e].cells.forEach((c) => c.classList.remove("top"));
-    }
-    return;
-  }
-  const meta = [`score ${face.score.toFixed(2)}`];
-  if (Number.isInteger(face.track)) meta.unshift(`#${face.track}`);
-  if (face.age != null) meta.push(`${Math.round(face.age)} y`, `${face.gender} ${Math.round(face.gender_probability * 100)}%`);
-  el.faceMeta.textContent = meta.join(" · ");
-  if (!face.expressions) {
-    el.summary.dataset.dominant = "";
-    el.dominant.textContent = "face";
-    el.dominantProb.textContent = "(expressions off)";
-    return;
-  }
-  const dom = face.expressions.dominant;
-  el.summary.dataset.dominant = dom;
-  el.dominant.textContent = dom;
-  el.dominant.style.color = EXPR_COLORS[dom];
-  el.dominantProb.textContent = `${Math.round(face.expressions.probabilities[dom] * 100)}%`;
-  for (const e of EXPRESSIONS) {
-    const p = face.expressions.probabilities[e];
-    barRows[e].fill.style.width = `${(p * 100).toFixed(1)}%`;
-    barRows[e].pct.textContent = `${Math.round(p * 100)}%`;
-    barRows[e].cells.forEach((c) => c.classList.toggle("top", e === dom));
-  }
-}
-function renderName(face) {
-  const m = face && face.match;
-  el.faceName.hidden = !m;
-  el.faceName.dataset.label = m ? m.label : "";
-  el.faceName.dataset.known = m && m.label !== "unknown" ? "true" : "false";
-  el.faceName.textContent = m ? (m.label === "unknown" ? "unknown person" : m.label) : "";
-  el.faceName.title = m && m.distance != null ? `distance ${m.distance.toFixed(3)} to the gallery` : "";
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -507,8 +398,8 @@ function showTab(which) {
       state.resumeDetect = true;
       detectOff("paused: image mode (back to Live resumes)", "off");
     }
-    renderSummary(state.photo.result ? largestFace(state.photo.result.faces) : null, "no face yet");
     drawPhoto();
+    renderSummary(shownFace("photo"), "no face yet");
   } else {
     renderSummary(null, "no face yet");
     if (state.resumeDetect) { state.resumeDetect = false; detectOn(); }
@@ -548,6 +439,7 @@ async function analyzePhoto(file) {
     const result = await api.analyze(blob, settings());
     const rtt = performance.now() - t0;
     photo.result = result;
+    state.selected.photo = null;  // a new photo: its largest face until one is chosen
     drawPhoto();
     const t = result.timings_ms;
     const face = largestFace(result.faces);
@@ -556,16 +448,12 @@ async function analyzePhoto(file) {
       `<span>${result.image.width}×${result.image.height}</span><span>server ${fmtMs(t.total)} ms · round trip ${fmtMs(rtt)} ms</span>`;
     $("image-json").textContent = JSON.stringify(result, null, 1);
     $("image-actions").hidden = false;
-    renderSummary(face);
+    renderSummary(shownFace("photo"));
   } catch (e) {
     photo.result = null;
     drawPhoto();
     status.innerHTML = `<span class="err">${withCommand(e.message)}</span>`;
   }
-}
-function drawPhoto() {
-  if ($("image-view").hidden) return;
-  state.photo.boxes = drawResult($("photo-overlay"), state.photo.result, false, { landmarks: true }).boxes;
 }
 $("file-input").addEventListener("change", (ev) => { const f = ev.target.files[0]; if (f) analyzePhoto(f); });
 const dz = $("dropzone");
@@ -604,7 +492,9 @@ window.faceapiPage = Object.freeze({
     drawn: state.drawn,
     video: { width: el.video.videoWidth, height: el.video.videoHeight, mirrored: el.optMirror.checked },
     camera: { facing: state.facing, devices: state.devices.length }, token: state.token, phone: state.phone,
-    photo: { result: state.photo.result, boxes: state.photo.boxes },
+    logged_out: !!state.loggedOut,
+    photo: { result: state.photo.result, boxes: state.photo.boxes, drawn: state.photo.drawn },
+    selected: state.selected,
   }),
 });
 
