@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from faceapi.errors import GalleryError
+from faceapi.errors import GalleryError, NotLiveError
 from faceapi.nets import minifasnet
 from faceapi.results import Box, Face, FaceMatch, Liveness
 
@@ -35,15 +35,6 @@ LIVENESS_THRESHOLD = 0.032
 NOT_LIVE = "not live"
 #: The liveness nets, in upstream's order of summing.
 LIVENESS_NETS: tuple[str, ...] = tuple(s.name for s in minifasnet.SPECS)
-
-
-class NotLiveError(GalleryError):
-    """Enrolment required a live face and the face was judged a photo (a server answers 422 with the
-    score in ``liveness``)."""
-
-    def __init__(self, message: str, liveness: Liveness):
-        super().__init__(message)
-        self.liveness = liveness
 
 
 def _nets(analyzer: FaceAnalyzer) -> list[minifasnet.MiniFASNet]:

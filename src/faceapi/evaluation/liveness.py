@@ -280,7 +280,89 @@ def evaluate_liveness(items: Sequence[LivenessItem], threshold: float, apcer_tar
         held_out=held_out_liveness(items, apcer_target), items=tuple(items))
 
 
+# -- the chart ----------------------------------------------------------------------------------------------
+#: Scores below this are drawn at it on the histogram's log axis; rates below this at it on the DET's.
+_SCORE_FLOOR = 1e-7
+_RATE_FLOOR = 1e-3
+_REAL_COLOR = (46, 125, 50)
+_ATTACK_COLOR = (198, 40, 40)
+
+
+def plot_liveness(report: LivenessReport, path: str | os.PathLike[str]) -> None:
+    """A PNG (drawn with Pillow): left, the histograms of the live and attack scores on a log axis with the
+    threshold; right, the DET curve (BPCER against APCER, log axes) with the threshold's point. Missed faces
+    are not in the histograms (the title counts them); they are in the DET curve's rates."""
+    from PIL import Image, ImageDraw
+
+    from faceapi.draw import label_font
+    from faceapi.fileio import atomic_open
+
+    width, height, pad = 1200, 520, 60
+    im = Image.new("RGB", (width, height), "white")
+    d = ImageDraw.Draw(im)
+    font, small = label_font(16), label_font(13)
+    panel_w = (width - 3 * pad) // 2
+    top, bottom = pad, height - pad
+    t = report.at_threshold
+    d.text((pad, 12), f"liveness on {report.folder or 'the set'}: {report.real} live, {report.attacks} attacks "
+           f"({report.missed_real} / {report.missed_attacks} faces missed); threshold {t.threshold:g}: APCER "
+           f"{t.apcer:.4f}, BPCER {t.bpcer:.4f}; EER {report.eer:.4f}", fill="black", font=font)
+
+    # histograms: log10(score) in [log10(floor), 0]
+    x0, x1 = pad, pad + panel_w
+    lo = math.log10(_SCORE_FLOOR)
+    bins = 35
+    real, attack = liveness_scores_by_class(report.items)
+
+    def to_bin(v: np.ndarray) -> np.ndarray:
+        v = v[np.isfinite(v)]
+        pos = (np.log10(np.clip(v, _SCORE_FLOOR, 1.0)) - lo) / -lo
+        index: np.ndarray = np.minimum((pos * bins).astype(int), bins - 1)
+        return index
+
+    counts = {c: np.bincount(to_bin(v), minlength=bins) for c, v in ((_REAL_COLOR, real), (_ATTACK_COLOR, attack))}
+    peak = max(1, *(int(c.max()) for c in counts.values()))
+    bw = panel_w / bins
+    for color, c in counts.items():
+        for b, n in enumerate(c):
+            if n:
+                bx = x0 + b * bw
+                d.rectangle([bx + 1, bottom - (bottom - top) * n / peak, bx + bw - 1, bottom], outline=color, width=2)
+    d.line([x0, bottom, x1, bottom], fill="black")
+    for e in range(int(lo), 1):
+        x = x0 + (e - lo) / -lo * panel_w
+        d.line([x, bottom, x, bottom + 5], fill="black")
+        d.text((x - 12, bottom + 8), f"1e{e}", fill="black", font=small)
+    tx = x0 + (math.log10(max(t.threshold, _SCORE_FLOOR)) - lo) / -lo * panel_w
+    d.line([tx, top, tx, bottom], fill=(33, 33, 33), width=2)
+    d.text((x0, top - 20), f"score histogram (peak bin {peak}); green live, red attack; line: threshold",
+           fill="black", font=small)
+
+    # DET: log10 rates in [-3, 0]
+    ox = 2 * pad + panel_w
+    rlo = math.log10(_RATE_FLOOR)
+
+    def px(rate: float) -> float:
+        return ox + (math.log10(max(rate, _RATE_FLOOR)) - rlo) / -rlo * panel_w
+
+    def py(rate: float) -> float:
+        return bottom - (math.log10(max(rate, _RATE_FLOOR)) - rlo) / -rlo * (bottom - top)
+
+    _, apcer, bpcer = liveness_det_curve(real, attack)
+    d.rectangle([ox, top, ox + panel_w, bottom], outline="black")
+    d.line([(px(a), py(b)) for a, b in zip(apcer, bpcer)], fill=(21, 101, 192), width=3)
+    d.line([px(_RATE_FLOOR), py(_RATE_FLOOR), px(1), py(1)], fill=(189, 189, 189))  # APCER = BPCER
+    d.ellipse([px(t.apcer) - 6, py(t.bpcer) - 6, px(t.apcer) + 6, py(t.bpcer) + 6], outline=(33, 33, 33), width=3)
+    for e in range(int(rlo), 1):
+        d.text((px(10.0**e) - 12, bottom + 8), f"1e{e}", fill="black", font=small)
+        d.text((ox - 40, py(10.0**e) - 8), f"1e{e}", fill="black", font=small)
+    d.text((ox, top - 20), f"DET: BPCER (up) against APCER (right), rates under {_RATE_FLOOR:g} drawn at it; "
+           f"circle: threshold", fill="black", font=small)
+    with atomic_open(path) as f:
+        im.save(f, format="PNG")
+
+
 __all__ = ["DEFAULT_APCER_TARGET", "HeldOutLiveness", "LivenessItem", "LivenessRates", "LivenessReport",
            "evaluate_liveness", "held_out_liveness", "liveness_det_curve", "liveness_eer", "liveness_error_rates",
-           "liveness_images", "liveness_scores_by_class", "liveness_threshold_for_apcer", "score_images",
-           "subject_of"]
+           "liveness_images", "liveness_scores_by_class", "liveness_threshold_for_apcer", "plot_liveness",
+           "score_images", "subject_of"]

@@ -55,4 +55,5 @@ def spec(name: str) -> NetSpec:
     return found
 
 
-__all__ = ["ALL_SPECS", "LIVENESS_SPECS", "NET_SPECS", "Detector", "FaceNet", "NetKind", "NetName", "NetSpec", "net_names", "spec"]
+__all__ = ["ALL_SPECS", "LIVENESS_SPECS", "NET_SPECS", "Detector", "FaceNet", "NetKind", "NetName", "NetSpec",
+           "net_names", "spec"]

@@ -113,7 +113,8 @@ def resize_linear(image: np.ndarray, width: int, height: int) -> np.ndarray:
     top = upper[:, x0] * (1 - fx) + upper[:, x1] * fx
     bottom = lower[:, x0] * (1 - fx) + lower[:, x1] * fx
     out = top * (1 - fy) + bottom * fy
-    return np.clip(np.floor(out + 0.5), 0, 255).astype(np.uint8)
+    rounded: np.ndarray = np.clip(np.floor(out + 0.5), 0, 255).astype(np.uint8)
+    return rounded
 
 
 def patch(image: np.ndarray, box: Box, scale: float) -> np.ndarray:
