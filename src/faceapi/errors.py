@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from faceapi.results import Liveness
+
 
 class FaceApiError(Exception):
     """Base class of every error raised by faceapi."""
@@ -52,6 +57,15 @@ class FaceCountError(GalleryError):
     def __init__(self, message: str, faces: int):
         super().__init__(message)
         self.faces = faces
+
+
+class NotLiveError(GalleryError):
+    """Enrolment required a live face and the face was judged a photo of one; `liveness` has the score (a
+    server answers 422 with it)."""
+
+    def __init__(self, message: str, liveness: Liveness):
+        super().__init__(message)
+        self.liveness = liveness
 
 
 class VideoError(FaceApiError):

@@ -91,8 +91,14 @@ class AnalyzeOptions:
     single: bool = False  # only the best-scoring face (detectSingleFace)
     recognize: MatchOptions | None = None  # match every face against the analyzer's gallery/matcher
     crop: bool = False  # the image is a face crop: no detector, every net on the whole image
+    liveness: bool = False  # live face or photo of one (MiniFASNet, `faceapi.liveness`): each face's `liveness`
+    require_live: bool = False  # recognition names only live faces ("not live" otherwise); turns liveness on
+    liveness_threshold: float | None = None  # a face is live when its score reaches this (None: the shipped one)
 
     def __post_init__(self) -> None:
+        t = self.liveness_threshold
+        if t is not None and (isinstance(t, bool) or not isinstance(t, (int, float)) or not 0 <= t <= 1):
+            raise OptionsError(f"AnalyzeOptions.liveness_threshold must be a number in [0, 1] or None, got {t!r}")
         if self.landmarks not in LANDMARK_MODES:
             raise OptionsError(f"AnalyzeOptions.landmarks must be None, 'full' or 'tiny', got {self.landmarks!r}")
         if not isinstance(self.detector, (SsdMobilenetv1Options, TinyFaceDetectorOptions)):
@@ -111,6 +117,11 @@ class AnalyzeOptions:
         return self.landmarks
 
     @property
+    def needs_liveness(self) -> bool:
+        """Liveness runs when asked for, and when recognition or enrolment requires a live face."""
+        return self.liveness or self.require_live
+
+    @property
     def needs_descriptors(self) -> bool:
         """Descriptors are computed when asked for, and for recognition."""
         return self.descriptors or self.recognize is not None
@@ -121,11 +132,12 @@ class AnalyzeOptions:
 
         Keys: detector ("ssd" | "tiny"), input_size, min_score (the detector's threshold), max_results,
         landmarks (null | "full" | "tiny"), expressions, age_gender, descriptors, single, recognize (bool),
-        distance_threshold and match_strategy (how to recognise; only with recognize), crop (bool).
+        distance_threshold and match_strategy (how to recognise; only with recognize), crop, liveness and
+        require_live (bool).
         """
         known = {"detector", "input_size", "min_score", "max_results", "landmarks", "expressions",
                  "age_gender", "descriptors", "single", "recognize", "distance_threshold", "match_strategy",
-                 "crop"}
+                 "crop", "liveness", "require_live"}
         unknown = set(d) - known
         if unknown:
             raise OptionsError(f"unknown option(s) {sorted(unknown)}; known: {sorted(known)}")
@@ -147,7 +159,8 @@ class AnalyzeOptions:
         if landmarks in ("", "off", "none", False):
             landmarks = None
         flags = {}
-        for key in ("expressions", "age_gender", "descriptors", "single", "recognize", "crop"):
+        for key in ("expressions", "age_gender", "descriptors", "single", "recognize", "crop", "liveness",
+                    "require_live"):
             value = d.get(key, False)
             if not isinstance(value, bool):
                 raise OptionsError(f"option {key!r} must be true or false, got {value!r}")
@@ -164,7 +177,8 @@ class AnalyzeOptions:
         det = self.detector
         d: dict[str, Any] = {"landmarks": self.landmarks, "expressions": self.expressions,
                              "age_gender": self.age_gender, "descriptors": self.descriptors, "single": self.single,
-                             "recognize": self.recognize is not None}
+                             "recognize": self.recognize is not None, "liveness": self.liveness,
+                             "require_live": self.require_live}
         if self.crop:  # only when on: the server's settings (which have no crop) read as before
             d["crop"] = True
         if self.recognize is not None:

@@ -24,7 +24,7 @@ from faceapi.engine.runtime import OnnxNet, RuntimeConfig
 from faceapi.errors import OptionsError
 from faceapi.image import DEFAULT_MAX_PIXELS, ImageInput, load_image
 from faceapi.matching import FaceMatcher, MatcherSource
-from faceapi.nets import NET_SPECS, spec
+from faceapi.nets import ALL_SPECS, NET_SPECS, spec
 from faceapi.nets.age_gender import AgeGenderNet
 from faceapi.nets.face_expression import FaceExpressionNet
 from faceapi.nets.face_landmark_68 import FaceLandmark68Net, FaceLandmark68TinyNet
@@ -199,8 +199,8 @@ class FaceAnalyzer:
 
     @property
     def loaded(self) -> list[str]:
-        """Names of the nets loaded so far, in `NET_SPECS` order."""
-        return [s.name for s in NET_SPECS if s.name in self._nets]
+        """Names of the nets loaded so far, in `ALL_SPECS` order."""
+        return [s.name for s in ALL_SPECS if s.name in self._nets]
 
     @staticmethod
     def nets_for(options: AnalyzeOptions) -> list[str]:
@@ -216,7 +216,9 @@ class FaceAnalyzer:
             wanted.add("age_gender")
         if options.needs_descriptors:
             wanted.add("face_recognition")
-        return [s.name for s in NET_SPECS if s.name in wanted]
+        if options.needs_liveness:
+            wanted.update(s.name for s in ALL_SPECS if s.kind == "liveness")
+        return [s.name for s in ALL_SPECS if s.name in wanted]
 
     # -- the chain ----------------------------------------------------------------------------------
     def detect(self, image: np.ndarray, detector: SsdMobilenetv1Options | TinyFaceDetectorOptions) -> list[Detection]:
@@ -336,6 +338,12 @@ class FaceAnalyzer:
             for (i, _), m in zip(described, matches):
                 out[i] = out[i].with_(match=m)
             timings["recognize"] = (time.perf_counter() - t) * 1000
+        if options.needs_liveness and out:  # after recognition: require_live may take a name back
+            from faceapi.liveness import apply_liveness
+
+            t = time.perf_counter()
+            out = apply_liveness(self, img, out, options)
+            timings["liveness"] = (time.perf_counter() - t) * 1000
         return out
 
     def _add_landmarks(self, img: np.ndarray, faces: list[Face], mode: LandmarksMode) -> list[Face]:

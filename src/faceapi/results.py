@@ -197,6 +197,19 @@ class FaceMatch:
         return {"label": self.label, "distance": self.distance if math.isfinite(self.distance) else None}
 
 
+@dataclass(frozen=True)
+class Liveness:
+    """Whether a face is live (not a photo of one): the probability `score` of a live face, and whether it
+    reaches `threshold` (`faceapi.liveness`)."""
+
+    score: float
+    live: bool
+    threshold: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"score": self.score, "live": self.live, "threshold": self.threshold}
+
+
 @dataclass(frozen=True, eq=False)
 class Face:
     """Everything known about one face; fields the chain did not compute are None."""
@@ -208,6 +221,7 @@ class Face:
     age_gender: AgeGender | None = None
     descriptor: np.ndarray | None = field(default=None, repr=False)
     match: FaceMatch | None = None
+    liveness: Liveness | None = None
 
     def with_(self, **changes: Any) -> Face:
         return replace(self, **changes)
@@ -226,6 +240,8 @@ class Face:
             d["descriptor"] = [float(v) for v in self.descriptor]
         if self.match is not None:
             d["match"] = self.match.to_dict()
+        if self.liveness is not None:
+            d["liveness"] = self.liveness.to_dict()
         return d
 
     def resized(self, width: int, height: int) -> Face:

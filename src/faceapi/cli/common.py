@@ -69,6 +69,10 @@ def add_net_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--age-gender", action="store_true", help="age and gender")
     p.add_argument("--descriptors", action="store_true", help="128-d descriptors (need landmarks: full by default)")
     p.add_argument("--all", action="store_true", help="full landmarks, expressions, age/gender, descriptors")
+    p.add_argument("--liveness", action="store_true",
+                   help="liveness (MiniFASNet): each face's live-face score and verdict (photos of photos)")
+    p.add_argument("--require-live", action="store_true",
+                   help="with --recognize: name only live faces ('not live' otherwise); turns --liveness on")
 
 
 def add_crop_arg(p: argparse.ArgumentParser | argparse._ArgumentGroup, what: str = "the images") -> None:
@@ -88,5 +92,7 @@ def analyze_options(args: argparse.Namespace, **overrides: Any) -> AnalyzeOption
         d.update(landmarks=args.landmarks or ("full" if everything else None),
                  expressions=args.expressions or everything, age_gender=args.age_gender or everything,
                  descriptors=args.descriptors or everything)
+    if hasattr(args, "liveness"):
+        d.update(liveness=args.liveness, require_live=getattr(args, "require_live", False))
     d.update(overrides)
     return AnalyzeOptions.from_dict(d)

@@ -33,6 +33,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     a.add_argument("--force", action="store_true",
                    help="with --append: add a sample even when it is farther than the match threshold (0.6) "
                         "from all of the person's samples (normally refused: it may be somebody else)")
+    a.add_argument("--require-live", action="store_true",
+                   help="enrol only live faces: an image whose face is judged a photo (liveness, MiniFASNet) "
+                        "is refused with its score, and nothing is enrolled")
     add_gallery_arg(a, GALLERY_USE)
     add_detector_args(a)
     a.set_defaults(func=_add)
@@ -77,7 +80,8 @@ def _add(args: argparse.Namespace) -> int:
     analyzer = FaceAnalyzer(args.models_dir, runtime_config(args))
     with _open(args) as gallery:
         result = enrol_images(analyzer, gallery, args.name, args.images, crop=args.crop, detector=detector,
-                              append=args.append, max_distance=None if args.force else DEFAULT_DISTANCE_THRESHOLD)
+                              append=args.append, max_distance=None if args.force else DEFAULT_DISTANCE_THRESHOLD,
+                              require_live=args.require_live)
         print(json.dumps(result.to_dict()), flush=True)
         skipped = f", {result.skipped} already there" if result.skipped else ""
         print(f"{result.person.name}: {result.added} descriptor(s) added{skipped}, "

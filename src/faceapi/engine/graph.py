@@ -135,6 +135,9 @@ class GraphBuilder:
     def add(self, a: str, b: str) -> str:
         return self.node("Add", [a, b])
 
+    def mul(self, a: str, b: str) -> str:
+        return self.node("Mul", [a, b])
+
     def max_pool(self, x: str, kernel: int, stride: int, padding: str = "SAME") -> str:
         return self.node("MaxPool", [x], kernel_shape=[kernel, kernel], strides=[stride, stride],
                          **self._pad_attrs(padding))

@@ -283,7 +283,7 @@ class OnnxNet:
 
     def __init__(self, models_dir: str | os.PathLike[str] | None = None, runtime: RuntimeConfig | None = None):
         spec = self.spec
-        loaded = load_weights(spec.model, models_dir)
+        loaded = self.load_weights(models_dir)
         self.model_bytes = cached_graph(spec.model, loaded, spec.graph_version, spec.build_graph)
         self.precision: Precision = "float"
         if runtime is not None and runtime.precision == "int8":
@@ -294,6 +294,11 @@ class OnnxNet:
                 self.precision = "int8"
         self.session = create_session(self.model_bytes, runtime)
         self.output_names: list[str] = [o.name for o in self.session.get_outputs()]
+
+    @classmethod
+    def load_weights(cls, models_dir: str | os.PathLike[str] | None) -> LoadedWeights:
+        """The net's verified weights (face-api.js's manifest + bin; a net with other files overrides this)."""
+        return load_weights(cls.spec.model, models_dir)
 
     def forward(self, batch: np.ndarray) -> list[np.ndarray]:
         """The graph's raw outputs, in graph order, for an NHWC float32 batch of padded, resized raw pixels."""

@@ -75,6 +75,37 @@ MODELS: dict[str, ModelFiles] = {
     )
 }
 
+@dataclass(frozen=True)
+class StateDictFiles:
+    """A model shipped as one PyTorch state dict (``.pth``, read without PyTorch: `faceapi.models.pth`):
+    its name, file and pinned SHA-256, and where it came from."""
+
+    name: str
+    file: str
+    sha256: str
+    source: str
+
+    @property
+    def files(self) -> dict[str, str]:
+        """File name -> pinned SHA-256."""
+        return {self.file: self.sha256}
+
+
+#: Minivision's Silent-Face-Anti-Spoofing nets (Apache-2.0, LICENSE beside them in
+#: ``faceapi/models/minifasnet/``), copied unchanged from minivision-ai/Silent-Face-Anti-Spoofing @ b6d5f04a,
+#: ``resources/anti_spoof_models/``. The file names carry upstream's crop rule (scale, input size, net).
+LIVENESS_MODELS: dict[str, StateDictFiles] = {
+    m.name: m
+    for m in (
+        StateDictFiles("minifasnet_v2_2.7", "2.7_80x80_MiniFASNetV2.pth",
+                       "a5eb02e1843f19b5386b953cc4c9f011c3f985d0ee2bb9819eea9a142099bec0",
+                       "minivision-ai/Silent-Face-Anti-Spoofing@b6d5f04ad78778917853b25c778acef6d5626d15"),
+        StateDictFiles("minifasnet_v1se_4.0", "4_0_0_80x80_MiniFASNetV1SE.pth",
+                       "84ee1d37d96894d5e82de5a57df044ef80a58be2b218b5ed7cdfd875ec2f5990",
+                       "minivision-ai/Silent-Face-Anti-Spoofing@b6d5f04ad78778917853b25c778acef6d5626d15"),
+    )
+}
+
 #: SHA-256 of each model's decoded tensors (`faceapi.models.store.tensors_sha256`: names, dtypes, shapes and
 #: values in manifest order). An original face-api.js ``weights/`` folder (4 MiB shards and a differently
 #: formatted manifest, so neither file hash above applies) is verified against these: a changed shard or a

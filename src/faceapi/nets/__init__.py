@@ -12,6 +12,7 @@ from faceapi.nets import (
     face_expression,
     face_landmark_68,
     face_recognition,
+    minifasnet,
     ssd_mobilenetv1,
     tiny_face_detector,
 )
@@ -28,12 +29,18 @@ NET_SPECS: tuple[NetSpec, ...] = (
     face_recognition.SPEC,
 )
 
-_BY_NAME: dict[str, NetSpec] = {s.name: s for s in NET_SPECS}
+#: The liveness nets (MiniFASNet, not face-api.js's): known by name (`spec`, `FaceAnalyzer.net`), loaded
+#: when liveness is asked for; not among the face-api.js nets that `faceapi models` and the exports list.
+LIVENESS_SPECS: tuple[NetSpec, ...] = minifasnet.SPECS
+#: Every net faceapi can load.
+ALL_SPECS: tuple[NetSpec, ...] = NET_SPECS + LIVENESS_SPECS
+
+_BY_NAME: dict[str, NetSpec] = {s.name: s for s in ALL_SPECS}
 
 
 def net_names() -> tuple[str, ...]:
-    """The public net names, in `NET_SPECS` order."""
-    return tuple(_BY_NAME)
+    """The public names of face-api.js's nets, in `NET_SPECS` order."""
+    return tuple(s.name for s in NET_SPECS)
 
 
 def spec(name: str) -> NetSpec:
@@ -48,4 +55,5 @@ def spec(name: str) -> NetSpec:
     return found
 
 
-__all__ = ["NET_SPECS", "Detector", "FaceNet", "NetKind", "NetName", "NetSpec", "net_names", "spec"]
+__all__ = ["ALL_SPECS", "LIVENESS_SPECS", "NET_SPECS", "Detector", "FaceNet", "NetKind", "NetName", "NetSpec",
+           "net_names", "spec"]

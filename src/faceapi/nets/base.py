@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal, Protocol, TypeVar
 
 import numpy as np
 
-from faceapi.models.registry import MODELS, ModelFiles
+from faceapi.models.registry import LIVENESS_MODELS, MODELS, ModelFiles, StateDictFiles
 
 if TYPE_CHECKING:
     import onnx
@@ -25,9 +25,10 @@ if TYPE_CHECKING:
 
 #: The public net names, in `faceapi.nets.NET_SPECS` order.
 NetName = Literal["ssd_mobilenetv1", "tiny_face_detector", "face_landmark_68", "face_landmark_68_tiny",
-                  "face_expression", "age_gender", "face_recognition"]
-#: Detectors find faces in a whole image; face nets take face crops.
-NetKind = Literal["detector", "face"]
+                  "face_expression", "age_gender", "face_recognition", "minifasnet_v2", "minifasnet_v1se"]
+#: Detectors find faces in a whole image; face nets take face crops; liveness nets take the image and a face
+#: box (their own scaled crops around it).
+NetKind = Literal["detector", "face", "liveness"]
 
 
 @dataclass(frozen=True, eq=False)
@@ -60,9 +61,9 @@ class NetSpec:
     graph_version: str = "1"
 
     @property
-    def weights(self) -> ModelFiles:
+    def weights(self) -> ModelFiles | StateDictFiles:
         """The weight files and their pinned hashes."""
-        return MODELS[self.model]
+        return MODELS[self.model] if self.model in MODELS else LIVENESS_MODELS[self.model]
 
     @property
     def files(self) -> tuple[str, ...]:

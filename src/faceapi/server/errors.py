@@ -28,6 +28,7 @@ from faceapi.errors import (
     ModelError,
     ModelNotFoundError,
     NameTakenError,
+    NotLiveError,
     OptionsError,
     SampleMismatchError,
     UnknownPersonError,
@@ -106,6 +107,8 @@ def error_payload(exc: FaceApiError) -> dict[str, Any]:
         body["conflict"] = "name_taken"
     if isinstance(exc, ModelError):
         body["command"] = DOWNLOAD_COMMAND
+    if isinstance(exc, NotLiveError):  # the score that refused the enrolment
+        body["liveness"] = exc.liveness.to_dict()
     return body
 
 

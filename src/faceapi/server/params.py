@@ -41,6 +41,10 @@ Strategy = Annotated[MatchStrategy, Field(
 OldStrategy = Annotated[MatchStrategy | None, Field(
     description="the same as `match_strategy` (its older name; give one of the two)")]
 Crop = Annotated[bool, Field(description="the image is a face crop already: describe it whole, no detection")]
+Liveness = Annotated[bool, Field(
+    description="liveness (MiniFASNet): each face gets `liveness` {score, live, threshold}")]
+RequireLive = Annotated[bool, Field(
+    description="recognition names only live faces (a face judged a photo is `not live`); turns liveness on")]
 
 
 class AnalyzeParams(BaseModel):
@@ -64,6 +68,8 @@ class AnalyzeParams(BaseModel):
     distance_threshold: DistanceThreshold = DEFAULT_DISTANCE_THRESHOLD
     match_strategy: Strategy = "mean"
     strategy: OldStrategy = None
+    liveness: Liveness = False
+    require_live: RequireLive = False
     annotate: Annotated[bool, Field(description="answer with the annotated image instead of JSON")] = False
     format: Annotated[Literal["jpeg", "jpg", "png"], Field(
         description="the annotated image's format (with annotate=true)")] = "jpeg"
@@ -88,6 +94,9 @@ class EnrolParams(BaseModel):
     force: Annotated[bool, Field(
         description="with append: add the sample even when it is farther than the match threshold from the "
                     "person's samples (normally refused: it may be somebody else)")] = False
+    require_live: Annotated[bool, Field(
+        description="enrol only a live face: a face judged a photo is refused with 422 and its `liveness` "
+                    "score (not with crop=true)")] = False
 
 
 class MatchParams(BaseModel):
@@ -99,6 +108,9 @@ class MatchParams(BaseModel):
     distance_threshold: DistanceThreshold = DEFAULT_DISTANCE_THRESHOLD
     strategy: OldStrategy = None
     match_strategy: Strategy = "mean"
+    require_live: Annotated[bool, Field(
+        description="name the face only when it is live (`not live` otherwise; the answer has its "
+                    "`liveness`); not with crop=true")] = False
 
     def match(self) -> MatchOptions:
         given = self.match_strategy if "match_strategy" in self.model_fields_set else None
@@ -132,6 +144,8 @@ class StreamSettings(BaseModel):
     distance_threshold: DistanceThreshold = DEFAULT_DISTANCE_THRESHOLD
     match_strategy: MatchStrategy | None = None
     strategy: MatchStrategy | None = None
+    liveness: bool = False
+    require_live: bool = False
 
 
 def settings_options(settings: dict[str, Any], recognition_available: bool,

@@ -20,7 +20,9 @@ from pydantic import BaseModel, ValidationError
 
 from faceapi.errors import GalleryError, OptionsError
 from faceapi.gallery import DescribedImage, UnknownPersonError, check_name, describe_face
+from faceapi.liveness import NOT_LIVE
 from faceapi.options import DEFAULT_DISTANCE_THRESHOLD
+from faceapi.results import FaceMatch
 from faceapi.server.context import ServerContext, get_ctx
 from faceapi.server.errors import validation_message
 from faceapi.server.params import EnrolParams, ImportParams, MatchParams
@@ -46,8 +48,10 @@ def _with_form_fields(params: P, upload: Upload) -> P:
         raise OptionsError(validation_message(exc.errors())) from None
 
 
-async def _describe(ctx: ServerContext, upload: Upload, crop: bool) -> DescribedImage:
-    return await ctx.run(lambda: describe_face(ctx.analyzer, upload.data, crop=crop, label=upload.label))
+async def _describe(ctx: ServerContext, upload: Upload, crop: bool, require_live: bool = False,
+                    liveness: bool = False) -> DescribedImage:
+    return await ctx.run(lambda: describe_face(ctx.analyzer, upload.data, crop=crop, label=upload.label,
+                                               liveness=liveness, require_live=require_live))
 
 
 async def _for_person(person_id: int, fn: Callable[[int], T]) -> T:
@@ -79,7 +83,8 @@ async def people_list(ctx: Ctx, name: Annotated[str | None, Query(max_length=400
     409: {"description": "the name exists (without append=true), or the new sample is farther than the match "
                         "threshold from the person's samples (without force=true)"},
     415: {"description": "neither an image type, application/octet-stream nor a multipart form"},
-    422: {"description": "no face or several faces (`faces` says how many), or a bad name"},
+    422: {"description": "no face or several faces (`faces` says how many), a bad name, or (require_live=true) "
+                        "a face judged not live (`liveness` has its score)"},
     503: {"description": "no gallery, or model weights missing"}})
 async def people_enrol(request: Request, params: Annotated[EnrolParams, Query()], ctx: Ctx) -> JSONResponse:
     """Enrol the one face of an image under ``name``: the raw body with ``?name=``, or a multipart form with
@@ -93,7 +98,7 @@ async def people_enrol(request: Request, params: Annotated[EnrolParams, Query()]
     if params.name is None or not params.name.strip():
         raise GalleryError("give the person's name: ?name=... (or a 'name' form field)")
     name = check_name(params.name)
-    described = await _describe(ctx, upload, params.crop)
+    described = await _describe(ctx, upload, params.crop, require_live=params.require_live)
     max_distance = None if params.force else DEFAULT_DISTANCE_THRESHOLD
     result = await asyncio.to_thread(lambda: gallery.enrol(name, [described.descriptor], [described.sha256],
                                                            append=params.append, max_distance=max_distance))
@@ -103,17 +108,23 @@ async def people_enrol(request: Request, params: Annotated[EnrolParams, Query()]
 @router.post("/api/people/match", openapi_extra=UPLOAD_OPENAPI)
 async def people_match(request: Request, params: Annotated[MatchParams, Query()], ctx: Ctx) -> dict[str, Any]:
     """Who is the one face of this image? ``{"match": {label, distance}, "distance_threshold", "strategy"}``
-    ("unknown" when nobody is within ``distance_threshold``). ``crop=true`` for a face crop."""
+    ("unknown" when nobody is within ``distance_threshold``). ``crop=true`` for a face crop.
+    ``require_live=true``: a face judged not live is not named (``"not live"``); the answer has ``liveness``."""
     gallery = ctx.need_gallery()
     params.match()  # refuse bad match options before reading the body
     upload = await read_upload(request, ctx.max_frame_bytes)
     params = _with_form_fields(params, upload)
     match_opts = params.match()
-    described = await _describe(ctx, upload, params.crop)
+    described = await _describe(ctx, upload, params.crop, liveness=params.require_live)
     matcher = gallery.matcher(match_opts.distance_threshold, match_opts.strategy)
     match = matcher.match_descriptors(described.descriptor[None, :])[0]
-    return {"match": match.to_dict(), "distance_threshold": match_opts.distance_threshold,
-            "strategy": match_opts.strategy}
+    if described.liveness is not None and not described.liveness.live:
+        match = FaceMatch(NOT_LIVE, float("inf"))
+    out: dict[str, Any] = {"match": match.to_dict(), "distance_threshold": match_opts.distance_threshold,
+                           "strategy": match_opts.strategy}
+    if described.liveness is not None:
+        out["liveness"] = described.liveness.to_dict()
+    return out
 
 
 @router.get("/api/people/export")
