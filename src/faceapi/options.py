@@ -85,6 +85,10 @@ class AnalyzeOptions:
     descriptors: bool = False
     single: bool = False  # only the best-scoring face (detectSingleFace)
     recognize: MatchOptions | None = None  # match every face against the analyzer's gallery/matcher
+    #: which expression model (`faceapi.expression_models`; "faceapi": face-api.js's net, bit-identical)
+    expression_model: str = "faceapi"
+    #: add calibrated probabilities (temperature-scaled, same dominant label) to each face's expressions
+    calibrated: bool = False
 
     def __post_init__(self) -> None:
         if self.landmarks not in LANDMARK_MODES:
@@ -93,6 +97,11 @@ class AnalyzeOptions:
             raise OptionsError(f"AnalyzeOptions.detector must be detector options, got {type(self.detector).__name__}")
         if self.recognize is not None and not isinstance(self.recognize, MatchOptions):
             raise OptionsError(f"AnalyzeOptions.recognize must be MatchOptions or None, got {self.recognize!r}")
+        from faceapi import expression_models
+
+        expression_models.get(self.expression_model)
+        if not isinstance(self.calibrated, bool):
+            raise OptionsError(f"AnalyzeOptions.calibrated must be true or false, got {self.calibrated!r}")
 
     @property
     def effective_landmarks(self) -> LandmarksMode | None:
@@ -112,10 +121,12 @@ class AnalyzeOptions:
 
         Keys: detector ("ssd" | "tiny"), input_size, min_score (the detector's threshold), max_results,
         landmarks (null | "full" | "tiny"), expressions, age_gender, descriptors, single, recognize (bool),
-        distance_threshold and match_strategy (how to recognise; only with recognize).
+        distance_threshold and match_strategy (how to recognise; only with recognize), expression_model
+        (str, default "faceapi") and calibrated (bool).
         """
         known = {"detector", "input_size", "min_score", "max_results", "landmarks", "expressions",
-                 "age_gender", "descriptors", "single", "recognize", "distance_threshold", "match_strategy"}
+                 "age_gender", "descriptors", "single", "recognize", "distance_threshold", "match_strategy",
+                 "expression_model", "calibrated"}
         unknown = set(d) - known
         if unknown:
             raise OptionsError(f"unknown option(s) {sorted(unknown)}; known: {sorted(known)}")
@@ -137,7 +148,7 @@ class AnalyzeOptions:
         if landmarks in ("", "off", "none", False):
             landmarks = None
         flags = {}
-        for key in ("expressions", "age_gender", "descriptors", "single", "recognize"):
+        for key in ("expressions", "age_gender", "descriptors", "single", "recognize", "calibrated"):
             value = d.get(key, False)
             if not isinstance(value, bool):
                 raise OptionsError(f"option {key!r} must be true or false, got {value!r}")
@@ -148,13 +159,17 @@ class AnalyzeOptions:
                                      strategy=d.get("match_strategy", "mean"))
         elif "distance_threshold" in d or "match_strategy" in d:
             raise OptionsError("distance_threshold and match_strategy apply only with recognize=true")
-        return cls(detector=det, landmarks=landmarks, recognize=recognize, **flags)
+        model = d.get("expression_model", "faceapi")
+        if not isinstance(model, str):
+            raise OptionsError(f"option 'expression_model' must be a name, got {model!r}")
+        return cls(detector=det, landmarks=landmarks, recognize=recognize, expression_model=model, **flags)
 
     def to_dict(self) -> dict[str, Any]:
         det = self.detector
         d: dict[str, Any] = {"landmarks": self.landmarks, "expressions": self.expressions,
                              "age_gender": self.age_gender, "descriptors": self.descriptors, "single": self.single,
-                             "recognize": self.recognize is not None}
+                             "recognize": self.recognize is not None, "expression_model": self.expression_model,
+                             "calibrated": self.calibrated}
         if self.recognize is not None:
             d.update(distance_threshold=self.recognize.distance_threshold, match_strategy=self.recognize.strategy)
         if isinstance(det, SsdMobilenetv1Options):

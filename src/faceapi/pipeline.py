@@ -19,6 +19,7 @@ from typing import Literal, TypeVar, overload
 
 import numpy as np
 
+from faceapi import expression_models
 from faceapi.engine.preprocess import compile_resize
 from faceapi.engine.runtime import OnnxNet, RuntimeConfig
 from faceapi.errors import OptionsError
@@ -279,7 +280,8 @@ class FaceAnalyzer:
             timings["landmarks"] = (time.perf_counter() - t) * 1000
         if options.expressions and faces:
             t = time.perf_counter()
-            for i, e in self._run(img, faces, self._aligned_or_detection, self.expression_net().predict):
+            predict_expressions = expression_models.predictor(self, options)  # face-api.js's net by default
+            for i, e in self._run(img, faces, self._aligned_or_detection, predict_expressions):
                 faces[i] = faces[i].with_(expressions=e)
             timings["expressions"] = (time.perf_counter() - t) * 1000
         if options.age_gender and faces:

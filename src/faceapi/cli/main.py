@@ -10,7 +10,7 @@ from faceapi import __version__
 from faceapi.errors import FaceApiError
 
 #: Subcommand modules under faceapi.cli; each has register(subparsers) that sets `func` on its parser.
-SUBCOMMANDS = ("models_cmd", "detect_cmd", "analyze_cmd", "serve_cmd", "people_cmd", "export_cmd")
+SUBCOMMANDS = ("models_cmd", "detect_cmd", "analyze_cmd", "serve_cmd", "people_cmd", "export_cmd", "eval_cmd")
 
 
 def build_parser() -> argparse.ArgumentParser:

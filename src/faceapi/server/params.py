@@ -41,6 +41,11 @@ Strategy = Annotated[MatchStrategy, Field(
 OldStrategy = Annotated[MatchStrategy | None, Field(
     description="the same as `match_strategy` (its older name; give one of the two)")]
 Crop = Annotated[bool, Field(description="the image is a face crop already: describe it whole, no detection")]
+ExpressionModel = Annotated[str, Field(
+    min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.+-]+$",
+    description="expression model (`faceapi`: face-api.js's net, the default; the stream's hello lists them)")]
+Calibrated = Annotated[bool, Field(
+    description="add calibrated expression probabilities (`calibrated`, same dominant label) beside the raw ones")]
 
 
 class AnalyzeParams(BaseModel):
@@ -64,6 +69,8 @@ class AnalyzeParams(BaseModel):
     distance_threshold: DistanceThreshold = DEFAULT_DISTANCE_THRESHOLD
     match_strategy: Strategy = "mean"
     strategy: OldStrategy = None
+    expression_model: ExpressionModel = "faceapi"
+    calibrated: Calibrated = False
     annotate: Annotated[bool, Field(description="answer with the annotated image instead of JSON")] = False
     format: Annotated[Literal["jpeg", "jpg", "png"], Field(
         description="the annotated image's format (with annotate=true)")] = "jpeg"
@@ -132,6 +139,8 @@ class StreamSettings(BaseModel):
     distance_threshold: DistanceThreshold = DEFAULT_DISTANCE_THRESHOLD
     match_strategy: MatchStrategy | None = None
     strategy: MatchStrategy | None = None
+    expression_model: ExpressionModel = "faceapi"
+    calibrated: bool = False
 
 
 def settings_options(settings: dict[str, Any], recognition_available: bool,
