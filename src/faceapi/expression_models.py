@@ -85,7 +85,7 @@ def get(name: str) -> ExpressionModel:
 def calibration() -> dict[str, Any]:
     """The fitted calibration file (package data), read once."""
     try:
-        text = resources.files("faceapi").joinpath("data", CALIBRATION_FILE).read_text(encoding="utf-8")
+        text = resources.files("faceapi").joinpath("data").joinpath(CALIBRATION_FILE).read_text(encoding="utf-8")
         doc: dict[str, Any] = json.loads(text)
     except (OSError, ValueError) as exc:
         raise ModelError(f"faceapi/data/{CALIBRATION_FILE} is missing or not JSON ({exc}); reinstall faceapi") from exc
