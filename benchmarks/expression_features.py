@@ -18,8 +18,8 @@ from pathlib import Path
 
 import numpy as np
 
-from faceapi.evaluation.data import image_folder
 from faceapi.evaluation.crops import face_crops
+from faceapi.evaluation.data import image_folder
 from faceapi.nets.face_expression_features import FaceExpressionFeatureNet
 from faceapi.pipeline import FaceAnalyzer
 from faceapi.results import EXPRESSION_LABELS
