@@ -10,6 +10,7 @@ import pytest
 
 from faceapi.cli.main import main
 from faceapi.evaluation import stats
+
 from helpers import SHARED, missing
 
 EXPR = SHARED / "eval" / "expressions"
