@@ -75,3 +75,8 @@ class VideoError(FaceApiError):
     def __init__(self, message: str, frame: int | None = None):
         super().__init__(message)
         self.frame = frame
+
+
+class EvaluationError(FaceApiError):
+    """A labelled evaluation set is not in the layout `faceapi eval` reads (unknown label folders, no
+    images, a malformed ``pairs.txt``)."""

@@ -94,6 +94,10 @@ class AnalyzeOptions:
     liveness: bool = False  # live face or photo of one (MiniFASNet, `faceapi.liveness`): each face's `liveness`
     require_live: bool = False  # recognition names only live faces ("not live" otherwise); turns liveness on
     liveness_threshold: float | None = None  # a face is live when its score reaches this (None: the shipped one)
+    #: which expression model (`faceapi.expression_models`; "faceapi": face-api.js's net, bit-identical)
+    expression_model: str = "faceapi"
+    #: add calibrated probabilities (temperature-scaled, same dominant label) to each face's expressions
+    calibrated: bool = False
 
     def __post_init__(self) -> None:
         t = self.liveness_threshold
@@ -107,6 +111,11 @@ class AnalyzeOptions:
             raise OptionsError(f"AnalyzeOptions.recognize must be MatchOptions or None, got {self.recognize!r}")
         if not isinstance(self.crop, bool):
             raise OptionsError(f"AnalyzeOptions.crop must be true or false, got {self.crop!r}")
+        from faceapi import expression_models
+
+        expression_models.get(self.expression_model)
+        if not isinstance(self.calibrated, bool):
+            raise OptionsError(f"AnalyzeOptions.calibrated must be true or false, got {self.calibrated!r}")
 
     @property
     def effective_landmarks(self) -> LandmarksMode | None:
@@ -133,11 +142,11 @@ class AnalyzeOptions:
         Keys: detector ("ssd" | "tiny"), input_size, min_score (the detector's threshold), max_results,
         landmarks (null | "full" | "tiny"), expressions, age_gender, descriptors, single, recognize (bool),
         distance_threshold and match_strategy (how to recognise; only with recognize), crop, liveness and
-        require_live (bool).
+        require_live (bool), expression_model (str, default "faceapi") and calibrated (bool).
         """
         known = {"detector", "input_size", "min_score", "max_results", "landmarks", "expressions",
                  "age_gender", "descriptors", "single", "recognize", "distance_threshold", "match_strategy",
-                 "crop", "liveness", "require_live"}
+                 "crop", "liveness", "require_live", "expression_model", "calibrated"}
         unknown = set(d) - known
         if unknown:
             raise OptionsError(f"unknown option(s) {sorted(unknown)}; known: {sorted(known)}")
@@ -160,7 +169,7 @@ class AnalyzeOptions:
             landmarks = None
         flags = {}
         for key in ("expressions", "age_gender", "descriptors", "single", "recognize", "crop", "liveness",
-                    "require_live"):
+                    "require_live", "calibrated"):
             value = d.get(key, False)
             if not isinstance(value, bool):
                 raise OptionsError(f"option {key!r} must be true or false, got {value!r}")
@@ -171,14 +180,18 @@ class AnalyzeOptions:
                                      strategy=d.get("match_strategy", "mean"))
         elif "distance_threshold" in d or "match_strategy" in d:
             raise OptionsError("distance_threshold and match_strategy apply only with recognize=true")
-        return cls(detector=det, landmarks=landmarks, recognize=recognize, **flags)
+        model = d.get("expression_model", "faceapi")
+        if not isinstance(model, str):
+            raise OptionsError(f"option 'expression_model' must be a name, got {model!r}")
+        return cls(detector=det, landmarks=landmarks, recognize=recognize, expression_model=model, **flags)
 
     def to_dict(self) -> dict[str, Any]:
         det = self.detector
         d: dict[str, Any] = {"landmarks": self.landmarks, "expressions": self.expressions,
                              "age_gender": self.age_gender, "descriptors": self.descriptors, "single": self.single,
                              "recognize": self.recognize is not None, "liveness": self.liveness,
-                             "require_live": self.require_live}
+                             "require_live": self.require_live, "expression_model": self.expression_model,
+                             "calibrated": self.calibrated}
         if self.crop:  # only when on: the server's settings (which have no crop) read as before
             d["crop"] = True
         if self.recognize is not None:

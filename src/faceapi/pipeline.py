@@ -19,6 +19,7 @@ from typing import Any, Literal, TypeVar, overload
 
 import numpy as np
 
+from faceapi import expression_models
 from faceapi.engine.preprocess import batch_net_input, compile_resize
 from faceapi.engine.runtime import OnnxNet, RuntimeConfig
 from faceapi.errors import OptionsError
@@ -435,7 +436,8 @@ class FaceStage:
 #: net plugs in here: one `FaceStage` entry, its logic in its own module.
 FACE_STAGES: list[FaceStage] = [
     FaceStage("expressions", lambda o: o.expressions, "aligned",
-              lambda a, c, o: a.expression_net().predict_input(c.net_input(FEATURE_INPUT)),
+              lambda a, c, o: expression_models.predict_input(a, c.net_input(FEATURE_INPUT), o.expression_model,
+                                                             o.calibrated),
               lambda f, r: f.with_(expressions=r)),
     FaceStage("age_gender", lambda o: o.age_gender, "aligned",
               lambda a, c, o: a.age_gender_net().predict_input(c.net_input(FEATURE_INPUT)),

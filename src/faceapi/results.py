@@ -142,13 +142,22 @@ class Landmarks68:
 
 @dataclass(frozen=True)
 class Expressions:
-    """Probabilities of the seven expressions (softmax), in face-api.js's label order."""
+    """Probabilities of the seven expressions (softmax), in face-api.js's label order.
+
+    `model`: the expression model that gave them when it is not face-api.js's net (`faceapi.expression_models`;
+    None: face-api.js's, the default). `calibrated`: calibrated probabilities of the same labels, when
+    asked for (the `calibrated` option): confidence that means what it says, with the same dominant label.
+    """
 
     probabilities: tuple[float, ...]
+    calibrated: tuple[float, ...] | None = None
+    model: str | None = None
 
     def __post_init__(self) -> None:
         if len(self.probabilities) != len(EXPRESSION_LABELS):
             raise ValueError(f"expected {len(EXPRESSION_LABELS)} probabilities, got {len(self.probabilities)}")
+        if self.calibrated is not None and len(self.calibrated) != len(EXPRESSION_LABELS):
+            raise ValueError(f"expected {len(EXPRESSION_LABELS)} calibrated probabilities, got {len(self.calibrated)}")
 
     def as_dict(self) -> dict[str, float]:
         return dict(zip(EXPRESSION_LABELS, self.probabilities))
@@ -165,7 +174,12 @@ class Expressions:
         return sorted(self.as_dict().items(), key=lambda kv: -kv[1])
 
     def to_dict(self) -> dict[str, Any]:
-        return {"dominant": self.dominant, "probabilities": self.as_dict()}
+        d: dict[str, Any] = {"dominant": self.dominant, "probabilities": self.as_dict()}
+        if self.calibrated is not None:
+            d["calibrated"] = dict(zip(EXPRESSION_LABELS, self.calibrated))
+        if self.model is not None:
+            d["model"] = self.model
+        return d
 
 
 @dataclass(frozen=True)

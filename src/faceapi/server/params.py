@@ -45,6 +45,11 @@ Liveness = Annotated[bool, Field(
     description="liveness (MiniFASNet): each face gets `liveness` {score, live, threshold}")]
 RequireLive = Annotated[bool, Field(
     description="recognition names only live faces (a face judged a photo is `not live`); turns liveness on")]
+ExpressionModel = Annotated[str, Field(
+    min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.+-]+$",
+    description="expression model (`faceapi`: face-api.js's net, the default; the stream's hello lists them)")]
+Calibrated = Annotated[bool, Field(
+    description="add calibrated expression probabilities (`calibrated`, same dominant label) beside the raw ones")]
 
 
 class AnalyzeParams(BaseModel):
@@ -70,6 +75,8 @@ class AnalyzeParams(BaseModel):
     strategy: OldStrategy = None
     liveness: Liveness = False
     require_live: RequireLive = False
+    expression_model: ExpressionModel = "faceapi"
+    calibrated: Calibrated = False
     annotate: Annotated[bool, Field(description="answer with the annotated image instead of JSON")] = False
     format: Annotated[Literal["jpeg", "jpg", "png"], Field(
         description="the annotated image's format (with annotate=true)")] = "jpeg"
@@ -146,6 +153,8 @@ class StreamSettings(BaseModel):
     strategy: MatchStrategy | None = None
     liveness: bool = False
     require_live: bool = False
+    expression_model: ExpressionModel = "faceapi"
+    calibrated: bool = False
 
 
 def settings_options(settings: dict[str, Any], recognition_available: bool,

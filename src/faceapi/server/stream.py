@@ -21,7 +21,7 @@ import math
 import time
 from typing import Any
 
-from faceapi import __version__
+from faceapi import __version__, expression_models
 from faceapi.errors import FaceApiError, OptionsError
 from faceapi.options import AnalyzeOptions, MatchOptions, TrackingOptions
 from faceapi.pipeline import FaceAnalyzer
@@ -88,7 +88,8 @@ class StreamSession:
     def hello(self) -> dict[str, Any]:
         return {"type": "hello", "version": __version__, "max_frame_bytes": self.ctx.max_frame_bytes,
                 "settings": self.options.to_dict(), "loaded": self.ctx.analyzer.loaded,
-                "recognition": self.ctx.recognition_available, "tracking": True}
+                "recognition": self.ctx.recognition_available, "tracking": True,
+                "expression_models": [m.to_dict() for m in expression_models.EXPRESSION_MODELS.values()]}
 
     def _apply(self, options: AnalyzeOptions, tracking_on: bool, tracking: TrackingOptions | None) -> None:
         """New settings. A tracker keeps its tracks and ids through option changes; off drops it."""

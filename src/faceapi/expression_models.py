@@ -1,0 +1,140 @@
+"""The expression models (`AnalyzeOptions.expression_model`, ``--expression-model``) and the calibrated
+probabilities (`AnalyzeOptions.calibrated`), in one place.
+
+A model turns the face crops the chain gives the expression net (the landmark-aligned box) into the seven
+expression probabilities. ``"faceapi"``, the default, is face-api.js's FaceExpressionNet, bit-identical;
+other models (see docs/accuracy.md for every candidate measured and why it was kept or dropped) are
+registered in `EXPRESSION_MODELS` with their measured balanced accuracy.
+
+Calibration is temperature scaling: ``calibrated = softmax(logits / T)`` with one T > 0 per model, so the
+dominant label is never changed; T comes from ``faceapi/data/expression_calibration.json``, fitted by
+``benchmarks/fit_calibration.py`` (its inputs and the data's terms are recorded in that file).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+from importlib import resources
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from faceapi.errors import ModelError, OptionsError
+from faceapi.nets.face_expression import softmax
+from faceapi.results import Expressions
+
+if TYPE_CHECKING:
+    from faceapi.pipeline import FaceAnalyzer
+
+#: The default model: face-api.js's net, its numbers exactly.
+DEFAULT_MODEL = "faceapi"
+CALIBRATION_FILE = "expression_calibration.json"
+
+
+@dataclass(frozen=True)
+class ExpressionModel:
+    """One expression model.
+
+    Attributes:
+        name: its option value. label: what the page shows. description: what it is, in a sentence.
+        logits: (analyzer, preprocessed ``[N, 112, 112, 3]`` batch) -> ``[N, 7]`` logits.
+        balanced_accuracy: the mean balanced accuracy over the sets in docs/accuracy.md (None: not measured).
+    """
+
+    name: str
+    label: str
+    description: str
+    logits: Callable[[FaceAnalyzer, np.ndarray], np.ndarray]
+    balanced_accuracy: float | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """The stream's hello lists the models so: name, label, balanced_accuracy."""
+        return {"name": self.name, "label": self.label, "balanced_accuracy": self.balanced_accuracy}
+
+
+def _faceapi_logits(analyzer: FaceAnalyzer, batch: np.ndarray) -> np.ndarray:
+    out: np.ndarray = analyzer.expression_net().forward(batch)[0]
+    return out
+
+
+EXPRESSION_MODELS: dict[str, ExpressionModel] = {
+    m.name: m for m in (
+        ExpressionModel(DEFAULT_MODEL, "face-api.js", "face-api.js's FaceExpressionNet (bit-identical)",
+                        _faceapi_logits, balanced_accuracy=0.646),
+    )
+}
+
+
+def names() -> tuple[str, ...]:
+    return tuple(EXPRESSION_MODELS)
+
+
+def get(name: str) -> ExpressionModel:
+    """The model called `name`; OptionsError (listing the known ones) for any other."""
+    found = EXPRESSION_MODELS.get(name) if isinstance(name, str) else None
+    if found is None:
+        raise OptionsError(f"unknown expression model {name!r}; known: {', '.join(EXPRESSION_MODELS)}")
+    return found
+
+
+@lru_cache(maxsize=1)
+def calibration() -> dict[str, Any]:
+    """The fitted calibration file (package data), read once."""
+    try:
+        text = resources.files("faceapi").joinpath("data").joinpath(CALIBRATION_FILE).read_text(encoding="utf-8")
+        doc: dict[str, Any] = json.loads(text)
+    except (OSError, ValueError) as exc:
+        raise ModelError(f"faceapi/data/{CALIBRATION_FILE} is missing or not JSON ({exc}); reinstall faceapi") from exc
+    return doc
+
+
+def temperature(model: str) -> float:
+    """The calibration temperature of `model` (ModelError when the file has none for it)."""
+    entry = calibration().get("models", {}).get(model)
+    t = entry.get("temperature") if isinstance(entry, dict) else None
+    if not isinstance(t, (int, float)) or isinstance(t, bool) or not t > 0:
+        raise ModelError(f"faceapi/data/{CALIBRATION_FILE} has no positive temperature for model {model!r}")
+    return float(t)
+
+
+def calibrate(logits: np.ndarray, model: str = DEFAULT_MODEL) -> np.ndarray:
+    """``softmax(logits / T)``: calibrated probabilities with the same largest label as ``softmax(logits)``."""
+    return softmax(np.asarray(logits, np.float32) / np.float32(temperature(model)))
+
+
+def predict(analyzer: FaceAnalyzer, crops: Sequence[np.ndarray], model: str = DEFAULT_MODEL,
+            calibrated: bool = False) -> list[Expressions]:
+    """The expressions of face crops by `model`, with calibrated probabilities when asked for.
+
+    The default model without calibration is ``analyzer.expression_net().predict`` itself (face-api.js's
+    numbers); with calibration its `probabilities` are still exactly those (the same logits, the same
+    softmax) and `calibrated` is added.
+    """
+    if not crops:
+        return []
+    return predict_input(analyzer, analyzer.expression_net().preprocess(crops), model, calibrated)
+
+
+def predict_input(analyzer: FaceAnalyzer, batch: np.ndarray, model: str = DEFAULT_MODEL,
+                  calibrated: bool = False) -> list[Expressions]:
+    """`predict` on crops preprocessed already (the pipeline's expression stage, sharing the aligned crops'
+    112x112 input with age/gender)."""
+    m = get(model)
+    if not len(batch):
+        return []
+    if m.name == DEFAULT_MODEL and not calibrated:
+        return analyzer.expression_net().predict_input(batch)
+    logits = m.logits(analyzer, batch)
+    probabilities = softmax(logits)
+    cal = calibrate(logits, m.name) if calibrated else None
+    tag = None if m.name == DEFAULT_MODEL else m.name
+    return [Expressions(tuple(float(p) for p in probabilities[i]),
+                        calibrated=None if cal is None else tuple(float(p) for p in cal[i]), model=tag)
+            for i in range(len(batch))]
+
+
+__all__ = ["DEFAULT_MODEL", "EXPRESSION_MODELS", "ExpressionModel", "calibrate", "calibration", "get", "names",
+           "predict", "predict_input", "temperature"]
