@@ -1,0 +1,136 @@
+"""The attacks of issue 19, each tried against a real server on loopback (`faceapi serve` in a subprocess, or
+uvicorn in a thread) and each refused. Every loop is bounded in count and time.
+
+Each test here failed on the code before issue 19 (how that was shown is said at each test)."""
+
+from __future__ import annotations
+
+import os
+import selectors
+import socket
+import ssl
+import threading
+import time
+
+import httpx
+import pytest
+
+from helpers import require
+
+
+def _tls_client_context() -> ssl.SSLContext:
+    ctx = ssl.create_default_context()
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    return ctx
+
+
+class IdleHolder:
+    """A client without the token holding `count` connections that send nothing (plain TCP; with `tls`, half
+    finish the TLS handshake and go quiet and half never start it), re-opening each one the server closes,
+    until stopped or `max_s` has passed. Bounded: at most `count` open, at most `max_opens` opened."""
+
+    def __init__(self, port: int, count: int, tls: bool = False, max_s: float = 60, max_opens: int = 50_000) -> None:
+        self.port, self.count, self.tls, self.max_s, self.max_opens = port, count, tls, max_s, max_opens
+        self.opened = 0
+        self.held = 0
+        self.stop = threading.Event()
+        self.ready = threading.Event()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.ctx = _tls_client_context() if tls else None
+
+    def _open(self, i: int) -> socket.socket | None:
+        try:
+            s = socket.create_connection(("127.0.0.1", self.port), timeout=5)
+            if self.ctx is not None and i % 2 == 0:
+                s = self.ctx.wrap_socket(s, server_hostname="localhost")  # handshake done, then silence
+            s.setblocking(False)
+        except OSError:
+            return None
+        self.opened += 1
+        return s
+
+    def _run(self) -> None:
+        sel = selectors.DefaultSelector()
+        deadline = time.monotonic() + self.max_s
+        socks: dict[int, socket.socket] = {}
+        try:
+            for i in range(self.count):
+                s = self._open(i)
+                if s is not None:
+                    socks[i] = s
+                    sel.register(s, selectors.EVENT_READ, i)
+            self.held = len(socks)
+            self.ready.set()
+            while not self.stop.is_set() and time.monotonic() < deadline and self.opened < self.max_opens:
+                for key, _ in sel.select(timeout=0.05):
+                    i = key.data
+                    s = socks.pop(i)
+                    sel.unregister(s)
+                    try:
+                        gone = s.recv(1) == b""  # closed by the server (or a 4xx head): open another
+                    except (BlockingIOError, ssl.SSLWantReadError):
+                        gone = False
+                    except OSError:
+                        gone = True
+                    if not gone:
+                        socks[i] = s
+                        sel.register(s, selectors.EVENT_READ, i)
+                        continue
+                    s.close()
+                    again = self._open(i)
+                    if again is not None:
+                        socks[i] = again
+                        sel.register(again, selectors.EVENT_READ, i)
+                self.held = len(socks)
+        finally:
+            self.ready.set()
+            for s in socks.values():
+                s.close()
+            sel.close()
+
+    def __enter__(self) -> IdleHolder:
+        self.thread.start()
+        assert self.ready.wait(120)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop.set()
+        self.thread.join(30)
+
+
+def _authenticated_requests_stay_fast(srv, seconds: float, verify: bool = True) -> list[float]:
+    """GET /api/health with the token on a NEW connection each time (the worst case: not yet trusted),
+    every 0.2 s for `seconds`: each must be 200 within 1 s. Returns the latencies."""
+    times = []
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        t0 = time.perf_counter()
+        with httpx.Client(base_url=srv.url, headers=srv.auth, timeout=5, verify=verify) as c:
+            r = c.get("/api/health")
+        took = time.perf_counter() - t0
+        assert r.status_code == 200 and r.json().get("version"), (r.status_code, r.text[:200])
+        assert took < 1.0, f"an authenticated request took {took:.2f} s under the idle-connection flood"
+        times.append(took)
+        time.sleep(0.2)  # a steady client's pace (not a wait for a condition)
+    return times
+
+
+# -- 1. lock-out with no token -------------------------------------------------------------------------------
+# Before (shown by running these tests on the code before issue 19): uvicorn's limit_concurrency=512 counted
+# the idle sockets, and the first authenticated request answered 503 ("Exceeded concurrency limit").
+@pytest.mark.parametrize("https", [False, True], ids=["http", "https"])
+def test_idle_connections_without_the_token_cannot_lock_out_the_token(https, models_dir, tmp_path, serve_process):
+    if https:
+        require("cryptography")
+    env = {**os.environ, "FACEAPI_MODELS": str(models_dir), "FACEAPI_TLS_DIR": str(tmp_path / "tls")}
+    args = ["--no-gallery", "--log-level", "error", *(["--https"] if https else [])]
+    with serve_process(args, env) as srv:
+        with srv.client(timeout=60) as http:
+            assert http.get("/api/health").status_code == 200  # up
+        hold_s = float(os.environ.get("FACEAPI_LOCKOUT_HOLD_S", "8"))
+        with IdleHolder(srv.port, 600, tls=https, max_s=hold_s + 60) as holder:
+            assert holder.held >= 550, holder.held  # the flood is really there
+            times = _authenticated_requests_stay_fast(srv, hold_s, verify=False)
+            assert holder.opened >= 600
+        assert len(times) >= hold_s / 1.2
