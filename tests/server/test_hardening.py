@@ -26,8 +26,8 @@ def _tls_client_context() -> ssl.SSLContext:
 
 
 class IdleHolder:
-    """A client without the token holding `count` connections that send nothing (plain TCP; with `tls`, half
-    finish the TLS handshake and go quiet and half never start it), re-opening each one the server closes,
+    """A client without the token holding `count` connections that send nothing (plain TCP; with `tls`, three
+    in four finish the TLS handshake and go quiet, the fourth never starts it), re-opening each one the server closes,
     until stopped or `max_s` has passed. Bounded: at most `count` open, at most `max_opens` opened."""
 
     def __init__(self, port: int, count: int, tls: bool = False, max_s: float = 60, max_opens: int = 50_000) -> None:
@@ -42,7 +42,7 @@ class IdleHolder:
     def _open(self, i: int) -> socket.socket | None:
         try:
             s = socket.create_connection(("127.0.0.1", self.port), timeout=5)
-            if self.ctx is not None and i % 2 == 0:
+            if self.ctx is not None and i % 4 != 3:
                 s = self.ctx.wrap_socket(s, server_hostname="localhost")  # handshake done, then silence
             s.setblocking(False)
         except OSError:
@@ -129,8 +129,9 @@ def test_idle_connections_without_the_token_cannot_lock_out_the_token(https, mod
         with srv.client(timeout=60) as http:
             assert http.get("/api/health").status_code == 200  # up
         hold_s = float(os.environ.get("FACEAPI_LOCKOUT_HOLD_S", "8"))
-        with IdleHolder(srv.port, 600, tls=https, max_s=hold_s + 60) as holder:
-            assert holder.held >= 550, holder.held  # the flood is really there
+        count = 720 if https else 600  # over TLS: 540 handshaken and quiet, 180 that never start the handshake
+        with IdleHolder(srv.port, count, tls=https, max_s=hold_s + 60) as holder:
+            assert holder.held >= count - 50, holder.held  # the flood is really there
             times = _authenticated_requests_stay_fast(srv, hold_s, verify=False)
-            assert holder.opened >= 600
+            assert holder.opened >= count
         assert len(times) >= hold_s / 1.2
