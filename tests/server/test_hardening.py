@@ -135,3 +135,97 @@ def test_idle_connections_without_the_token_cannot_lock_out_the_token(https, mod
             times = _authenticated_requests_stay_fast(srv, hold_s, verify=False)
             assert holder.opened >= count
         assert len(times) >= hold_s / 1.2
+
+
+# -- the in-process server of the tests below ------------------------------------------------------------------
+JPEG = {"content-type": "image/jpeg"}
+PNG = {"content-type": "image/png"}
+
+
+@pytest.fixture(scope="module")
+def gallery(tmp_path_factory):
+    from faceapi.gallery import Gallery
+
+    g = Gallery(tmp_path_factory.mktemp("people") / "gallery.sqlite3")
+    yield g
+    g.close()
+
+
+@pytest.fixture(scope="module")
+def server(models_dir, gallery, create_app, live_server):
+    from faceapi.pipeline import FaceAnalyzer
+
+    app = create_app(FaceAnalyzer(models_dir), max_frame_bytes=2_000_000, gallery=gallery)
+    with live_server(app) as srv:
+        yield srv
+
+
+def _png(width: int, height: int) -> bytes:
+    import io
+
+    from PIL import Image
+
+    out = io.BytesIO()
+    Image.new("RGB", (width, height), (128, 128, 128)).save(out, "PNG")
+    return out.getvalue()
+
+
+def strict_json(text: str):
+    """JSON as a browser parses it: NaN and Infinity are not JSON."""
+    import json
+
+    def refuse(name: str):
+        raise ValueError(f"{name} is not JSON")
+
+    return json.loads(text, parse_constant=refuse)
+
+
+# -- 7. thin images ---------------------------------------------------------------------------------------------
+# Before: a 2000x1 PNG (88 bytes) was a ZeroDivisionError in both detectors: 500 on analyze, enrol and match.
+@pytest.mark.parametrize("size", [(2000, 1), (1, 2000), (3000, 2)])
+def test_very_thin_images_are_answered_not_500(http, size):
+    data = _png(*size)
+    for detector in ("ssd", "tiny"):
+        r = http.post("/api/analyze", params={"detector": detector, "landmarks": "full", "descriptors": "true"},
+                      content=data, headers=PNG)
+        assert r.status_code == 200 and r.json()["faces"] == [], (detector, r.status_code, r.text)
+    r = http.post("/api/people", params={"name": "thin"}, content=data, headers=PNG)
+    assert r.status_code == 422 and r.json()["faces"] == 0, r.text
+    r = http.post("/api/people/match", content=data, headers=PNG)
+    assert r.status_code == 422 and r.json()["faces"] == 0, r.text
+
+
+# -- 8. nothing non-finite leaves the server ---------------------------------------------------------------------
+# Before: frame times 0 then 5e-324 s turned the tracker's smoothing into NaN, and every later answer on the
+# connection carried NaN (json.loads with a browser's rules refused them).
+def test_no_answer_on_the_stream_carries_a_non_finite_number(server, shared_dir):
+    import json
+
+    frame = (shared_dir / "images" / "bbt4.jpg").read_bytes()
+    with server.stream({"tracking": True, "detector": "tiny"}) as ws:
+        for i, t in enumerate((0, 5e-324, 1e-323, 1.5e-323, 1.0, 1.0 + 5e-324)):
+            ws.send(json.dumps({"type": "frame", "id": i + 1, "time": t}))
+            ws.send(frame)
+            msg = ws.ws.recv(timeout=120)
+            answer = strict_json(msg)  # raises on NaN / Infinity
+            assert answer["type"] in ("result", "error") and answer["frame"] == i + 1, answer
+        ws.send('{"type": "ping"}')
+        assert strict_json(ws.ws.recv(timeout=30)) == {"type": "pong"}
+
+
+def test_the_answer_check_turns_a_non_finite_number_into_an_error():
+    from faceapi.server.routers.stream import answer_text
+
+    fine = {"type": "result", "frame": 3, "x": 1.5}
+    assert strict_json(answer_text(fine)) == fine
+    err = strict_json(answer_text({"type": "result", "frame": 3, "faces": [{"x": float("nan")}]}))
+    assert err["type"] == "error" and err["frame"] == 3 and "not finite" in err["error"]
+
+
+# -- minor -------------------------------------------------------------------------------------------------------
+# Before: GET /api/models had "models_dir" (the server's folder); HEAD /api/health was 405.
+def test_models_shows_no_server_path_and_health_answers_head(server, http, models_dir):
+    body = http.get("/api/models").text
+    assert str(models_dir) not in body and "models_dir" not in body
+    assert httpx.head(f"{server.url}/api/health", timeout=30).status_code == 200
+    assert http.head("/api/health").status_code == 200
