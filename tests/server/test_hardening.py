@@ -229,3 +229,68 @@ def test_models_shows_no_server_path_and_health_answers_head(server, http, model
     assert str(models_dir) not in body and "models_dir" not in body
     assert httpx.head(f"{server.url}/api/health", timeout=30).status_code == 200
     assert http.head("/api/health").status_code == 200
+
+
+# -- 3. memory bounded by configuration, not by request parameters ----------------------------------------------
+def _rss_mb(pid: int) -> float:
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    raise AssertionError("no VmRSS")
+
+
+def _big_gallery(path, people: int) -> None:
+    import numpy as np
+
+    from faceapi.gallery import Gallery
+
+    vectors = np.random.default_rng(19).uniform(-0.2, 0.2, (people, 128)).round(4)
+    g = Gallery(path)
+    try:
+        g.import_json({"format": "faceapi-gallery", "version": 1, "people": [
+            {"name": f"person {i}", "descriptors": [vectors[i].tolist()]} for i in range(people)]})
+    finally:
+        g.close()
+
+
+# Before: the gallery kept a matcher per distinct distance_threshold (about 0.56 MB each with 20,000 people),
+# built before the body was read: these 1,000 requests with 1-byte bodies added over 500 MB.
+def test_memory_does_not_grow_with_request_parameters(models_dir, tmp_path, serve_process):
+    if not os.path.isdir("/proc/self"):
+        pytest.skip("needs /proc to read the server's memory")
+    gallery = tmp_path / "big.sqlite3"
+    _big_gallery(gallery, 20_000)
+    env = {**os.environ, "FACEAPI_MODELS": str(models_dir)}
+    with serve_process(["--gallery", str(gallery), "--log-level", "error"], env) as srv, \
+            srv.client(timeout=60) as http:
+        assert http.get("/api/health").status_code == 200
+
+        def hostile(i: int) -> None:
+            threshold = 0.3 + i * 1e-4
+            kind = i % 4
+            if kind == 0:
+                params = {"recognize": "true", "distance_threshold": threshold}
+            elif kind == 1:
+                params = {"recognize": "true", "distance_threshold": threshold, "match_strategy": "nearest",
+                          "min_score": 0.1 + i * 1e-4, "max_results": 1 + i % 999}
+            elif kind == 2:
+                params = {"recognize": "true", "distance_threshold": threshold, "detector": "tiny",
+                          "input_size": 128 + 32 * (i % 28)}
+            else:
+                r = http.post("/api/people/match", params={"distance_threshold": threshold}, content=b"x",
+                              headers=JPEG)
+                assert r.status_code == 400, r.text
+                return
+            r = http.post("/api/analyze", params=params, content=b"x", headers=JPEG)
+            assert r.status_code == 400, r.text
+
+        for i in range(50):  # warm up: the first matcher, allocator pools
+            hostile(i)
+        before = _rss_mb(srv.proc.pid)
+        t0 = time.monotonic()
+        for i in range(50, 1050):
+            hostile(i)
+            assert time.monotonic() - t0 < 300
+        grown = _rss_mb(srv.proc.pid) - before
+    assert grown < 50, f"the server grew by {grown:.0f} MB over 1,000 requests with distinct parameters"

@@ -509,12 +509,14 @@ class Gallery:
             if key != self._cache_key:
                 self._cache.clear()
                 self._cache_key = key
-            found = self._cache.get((distance_threshold, strategy))
+            # one matcher is kept; other thresholds and strategies are shallow copies of it, so what is kept
+            # does not grow with the thresholds clients ask for (issue 19: 300 thresholds held 393 MB)
+            found = self._cache.get((DEFAULT_DISTANCE_THRESHOLD, "mean"))
             if found is None:
                 labels, matrix, counts = self.arrays()
-                found = FaceMatcher.from_arrays(labels, matrix, counts, distance_threshold, strategy)
-                self._cache[(distance_threshold, strategy)] = found
-            return found
+                found = FaceMatcher.from_arrays(labels, matrix, counts)
+                self._cache[(DEFAULT_DISTANCE_THRESHOLD, "mean")] = found
+            return found.matcher(distance_threshold, strategy)
 
 
 class _Transaction:
