@@ -134,8 +134,8 @@ class LiveServer(Authenticated):
         import socket
         import threading
 
-        uvicorn = require("uvicorn")
-        from faceapi.server.serving import uvicorn_config
+        require("uvicorn")
+        from faceapi.server.serving import GuardedServer, uvicorn_config
 
         if listening is not None:
             listening.listen(64)
@@ -145,7 +145,7 @@ class LiveServer(Authenticated):
             self.sock.bind(("127.0.0.1", 0))
         self.port = self.sock.getsockname()[1]
         self.token = app.state.ctx.access.token
-        self.server = uvicorn.Server(uvicorn_config(app, host="127.0.0.1", port=self.port, log_level="warning",
+        self.server = GuardedServer(uvicorn_config(app, host="127.0.0.1", port=self.port, log_level="warning",
                                                     **config))
         self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [self.sock]}, daemon=True)
         self._started = threading.Event()

@@ -10,6 +10,7 @@ distance is within a small margin of the best, so labels and distances are face-
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -152,7 +153,14 @@ class FaceMatcher:
         `MatcherSource`, so a FaceMatcher can be given wherever a gallery can."""
         if distance_threshold == self.distance_threshold and strategy == self.strategy:
             return self
-        return FaceMatcher.from_arrays(self._labels, self._matrix, self._counts, distance_threshold, strategy)
+        if strategy not in MATCH_STRATEGIES:
+            raise OptionsError(f"FaceMatcher: strategy must be 'mean' or 'nearest', got {strategy!r}")
+        # a shallow copy sharing the references and the arrays derived from them: a matcher per threshold
+        # costs a few hundred bytes, not a copy of the gallery's index (a server is asked for any threshold)
+        other = copy.copy(self)
+        other.distance_threshold = distance_threshold
+        other.strategy = strategy
+        return other
 
     # -- matching -----------------------------------------------------------------------------------
     def _queries(self, descriptors: np.ndarray) -> np.ndarray:

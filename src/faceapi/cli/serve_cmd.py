@@ -40,7 +40,8 @@ phone's address and a QR code of it; the phone warns once about the certificate.
 Limits: frames and uploads at most --max-frame-bytes (2000000) and --max-pixels
 ({SERVE_MAX_PIXELS} pixels by default: a 12-megapixel photo or a 4K webcam frame; the library's own
 default is 40 MP); tiny-detector input sizes 128..1024; bodies and request heads must arrive in time;
-at most 512 open connections."""
+connections that send nothing are closed after 5 s and never count against clients with the token
+(see docs/security.md)."""
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -123,11 +124,11 @@ def _with_token(url: str, token: str | None) -> str:
 
 def _serve(args: argparse.Namespace) -> int:
     try:
-        import uvicorn
+        import uvicorn  # noqa: F401 - the server extra's check
 
         from faceapi.server import create_app
         from faceapi.server.security import AccessPolicy, is_loopback_host
-        from faceapi.server.serving import uvicorn_config
+        from faceapi.server.serving import GuardedServer, uvicorn_config
     except ModuleNotFoundError as exc:
         raise FaceApiError(f"`faceapi serve` needs the server extras ({exc.name} is missing): "
                            "pip install 'faceapi[server]'") from exc
@@ -187,7 +188,7 @@ def _serve(args: argparse.Namespace) -> int:
     app = create_app(analyzer, max_frame_bytes=args.max_frame_bytes, inference_threads=args.workers_threads,
                      gallery=gallery, access=policy,
                      phone_url=_with_token(phone_url, token) if args.lan and phone_url else None)
-    server = uvicorn.Server(uvicorn_config(app, host=host, port=port, log_level=args.log_level,
+    server = GuardedServer(uvicorn_config(app, host=host, port=port, log_level=args.log_level,
                                            ssl_certfile=certfile, ssl_keyfile=keyfile))
 
     page = _with_token(local_url, token)

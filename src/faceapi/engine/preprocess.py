@@ -27,9 +27,11 @@ def js_round(x: float) -> int:
 
 
 def reshaped_dims(width: int, height: int, size: int) -> tuple[int, int]:
-    """``computeReshapedDimensions``: the size the image occupies inside the ``size x size`` input."""
+    """``computeReshapedDimensions``: the size the image occupies inside the ``size x size`` input, at least
+    one pixel each way (face-api.js rounds a very thin image's short side to 0 and then divides by it: a
+    2000x1 image gave a ZeroDivisionError in both detectors; nothing else changes)."""
     scale = size / max(width, height)
-    return js_round(width * scale), js_round(height * scale)
+    return max(1, js_round(width * scale)), max(1, js_round(height * scale))
 
 
 def pad_to_square(image: np.ndarray, centred: bool) -> np.ndarray:

@@ -604,15 +604,14 @@ class GalleryStore(ABC):
             if self._matchers_version != self._loaded.version:
                 self._matchers.clear()
                 self._matchers_version = self._loaded.version
-            key = (distance_threshold, strategy)
-            found = self._matchers.get(key)
-            if found is None:
-                found = FaceMatcher.from_arrays(labels, matrix, counts, distance_threshold, strategy)
-                self._matchers[key] = found
-                while len(self._matchers) > MATCHER_CACHE_SIZE:
-                    self._matchers.popitem(last=False)
-            else:
-                self._matchers.move_to_end(key)
+            # one matcher is built per gallery version; other thresholds and strategies are shallow copies of
+            # it sharing its arrays, so what is kept does not grow with the thresholds clients ask for (issue 19)
+            key = (DEFAULT_DISTANCE_THRESHOLD, "mean")
+            base = self._matchers.get(key)
+            if base is None:
+                base = FaceMatcher.from_arrays(labels, matrix, counts)
+                self._matchers[key] = base
+            found = base.matcher(distance_threshold, strategy)
             return found
 
 

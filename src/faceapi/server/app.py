@@ -138,7 +138,7 @@ def _fastapi(**kwargs: Any) -> FastAPI:
 def middleware_stack(ctx: ServerContext) -> list[Middleware]:
     """The request-wide checks, outermost first: the one place where host, token and origin checks are
     installed (body sizes are checked where bodies are read, `faceapi.server.uploads`)."""
-    return [Middleware(AccessMiddleware, policy=ctx.access)]
+    return [Middleware(AccessMiddleware, policy=ctx.access, guard=ctx.connections)]
 
 
 def create_app(analyzer: FaceAnalyzer | None = None, *, max_frame_bytes: int = 2_000_000,

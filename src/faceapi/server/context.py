@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from fastapi import Request
 
 from faceapi.pipeline import FaceAnalyzer
+from faceapi.server.connections import ConnectionGuard
 from faceapi.server.errors import GalleryUnavailable
 from faceapi.server.models_state import ModelLoader, VerifyCache
 from faceapi.server.security import AccessPolicy
@@ -27,7 +28,8 @@ class ServerContext:
     """The analyzer, the gallery, the limits, the access policy and the thread pools of one app.
 
     Inference runs in `pool` (`inference_threads` threads), never on the event loop; model loading in the
-    loader's own thread. `clients` counts open stream connections (shown by /api/health). `phone_url` is
+    loader's own thread. `clients` counts open stream connections (shown by /api/health); `connections`
+    accounts for the server's connections and requests in flight (`faceapi.server.connections`). `phone_url` is
     the address (with the token) a phone on the LAN opens, when serving with ``--lan``.
     """
 
@@ -39,6 +41,7 @@ class ServerContext:
     phone_url: str | None = None
     loader: ModelLoader = field(init=False)
     verify_cache: VerifyCache = field(default_factory=VerifyCache)
+    connections: ConnectionGuard = field(default_factory=ConnectionGuard)
     pool: ThreadPoolExecutor = field(init=False)
     clients: int = 0
 

@@ -50,6 +50,8 @@ from urllib.parse import parse_qsl, urlencode, urlsplit
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from faceapi.server.connections import ConnectionGuard
+
 log = logging.getLogger("faceapi.server")
 access_log = logging.getLogger("faceapi.access")
 
@@ -227,9 +229,10 @@ def redacted_path(path: str, query: bytes) -> str:
 class AccessMiddleware:
     """Applies an `AccessPolicy` to every HTTP request and WebSocket handshake (see the module's doc)."""
 
-    def __init__(self, app: ASGIApp, policy: AccessPolicy) -> None:
+    def __init__(self, app: ASGIApp, policy: AccessPolicy, guard: ConnectionGuard | None = None) -> None:
         self.app = app
         self.policy = policy
+        self.guard = guard
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] not in ("http", "websocket"):
@@ -295,11 +298,22 @@ class AccessMiddleware:
                 await self._deny(scope, send, 401, "authentication required: open the URL with the token that "
                                                    "`faceapi serve` printed, or send 'Authorization: Bearer TOKEN'")
             return
-        if websocket:
-            await self.app(scope, receive, send)
-        else:
-            cors = origin if origin is not None and policy.origin_listed(origin) else None
-            await self.app(scope, receive, self._with_headers(send, path, cors))
+        guard = self.guard
+        if guard is not None:
+            if authenticated:
+                guard.trust(scope.get("client"))  # this connection is a token holder's now
+            if not guard.begin(authenticated):
+                await self._deny(scope, send, 503, "too many requests in flight; try again shortly")
+                return
+        try:
+            if websocket:
+                await self.app(scope, receive, send)
+            else:
+                cors = origin if origin is not None and policy.origin_listed(origin) else None
+                await self.app(scope, receive, self._with_headers(send, path, cors))
+        finally:
+            if guard is not None:
+                guard.end(authenticated)
 
     @staticmethod
     def _authenticated(scope: Scope, headers: Headers, policy: AccessPolicy) -> bool:

@@ -51,7 +51,8 @@ async def models(ctx: Annotated[ServerContext, Depends(get_ctx)],
     (SHA-256 as pinned) and ``loaded``; and the state of the last load request (``load``)."""
     nets = await asyncio.to_thread(_net_entries, ctx, verify)  # hashing reads files: not on the event loop
     missing = [n["name"] for n in nets if not n["available"]]
-    return {"models_dir": str(model_dir(ctx.analyzer.models_dir)), "nets": nets, "loaded": ctx.analyzer.loaded,
+    # no folder path: a client is not told where the server keeps its files (`faceapi models list` says)
+    return {"nets": nets, "loaded": ctx.analyzer.loaded,
             "available": [n["name"] for n in nets if n["available"]],
             "verified": [n["name"] for n in nets if n["verified"]],
             "missing": missing, "download_command": DOWNLOAD_COMMAND if missing else None,

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
-from fastapi.responses import FileResponse
+from fastapi.responses import FileResponse, Response
 
 from faceapi import __version__
 from faceapi.server.context import ServerContext, get_ctx
@@ -35,6 +35,12 @@ async def health(request: Request, ctx: Annotated[ServerContext, Depends(get_ctx
     return {"status": "ok", "version": __version__, "loaded": ctx.analyzer.loaded,
             "clients": ctx.clients, "recognition": ctx.recognition_available, "access": describe(ctx.access),
             "phone": ctx.phone_url is not None}
+
+
+@router.head("/api/health", include_in_schema=False)
+async def health_head() -> Response:
+    """``HEAD /api/health``: up or not, for monitors that ask with HEAD (was 405)."""
+    return Response(status_code=200, media_type="application/json")
 
 
 @router.get("/api/phone", tags=["service"], responses={

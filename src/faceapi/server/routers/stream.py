@@ -4,7 +4,9 @@ without the token or from other sites) and moves messages."""
 
 from __future__ import annotations
 
+import json
 import logging
+from typing import Any
 
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 
@@ -16,6 +18,21 @@ log = logging.getLogger("faceapi.server")
 router = APIRouter()
 
 
+def answer_text(reply: dict[str, Any]) -> str:
+    """A reply as JSON text, and the one check that no number in it is NaN or infinite (a browser cannot
+    parse those; REST answers get the same check from Starlette's JSONResponse, ``allow_nan=False``): such a
+    reply becomes an error message for its frame, and the server log says so."""
+    try:
+        return json.dumps(reply, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+    except ValueError:
+        log.error("a %s answer held a non-finite number; sent an error instead", reply.get("type"))
+        error = {"type": "error", "error": "internal error: the answer held a number that is not finite "
+                                           "(see the server log)"}
+        if "frame" in reply:
+            error["frame"] = reply["frame"]
+        return json.dumps(error)
+
+
 @router.websocket("/ws/stream")
 async def stream(ws: WebSocket) -> None:
     # host, token and origin were checked at the handshake by faceapi.server.security.AccessMiddleware
@@ -24,7 +41,7 @@ async def stream(ws: WebSocket) -> None:
     ctx.clients += 1
     session = StreamSession(ctx)
     try:
-        await ws.send_json(session.hello())
+        await ws.send_text(answer_text(session.hello()))
         while True:
             msg = await ws.receive()
             if msg["type"] == "websocket.disconnect":
@@ -33,9 +50,9 @@ async def stream(ws: WebSocket) -> None:
             if text is not None:
                 reply = session.handle_text(text)
                 if reply is not None:
-                    await ws.send_json(reply)
+                    await ws.send_text(answer_text(reply))
             elif data is not None:
-                await ws.send_json(await session.handle_frame(data))  # one frame in flight: answered first
+                await ws.send_text(answer_text(await session.handle_frame(data)))  # one frame in flight: answered first
     except (WebSocketDisconnect, RuntimeError, OSError):
         return  # the client left (maybe mid-frame): nothing to clean up but the counter
     finally:

@@ -511,7 +511,7 @@ checkServer().then(async (h) => {
     const m = await api.models();
     state.labels = Object.fromEntries(m.nets.map((n) => [n.name, n.label || n.name]));
     if (m.missing.length) {
-      setState(el.stModels, "", "error", `weights missing for ${m.missing.length} net(s) in ${escapeHtml(m.models_dir)}: run <code>${escapeHtml(m.download_command)}</code>`);
+      setState(el.stModels, "", "error", `weights missing for ${m.missing.length} net(s) on the server: run <code>${escapeHtml(m.download_command)}</code>`);
     } else if (!state.modelsOn) {
       setState(el.stModels, `not loaded · ${m.available.length} nets available`, "off");
     }
