@@ -89,7 +89,8 @@ class StreamSession:
         return {"type": "hello", "version": __version__, "max_frame_bytes": self.ctx.max_frame_bytes,
                 "settings": self.options.to_dict(), "loaded": self.ctx.analyzer.loaded,
                 "recognition": self.ctx.recognition_available, "tracking": True,
-                "expression_models": [m.to_dict() for m in expression_models.EXPRESSION_MODELS.values()]}
+                "expression_models": [m.to_dict() for m in expression_models.EXPRESSION_MODELS.values()],
+                "liveness": True}  # the MiniFASNet nets ship with the package (faceapi.liveness)
 
     def _apply(self, options: AnalyzeOptions, tracking_on: bool, tracking: TrackingOptions | None) -> None:
         """New settings. A tracker keeps its tracks and ids through option changes; off drops it."""
