@@ -3,9 +3,8 @@ balanced accuracy), a calibrated-confidence switch and a liveness switch appear 
 announces them, and their choices go in the settings as `expression_model`, `calibrated`, `liveness`; faces'
 `expressions.calibrated`, `expressions.model` and `liveness` are shown (calibrated bars, said so; live/spoof on
 the tag). A server that announces none of it gets none of it. The hello and results of a newer server are
-made by routing this server's WebSocket (as in test_page_motion.py), since this branch's server has no such
-nets; the settings the page sends are recorded and the new keys kept from this server, which would refuse
-them. Log out: POST /api/logout where the server has it, else the page says the server has none."""
+made by routing this server's WebSocket (as in test_page_motion.py), since the server's own nets differ
+from these; the settings the page sends are recorded and the new keys kept from this server. Log out: POST /api/logout where the server has it, else the page says the server has none."""
 
 from __future__ import annotations
 
@@ -66,9 +65,26 @@ def test_advertised_controls_and_their_fields(live_server, open_page, page_state
         body["settings"] = {k: v for k, v in body["settings"].items() if k not in NEW_KEYS}
         route_.continue_(post_data=json.dumps(body))
 
+    def plain_route(ws) -> None:  # a server that advertises none of it (this one's hello, less those keys)
+        server = ws.connect_to_server()
+        ws.on_message(lambda message: server.send(message))
+
+        def to_page(message) -> None:
+            msg = json.loads(message) if isinstance(message, str) else None
+            if msg is not None and msg.get("type") == "hello":
+                msg.pop("expression_models", None)
+                msg.pop("liveness", None)
+                message = json.dumps(msg)
+            ws.send(message)
+
+        server.on_message(to_page)
+
     app = create_app(FaceAnalyzer(models_dir))
     with live_server(app) as srv:
-        with open_page(srv, video) as (page, outside, errors):  # this server: no such controls, no such keys
+        with open_page(srv, video, wait_ok=False) as (page, outside, errors):  # no such controls, no such keys
+            page.route_web_socket("**/ws/stream", plain_route)
+            page.reload()
+            page.wait_for_selector("#server-state[data-state=ok]")
             page.wait_for_function("() => window.faceapiPage.state().hello !== null", timeout=20_000)
             plain = {"hidden": [page.is_hidden(s) for s in ("#field-expression-model", "#check-calibrated",
                                                             "#check-liveness")],

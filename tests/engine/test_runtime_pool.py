@@ -34,7 +34,9 @@ import json, os
 import numpy as np
 import onnxruntime
 from faceapi import AnalyzeOptions, FaceAnalyzer, load_image
+from faceapi.engine.preprocess import compile_resize
 from faceapi.engine.runtime import shared_pool_threads
+compile_resize()  # numba's own threads (its threading layer, e.g. OpenMP's when torch is installed) are not pools
 before = {COUNT_THREADS}
 analyzer = FaceAnalyzer(runtime=None)
 analyzer.load()

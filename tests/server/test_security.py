@@ -470,7 +470,10 @@ def test_matching_survives_bad_rows_already_stored(http, gallery, descriptor, sh
     pid = None
     try:
         with sqlite3.connect(gallery.path) as db:
-            pid = db.execute("INSERT INTO people (name, created) VALUES ('corrupt', '2026-01-01T00:00:00Z')").lastrowid
+            # written by hand as another writer would: a new change version, the person marked with it
+            version = db.execute("UPDATE gallery_state SET version = version + 1 RETURNING version").fetchone()[0]
+            pid = db.execute("INSERT INTO people (name, name_key, created, revision) "
+                             "VALUES ('corrupt', 'corrupt', '2026-01-01T00:00:00Z', ?)", (version,)).lastrowid
             for vector in ([3.4e38] * 128, [float("nan")] * 128, [-3.4e38] * 64 + [0.0] * 64):
                 db.execute("INSERT INTO descriptors (person_id, vector, created) VALUES (?, ?, '2026-01-01T00:00:00Z')",
                            (pid, st.pack("<128f", *vector)))

@@ -488,6 +488,7 @@ def test_every_project_error_has_one_status():
 
     import faceapi.errors as project_errors
     import faceapi.gallery as gallery
+    from faceapi.results import Liveness
     from faceapi.server import errors as table
     classes = [c for _, c in inspect.getmembers(project_errors, inspect.isclass)
                if issubclass(c, project_errors.FaceApiError) and c is not project_errors.FaceApiError]
@@ -499,7 +500,12 @@ def test_every_project_error_has_one_status():
             "ModelNotFoundError": 503, "GalleryUnavailable": 503, "GalleryError": 422, "UnknownPersonError": 404,
             "NameTakenError": 409, "FaceCountError": 422}
     for cls in classes:
-        exc = cls("x", 2) if cls is gallery.FaceCountError else cls("x")
+        if cls is gallery.FaceCountError:
+            exc = cls("x", 2)
+        elif cls is project_errors.NotLiveError:
+            exc = cls("x", Liveness(0.01, False, 0.03))
+        else:
+            exc = cls("x")
         assert table.status_of(exc) == want.get(cls.__name__, table.ERROR_STATUS[cls]), cls
         assert table.error_payload(exc)["error"] == "x"
     assert table.error_payload(gallery.FaceCountError("two faces", 2)) == {"error": "two faces", "faces": 2}

@@ -114,7 +114,7 @@ def _register_expressions(sub: argparse._SubParsersAction[argparse.ArgumentParse
                                    "face-api.js's names (neutral, happy, sad, angry, fearful, disgusted, "
                                    "surprised). The full chain runs and the largest face counts (a miss is "
                                    "a wrong answer), or --crop: each image is the face crop.")
-    p.add_argument("dir", metavar="DIR")
+    p.add_argument("dir", metavar="DIR", help="a folder of label folders (DIR/<label>/<image>)")
     p.add_argument("--crop", action="store_true", help="each image is a face crop (no detector)")
     p.add_argument("--expression-model", default=expression_models.DEFAULT_MODEL, metavar="NAME",
                    help=f"expression model: {', '.join(expression_models.names())} (default "
@@ -129,7 +129,7 @@ def _register_verification(sub: argparse._SubParsersAction[argparse.ArgumentPars
                        description="Face verification with the 128-d descriptor on LFW's layout: DIR/pairs.txt "
                                    "and DIR/images/NAME/NAME_NNNN.jpg. The full chain runs (largest face), or "
                                    "--crop: each image is the face crop.")
-    p.add_argument("dir", metavar="DIR")
+    p.add_argument("dir", metavar="DIR", help="a folder with LFW's pairs.txt and images/NAME/NAME_NNNN.jpg")
     p.add_argument("--crop", action="store_true", help="each image is a face crop (no detector)")
     p.add_argument("--threshold", type=float, default=0.6, metavar="D",
                    help="match when the distance is below D (default 0.6, face-api.js's)")

@@ -20,6 +20,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from faceapi.errors import (
+    EvaluationError,
     FaceApiError,
     FaceCountError,
     GalleryError,
@@ -83,6 +84,8 @@ ERROR_STATUS: dict[type[FaceApiError], int] = {
     NameTakenError: 409,
     GalleryUnreachableError: 503,
     SampleMismatchError: 409,
+    NotLiveError: 422,  # a face judged a photo is not enrolled (the message says its score)
+    EvaluationError: 400,  # `faceapi eval`'s data errors (no route raises them today)
     FaceCountError: 422,
     VideoError: 422,
 }

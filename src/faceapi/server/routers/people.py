@@ -56,7 +56,10 @@ async def _describe(ctx: ServerContext, upload: Upload, crop: bool, require_live
 
 async def _for_person(person_id: int, fn: Callable[[int], T]) -> T:
     """`fn(person_id)` off the event loop, with the gallery's "no such person" error reduced to the id asked
-    for: the library's message names the gallery's location, which a client is not told."""
+    for: the library's message names the gallery's location, which a client is not told. An id no database
+    row can have (SQLite's and PostgreSQL's ids are signed 64-bit) is nobody, not an overflow."""
+    if not 1 <= person_id <= 2**63 - 1:
+        raise UnknownPersonError(f"no person with id {person_id}")
     try:
         return await asyncio.to_thread(fn, person_id)
     except UnknownPersonError:
