@@ -4,7 +4,8 @@ announces them, and their choices go in the settings as `expression_model`, `cal
 `expressions.calibrated`, `expressions.model` and `liveness` are shown (calibrated bars, said so; live/spoof on
 the tag). A server that announces none of it gets none of it. The hello and results of a newer server are
 made by routing this server's WebSocket (as in test_page_motion.py), since the server's own nets differ
-from these; the settings the page sends are recorded and the new keys kept from this server. Log out: POST /api/logout where the server has it, else the page says the server has none."""
+from these; the settings the page sends are recorded and the new keys kept from this server.
+Log out: POST /api/logout where the server has it, else the page says the server has none."""
 
 from __future__ import annotations
 
