@@ -105,6 +105,14 @@ def calibrate(logits: np.ndarray, model: str = DEFAULT_MODEL) -> np.ndarray:
     return softmax(np.asarray(logits, np.float32) / np.float32(temperature(model)))
 
 
+def calibrate_probabilities(probabilities: np.ndarray, model: str = DEFAULT_MODEL) -> np.ndarray:
+    """`calibrate` from probabilities instead of logits (a tracker's smoothed ones): ``log p`` is the logits
+    less a constant, so ``softmax(log(p) / T)`` equals ``softmax(logits / T)`` for probabilities that are a
+    softmax, and stays a monotone map (same largest label) for a mean of them."""
+    p = np.clip(np.asarray(probabilities, np.float64), 1e-30, None)
+    return calibrate(np.log(p), model)
+
+
 def predict(analyzer: FaceAnalyzer, crops: Sequence[np.ndarray], model: str = DEFAULT_MODEL,
             calibrated: bool = False) -> list[Expressions]:
     """The expressions of face crops by `model`, with calibrated probabilities when asked for.
@@ -136,5 +144,5 @@ def predict_input(analyzer: FaceAnalyzer, batch: np.ndarray, model: str = DEFAUL
             for i in range(len(batch))]
 
 
-__all__ = ["DEFAULT_MODEL", "EXPRESSION_MODELS", "ExpressionModel", "calibrate", "calibration", "get", "names",
-           "predict", "predict_input", "temperature"]
+__all__ = ["DEFAULT_MODEL", "EXPRESSION_MODELS", "ExpressionModel", "calibrate", "calibrate_probabilities",
+           "calibration", "get", "names", "predict", "predict_input", "temperature"]

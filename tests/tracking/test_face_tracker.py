@@ -159,3 +159,24 @@ def test_options_change_keeps_ids_and_runs_the_detector(analyzer, stream_options
     assert r.reason == "options" and r.faces[0].track == 1
     ag = r.faces[0].face.age_gender
     assert ag is not None and r.faces[0].face.expressions is None
+
+
+def test_smoothed_expressions_keep_their_calibration(analyzer, stream_options, happy_clip):
+    """With `calibrated` on, a tracked face's smoothed expressions carry calibrated probabilities: the
+    model's temperature applied to the smoothed probabilities (softmax(log p / T)); on the first frame,
+    where smoothed equals raw, they equal the engine's own calibration of the logits."""
+    from dataclasses import replace
+
+    from faceapi.expression_models import calibrate_probabilities
+
+    options = replace(stream_options, calibrated=True)
+    frames = run(FaceTracker(analyzer, options, TrackingOptions()), happy_clip.frames[:12])
+    first = frames[0].faces[0]
+    assert first.raw.expressions.calibrated is not None
+    np.testing.assert_allclose(first.face.expressions.calibrated, first.raw.expressions.calibrated, atol=1e-5)
+    for frame in frames:
+        for tf in frame.faces:
+            e = tf.face.expressions
+            assert e.calibrated is not None, "the smoothed expressions lost their calibration"
+            np.testing.assert_allclose(e.calibrated, calibrate_probabilities(np.array(e.probabilities)), atol=1e-6)
+            assert int(np.argmax(e.calibrated)) == int(np.argmax(e.probabilities))

@@ -57,6 +57,7 @@ from typing import Any
 import numpy as np
 
 from faceapi.errors import OptionsError
+from faceapi.expression_models import DEFAULT_MODEL, calibrate_probabilities
 from faceapi.image import ImageInput, load_image
 from faceapi.matching import MatcherSource
 from faceapi.options import AnalyzeOptions, TrackingOptions
@@ -391,8 +392,12 @@ class _Track:
             face = face.with_(landmarks=Landmarks68(pts, (box.x, box.y), box.width, box.height),
                               aligned_box=aligned_box(pts, det.image_width, det.image_height))
         if raw.expressions is not None:
-            probs = self.expressions(np.asarray(raw.expressions.probabilities))
-            face = face.with_(expressions=Expressions(tuple(float(p) for p in probs)))
+            e = raw.expressions
+            probs = self.expressions(np.asarray(e.probabilities))
+            # the smoothed probabilities keep the raw ones' model and, when asked for, their calibration
+            cal = None if e.calibrated is None else tuple(
+                float(p) for p in calibrate_probabilities(probs, e.model or DEFAULT_MODEL))
+            face = face.with_(expressions=Expressions(tuple(float(p) for p in probs), calibrated=cal, model=e.model))
         if raw.age_gender is not None:
             ag = raw.age_gender
             p = ag.gender_probability
