@@ -56,8 +56,10 @@ def test_eval_liveness_cli_on_a_slice(nuaa, tmp_path, capsys, models_dir):
             for p in sorted((nuaa / cls).glob(f"{subject}_*"))[:3]:
                 (tmp_path / cls / p.name).symlink_to(p)
     plot = tmp_path / "chart.png"
-    assert main(["eval", "liveness", str(tmp_path), "--json", "--items", "--plot", str(plot)]) == 0
-    report = json.loads(capsys.readouterr().out)
+    assert main(["eval", "liveness", str(tmp_path), "--items", "--plot", str(plot)]) == 0
+    out = capsys.readouterr()
+    report = json.loads(out.out)  # eval's one JSON document on stdout, the summary on stderr
+    assert "APCER" in out.err and "EER" in out.err
     assert report["real"] == report["attacks"] == 6
     items = [LivenessItem(**d) for d in report["items"]]
     real, attack = liveness_scores_by_class(items)
@@ -67,7 +69,9 @@ def test_eval_liveness_cli_on_a_slice(nuaa, tmp_path, capsys, models_dir):
     assert report["eer"] == pytest.approx(liveness_eer(real, attack)[0])
     assert set(report["held_out"]["thresholds"]) == {"0002", "0009"}
     assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    assert main(["eval", "liveness", str(tmp_path)]) == 0
-    assert "APCER" in capsys.readouterr().out
+    figures = tmp_path / "figures.json"
+    assert main(["eval", "liveness", str(tmp_path), "--limit", "2", "--json", str(figures)]) == 0
+    limited = json.loads(figures.read_text())
+    assert limited["real"] == limited["attacks"] == 2 and "items" not in limited
     with pytest.raises(OptionsError, match="real/ and attack/"):
         liveness_images(tmp_path / "real")

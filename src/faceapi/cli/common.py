@@ -35,14 +35,20 @@ def add_gallery_arg(p: argparse.ArgumentParser | argparse._ArgumentGroup, use: s
 
 
 def add_detector_args(p: argparse.ArgumentParser) -> None:
+    """The detector's flags (`add_detector_choice_args`), the models folder and the runtime flags."""
+    add_detector_choice_args(p)
+    add_models_dir_arg(p)
+    add_runtime_args(p)
+
+
+def add_detector_choice_args(p: argparse.ArgumentParser) -> None:
+    """``--detector``, ``--input-size``, ``--min-score``, ``--max-results`` (`analyze_options` reads them)."""
     p.add_argument("--detector", choices=("ssd", "tiny"), default="ssd",
                    help="SSD MobileNetV1 (default, more accurate) or Tiny Face Detector (faster)")
     p.add_argument("--input-size", type=int, default=416, metavar="N",
                    help="tiny detector input size, a multiple of 32 (default 416)")
     p.add_argument("--min-score", type=float, default=0.5, metavar="X", help="minimum detection score (default 0.5)")
     p.add_argument("--max-results", type=int, default=100, metavar="N", help="SSD: at most N faces (default 100)")
-    add_models_dir_arg(p)
-    add_runtime_args(p)
 
 
 def add_runtime_args(p: argparse.ArgumentParser | argparse._ArgumentGroup) -> None:

@@ -23,9 +23,9 @@ from faceapi.cli.common import add_models_dir_arg, add_runtime_args, runtime_con
 from faceapi.errors import OptionsError
 
 #: Modules adding more kinds (each with ``register_eval(sub)``); a missing one is not part of the build.
-KIND_MODULES: tuple[str, ...] = ("faceapi.cli.eval_liveness",)
+KIND_MODULES: tuple[str, ...] = ("faceapi.cli.eval_liveness_cmd",)
 
-__all__ = ["KIND_MODULES", "add_common_args", "make_analyzer", "progress_bar", "register", "run"]
+__all__ = ["KIND_MODULES", "Outcome", "add_common_args", "make_analyzer", "progress_bar", "register", "run"]
 
 
 class Result(Protocol):

@@ -11,7 +11,7 @@ from faceapi.errors import FaceApiError
 
 #: Subcommand modules under faceapi.cli; each has register(subparsers) that sets `func` on its parser.
 SUBCOMMANDS = ("models_cmd", "detect_cmd", "analyze_cmd", "verify_cmd", "find_cmd", "serve_cmd", "people_cmd",
-               "export_cmd", "eval_cmd", "eval_liveness_cmd")  # eval_liveness_cmd adds `liveness` to eval's group
+               "export_cmd", "eval_cmd")
 
 
 def build_parser() -> argparse.ArgumentParser:
