@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Set up (venv, weights, Chromium, Ray) and run the lint, the type check, the documentation build (strict:
+# Set up (venv, weights, Chromium, PostgreSQL, Ray) and run the lint, the type check, the documentation build (strict:
 # a broken link or a docstring the API reference cannot read fails it) and the whole test suite.
 # Extra arguments go to pytest.
 set -euo pipefail

@@ -21,6 +21,8 @@ from faceapi.errors import FaceCountError, OptionsError
 from faceapi.gallery import Gallery, enrol_images
 from faceapi.matching import FaceMatcher, LabeledFaceDescriptors
 
+from helpers import missing
+
 
 @pytest.fixture(scope="module")
 def analyzer(models_dir) -> FaceAnalyzer:
@@ -56,13 +58,23 @@ def test_verify_different_people_crops(analyzer, character_photos, shared_dir):
         assert v.distance == pytest.approx(_reference_distance(shared_dir, a, b), abs=2e-3)
 
 
-def test_verify_reports_no_false_match_rate_until_measured(analyzer, character_photos):
+def test_verify_reports_the_measured_false_match_rate(analyzer, character_photos, shared_dir):
+    """At face-api.js's 0.6, verify states the false-match rate `faceapi eval verification` measures on LFW
+    fold 1 (measured again here); at a threshold never measured it claims none."""
+    from faceapi.evaluation.verification import evaluate_verification
+
+    lfw = shared_dir / "eval" / "verification" / "lfw-fold1"
+    if not (lfw / "pairs.txt").is_file():
+        missing(f"no LFW pairs in {lfw}")
+    measured = evaluate_verification(lfw, crop=True, threshold=0.6, analyzer=analyzer)
     amy = character_photos["amy"]
     v = faceapi.verify(amy[0], amy[1], crop=True, analyzer=analyzer)
-    assert FALSE_MATCH_RATES == {}  # filled from `faceapi eval verification` (LFW) once measured
-    assert v.false_match_rate is None and v.measured_on is None
-    assert v.to_dict() == {"same": True, "distance": v.distance, "threshold": 0.6, "false_match_rate": None,
-                           "measured_on": None}
+    assert v.false_match_rate == FALSE_MATCH_RATES[0.6][0] == measured.fmr.value
+    assert v.measured_on is not None and "lfw-fold1" in v.measured_on
+    assert v.to_dict() == {"same": True, "distance": v.distance, "threshold": 0.6,
+                           "false_match_rate": v.false_match_rate, "measured_on": v.measured_on}
+    other = faceapi.verify(amy[0], amy[1], crop=True, threshold=0.55, analyzer=analyzer)
+    assert other.false_match_rate is None and other.measured_on is None
 
 
 def test_verify_threshold_decides(analyzer, character_photos):

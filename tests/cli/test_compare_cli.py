@@ -9,6 +9,7 @@ import os
 import stat
 
 from faceapi.batch.records import SMALL_IMAGE_SIDE
+from faceapi.compare import FALSE_MATCH_RATES
 
 
 def test_verify_same_and_different_both_exit_0(analyze_cli, character_photos):
@@ -18,7 +19,7 @@ def test_verify_same_and_different_both_exit_0(analyze_cli, character_photos):
     same = json.loads(out)
     assert same["same"] is True and same["distance"] < same["threshold"] == 0.6
     assert same["a"] == str(amy[0]) and same["b"] == str(amy[1])
-    assert same["false_match_rate"] is None and same["measured_on"] is None  # not measured yet (LFW: issue 18)
+    assert same["false_match_rate"] == FALSE_MATCH_RATES[0.6][0] and "lfw-fold1" in same["measured_on"]
     rc, out, err = analyze_cli(["verify", amy[0], penny[0], "--crop"])
     assert rc == 0, err
     different = json.loads(out)

@@ -21,3 +21,13 @@ def http(server):
     """An authenticated HTTP client (the token as a Bearer header) of the module's `server` fixture."""
     with server.client(timeout=120) as client:
         yield client
+
+
+@pytest.fixture(scope="module")
+def gallery(tmp_path_factory):
+    """A SQLite gallery of the module's own (test_server_people.py has its own, over both stores)."""
+    from faceapi.gallery import Gallery
+
+    g = Gallery(tmp_path_factory.mktemp("people") / "gallery.sqlite3")
+    yield g
+    g.close()

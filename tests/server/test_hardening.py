@@ -143,15 +143,6 @@ PNG = {"content-type": "image/png"}
 
 
 @pytest.fixture(scope="module")
-def gallery(tmp_path_factory):
-    from faceapi.gallery import Gallery
-
-    g = Gallery(tmp_path_factory.mktemp("people") / "gallery.sqlite3")
-    yield g
-    g.close()
-
-
-@pytest.fixture(scope="module")
 def server(models_dir, gallery, create_app, live_server):
     from faceapi.pipeline import FaceAnalyzer
 

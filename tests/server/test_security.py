@@ -29,15 +29,6 @@ EVIL_HOST = "rebind.evil.example"
 
 
 @pytest.fixture(scope="module")
-def gallery(tmp_path_factory):
-    from faceapi.gallery import Gallery
-
-    g = Gallery(tmp_path_factory.mktemp("people") / "gallery.sqlite3")
-    yield g
-    g.close()
-
-
-@pytest.fixture(scope="module")
 def server(models_dir, gallery, create_app, live_server):
     app = create_app(FaceAnalyzer(models_dir), max_frame_bytes=200_000, gallery=gallery)
     with live_server(app, head_timeout_s=1.0) as srv:
