@@ -8,7 +8,7 @@ import importlib.util
 import re
 from pathlib import Path
 
-import pytest
+from helpers import require
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = ROOT / "docs"
@@ -31,7 +31,7 @@ def test_every_page_is_in_the_nav():
 
 
 def test_every_route_and_message_is_documented():
-    pytest.importorskip("fastapi")
+    require("fastapi")
     from faceapi.server.app import create_app
 
     protocol = (DOCS / "protocol.md").read_text()

@@ -15,7 +15,7 @@ import time
 import httpx
 import pytest
 
-from helpers import require
+from helpers import missing, require
 
 
 def _tls_client_context() -> ssl.SSLContext:
@@ -249,7 +249,7 @@ def _big_gallery(path, people: int) -> None:
 # built before the body was read: these 1,000 requests with 1-byte bodies added over 500 MB.
 def test_memory_does_not_grow_with_request_parameters(models_dir, tmp_path, serve_process):
     if not os.path.isdir("/proc/self"):
-        pytest.skip("needs /proc to read the server's memory")
+        missing("reading the server's memory needs /proc (Linux)")
     gallery = tmp_path / "big.sqlite3"
     _big_gallery(gallery, 20_000)
     env = {**os.environ, "FACEAPI_MODELS": str(models_dir)}
