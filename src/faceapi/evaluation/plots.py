@@ -71,7 +71,7 @@ def plot_expressions(result: ExpressionEvaluation, path: str | os.PathLike[str])
                  f"{' calibrated' if result.calibrated else ''}{' (crops)' if result.crop else ' (chain)'}, "
                  f"n={result.n}", fontsize=10)
     fig.tight_layout()
-    fig.savefig(path, dpi=80)
+    fig.savefig(path, dpi=80, bbox_inches="tight")  # rotated tick labels would push the axis titles out
     plt.close(fig)
 
 
@@ -102,7 +102,7 @@ def plot_verification(result: VerificationEvaluation, path: str | os.PathLike[st
     fig.suptitle(f"{os.path.basename(result.dataset.rstrip('/'))}: accuracy {result.accuracy.value:.1%} at "
                  f"{result.threshold:g}", fontsize=10)
     fig.tight_layout()
-    fig.savefig(path, dpi=80)
+    fig.savefig(path, dpi=80, bbox_inches="tight")  # rotated tick labels would push the axis titles out
     plt.close(fig)
 
 
