@@ -46,6 +46,16 @@ class GalleryUnreachableError(GalleryError):
     operation may be retried (a server answers 503)."""
 
 
+class GalleryStorageError(GalleryError):
+    """The gallery's storage failed under a write or a read (an I/O error, a file damaged while in use):
+    nothing of the operation was kept, the gallery is as it was before it (a server answers 503)."""
+
+
+class GalleryFullError(GalleryStorageError):
+    """The disk (or quota, or file-size limit) holding the gallery is full: the write was rolled back whole
+    and the gallery is as it was; it works again once there is room (a server answers 507)."""
+
+
 class SampleMismatchError(GalleryError):
     """A new sample of an existing person is farther than the match threshold from all their samples: it
     may be somebody else (a typo in the name must not merge two people); a server answers 409."""

@@ -26,6 +26,7 @@ from __future__ import annotations
 import logging
 import os
 import sqlite3
+import tempfile
 import threading
 import time
 from abc import ABC, abstractmethod
@@ -39,7 +40,14 @@ from typing import Any
 
 import numpy as np
 
-from faceapi.errors import GalleryError, NameTakenError, SampleMismatchError, UnknownPersonError
+from faceapi.errors import (
+    GalleryError,
+    GalleryFullError,
+    GalleryStorageError,
+    NameTakenError,
+    SampleMismatchError,
+    UnknownPersonError,
+)
 from faceapi.gallery import interchange
 from faceapi.gallery.interchange import DescriptorRow, now_iso
 from faceapi.gallery.validation import (
@@ -615,6 +623,21 @@ class GalleryStore(ABC):
             return found
 
 
+def _create_schema(db: sqlite3.Connection) -> None:
+    """The current schema in an empty database, marked as a faceapi gallery, in one transaction."""
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        for stmt in _SQLITE_SCHEMA.split(";"):
+            if stmt.strip():
+                db.execute(stmt)
+        db.execute(f"PRAGMA application_id = {APPLICATION_ID}")
+        db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+        db.execute("COMMIT")
+    except BaseException:
+        db.execute("ROLLBACK")
+        raise
+
+
 def _migrate_1_to_2(store: Gallery, db: sqlite3.Connection) -> None:
     """Version 1 compared names case-insensitively for ASCII only; version 2 has the `name_key` unique key.
     People whose names now collide are never merged: the later one (by id) is renamed ``NAME (2)`` (or the
@@ -670,19 +693,17 @@ class Gallery(GalleryStore):
         self.path = Path(path) if path is not None else default_gallery_path()
         self.location = str(self.path)
         memory = str(self.path) == ":memory:"
-        new_file = False
+        version = SCHEMA_VERSION
         if not memory:
             if not self.path.exists():
                 if not create:
                     raise GalleryError(f"gallery {self.path} does not exist")
                 if not self.path.parent.exists():
                     self.path.parent.mkdir(mode=0o700, parents=True)
-                new_file = True
+                self._create_file()
             elif self.path.is_dir():
                 raise GalleryError(f"gallery {self.path} is a folder, expected a file")
         try:
-            if new_file:  # created private before SQLite opens it (it keeps the mode of an existing file)
-                os.close(os.open(self.path, os.O_CREAT | os.O_WRONLY, 0o600))
             self._db = sqlite3.connect(str(self.path), timeout=10.0, isolation_level=None,
                                        check_same_thread=False)
         except (sqlite3.Error, OSError) as exc:
@@ -690,17 +711,92 @@ class Gallery(GalleryStore):
         try:
             self._db.execute("PRAGMA foreign_keys = ON")
             self._db.execute("PRAGMA busy_timeout = 10000")
-            if not memory:
+            if memory:
+                _create_schema(self._db)
+            else:
+                # everything that refuses a file reads only: a file that is not a gallery this faceapi can
+                # use is left exactly as it is (bytes, mode, mtime), whatever it holds
+                version = self._check_file()
                 self._db.execute("PRAGMA journal_mode = WAL")
                 self._make_private()
             self._db.execute("PRAGMA synchronous = FULL")
-            self._setup()
+            if not memory:
+                self._migrate(version)
         except sqlite3.DatabaseError as exc:
             self._db.close()
-            raise GalleryError(f"{self.path} is not a faceapi gallery ({exc})") from exc
-        except GalleryError:
+            raise self._open_error(exc) from exc
+        except BaseException:
             self._db.close()
             raise
+
+    def _create_file(self) -> None:
+        """A new gallery file appears whole or not at all: made private (0600) under a temporary name in
+        its folder, its schema committed and flushed, then linked to its name (a link never replaces a
+        file: if another process made the gallery meanwhile, theirs is kept). A kill in between leaves at
+        most a stray ``.part`` file, never an empty or half-made gallery, so an existing empty file is
+        never ours: it is refused (`_check_file`), not silently turned into a new gallery."""
+        fd, name = tempfile.mkstemp(dir=self.path.parent, prefix=f".{self.path.name}.", suffix=".part")
+        os.close(fd)
+        tmp = Path(name)
+        try:
+            db = sqlite3.connect(name, isolation_level=None)
+            try:
+                _create_schema(db)
+            finally:
+                db.close()
+            with open(tmp, "rb") as f:
+                os.fsync(f.fileno())
+            try:
+                os.link(tmp, self.path)
+            except FileExistsError:
+                pass
+            except OSError:  # a file system without hard links: a rename, unless the name appeared meanwhile
+                if not self.path.exists():
+                    os.replace(tmp, self.path)
+        except (sqlite3.Error, OSError) as exc:
+            raise self._open_error(exc, creating=True) from exc
+        finally:
+            tmp.unlink(missing_ok=True)
+            Path(f"{name}-journal").unlink(missing_ok=True)
+
+    def _open_error(self, exc: BaseException, creating: bool = False) -> GalleryError:
+        """What opening (or creating) the gallery failed of, for the user: full disk, damage or not a gallery."""
+        err = self._db_error(exc)
+        if creating:
+            if isinstance(err, GalleryFullError):
+                return GalleryFullError(f"cannot create gallery {self.path}: the disk is full ({exc})")
+            return GalleryError(f"cannot create gallery {self.path}: {exc}")
+        if getattr(exc, "sqlite_errorname", "") == "SQLITE_NOTADB":
+            return GalleryError(f"{self.path} is not a faceapi gallery ({exc}); it is left as it is")
+        if isinstance(err, GalleryStorageError) and not isinstance(err, GalleryFullError):
+            return GalleryStorageError(f"{err}. It is left as it is")
+        return err or GalleryError(f"cannot open gallery {self.path}: {exc}")
+
+    def _check_file(self) -> int:
+        """Refuse an existing file that is not a faceapi gallery this version can use -- empty, not SQLite,
+        damaged, another application's database, a newer schema -- reading only. Returns its schema version."""
+        db = self._db
+        if int(db.execute("PRAGMA page_count").fetchone()[0]) == 0:
+            raise GalleryError(
+                f"gallery {self.path} is an empty file (0 bytes), not a faceapi gallery (faceapi never leaves one: "
+                f"a new gallery appears complete). If it held people it was truncated: restore it from a backup "
+                f"or import an export into a new gallery; to start an empty gallery, remove the file. It is left "
+                f"as it is")
+        app = int(db.execute("PRAGMA application_id").fetchone()[0])
+        version = int(db.execute("PRAGMA user_version").fetchone()[0])
+        if app != APPLICATION_ID:
+            raise GalleryError(f"{self.path} is an SQLite file but not a faceapi gallery (another application's "
+                               f"database?); it is left as it is")
+        if version > SCHEMA_VERSION:
+            raise GalleryError(f"gallery {self.path} has schema version {version}, written by a newer faceapi; "
+                               f"this one reads versions up to {SCHEMA_VERSION}. It is left as it is: use the "
+                               f"newer faceapi (its `faceapi people export` can be imported here)")
+        problems = [str(r[0]) for r in db.execute("PRAGMA quick_check(5)").fetchall()]
+        if problems != ["ok"]:
+            raise GalleryStorageError(
+                f"gallery {self.path} is damaged (SQLite's check: {'; '.join(problems)}): restore it from a backup, "
+                f"or import an export into a new gallery. It is left as it is")
+        return version
 
     def _make_private(self) -> None:
         """The gallery holds biometric data: the file and its -wal/-shm companions 0600 (SQLite makes those
@@ -719,31 +815,9 @@ class Gallery(GalleryStore):
         except (OSError, ImportError) as exc:
             log.warning("cannot make %s private (%s)", folder, exc)
 
-    def _setup(self) -> None:
+    def _migrate(self, version: int) -> None:
+        """Bring an older schema up to `SCHEMA_VERSION`, in one transaction (all or nothing)."""
         db = self._db
-        version = db.execute("PRAGMA user_version").fetchone()[0]
-        app = db.execute("PRAGMA application_id").fetchone()[0]
-        if version == 0:
-            tables = db.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]
-            if tables:
-                raise GalleryError(f"{self.path} is an SQLite file but not a faceapi gallery")
-            db.execute("BEGIN IMMEDIATE")
-            try:
-                for stmt in _SQLITE_SCHEMA.split(";"):
-                    if stmt.strip():
-                        db.execute(stmt)
-                db.execute(f"PRAGMA application_id = {APPLICATION_ID}")
-                db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
-                db.execute("COMMIT")
-            except BaseException:
-                db.execute("ROLLBACK")
-                raise
-            return
-        if app != APPLICATION_ID:
-            raise GalleryError(f"{self.path} is an SQLite file but not a faceapi gallery")
-        if version > SCHEMA_VERSION:
-            raise GalleryError(f"gallery {self.path} has schema version {version}, written by a newer faceapi; "
-                               f"this one reads versions up to {SCHEMA_VERSION}")
         if version < SCHEMA_VERSION:
             db.execute("BEGIN IMMEDIATE")
             try:
@@ -771,11 +845,21 @@ class Gallery(GalleryStore):
         self._db.execute("COMMIT" if commit else "ROLLBACK")
 
     def _db_error(self, exc: BaseException) -> GalleryError | None:
-        if isinstance(exc, sqlite3.OperationalError) and ("locked" in str(exc) or "readonly" in str(exc)):
+        if not isinstance(exc, sqlite3.Error):
+            return None
+        code = getattr(exc, "sqlite_errorname", "") or ""
+        if code.startswith("SQLITE_FULL"):  # ENOSPC (a file-size limit or a quota is an I/O error below)
+            return GalleryFullError(f"gallery {self.path}: the disk is full ({exc}); nothing of this change was "
+                                    f"written and the gallery is as it was: free some space and try again")
+        if code.startswith(("SQLITE_CORRUPT", "SQLITE_NOTADB")):
+            return GalleryStorageError(f"gallery {self.path} is damaged ({exc}): restore it from a backup, or import "
+                                       f"an export into a new gallery")
+        if code.startswith(("SQLITE_IOERR", "SQLITE_CANTOPEN")):
+            return GalleryStorageError(f"gallery {self.path}: the storage failed ({exc}); nothing of this change "
+                                       f"was written")
+        if code.startswith(("SQLITE_BUSY", "SQLITE_LOCKED", "SQLITE_READONLY")) or "locked" in str(exc):
             return GalleryError(f"gallery {self.path} is busy or read-only: {exc}")
-        if isinstance(exc, sqlite3.Error):
-            return GalleryError(f"gallery {self.path}: write failed: {exc}")
-        return None
+        return GalleryError(f"gallery {self.path}: {exc}")
 
     def _is_unique_violation(self, exc: BaseException) -> bool:
         return isinstance(exc, sqlite3.IntegrityError) and "UNIQUE" in str(exc)

@@ -24,6 +24,8 @@ from faceapi.errors import (
     FaceApiError,
     FaceCountError,
     GalleryError,
+    GalleryFullError,
+    GalleryStorageError,
     GalleryUnreachableError,
     ImageError,
     ModelError,
@@ -83,6 +85,8 @@ ERROR_STATUS: dict[type[FaceApiError], int] = {
     UnknownPersonError: 404,
     NameTakenError: 409,
     GalleryUnreachableError: 503,
+    GalleryStorageError: 503,  # an I/O error or a damaged file under the server: nothing written
+    GalleryFullError: 507,  # Insufficient Storage: the disk is full; the write was rolled back whole
     SampleMismatchError: 409,
     NotLiveError: 422,  # a face judged a photo is not enrolled (the message says its score)
     EvaluationError: 400,  # `faceapi eval`'s data errors (no route raises them today)
@@ -152,7 +156,9 @@ def validation_message(errors: Sequence[Any]) -> str:
 
 async def _on_project_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, FaceApiError)
-    if status_of(exc) >= 500 and not isinstance(exc, (ModelError, GalleryUnavailable, GalleryUnreachableError)):
+    if isinstance(exc, (ModelError, GalleryStorageError)):  # the operator must act (fetch weights, free disk)
+        log.warning("%s on %s: %s", type(exc).__name__, request.url.path, exc)
+    elif status_of(exc) >= 500 and not isinstance(exc, (GalleryUnavailable, GalleryUnreachableError)):
         log.error("unmapped %s on %s: %s", type(exc).__name__, request.url.path, exc)
     return error_response(exc)
 
