@@ -182,14 +182,16 @@ class ServeProcess(Authenticated):
     ``--fd``: requests sent before the server is up wait in the socket's backlog, not refused.
     ``with ServeProcess([...], env) as proc``; `proc.stderr` holds its stderr after the block. Unless ARGS
     give ``--token`` or ``--no-token``, the server gets a fresh token through $FACEAPI_TOKEN (`proc.token`);
-    with ``--https`` or ``--lan``, `proc.url` is https:// (clients must then ignore certificate errors)."""
+    with ``--https`` or ``--lan``, `proc.url` is https:// (clients must then ignore certificate errors).
+    `wrap`: a command the server runs under (e.g. ``nsenter`` into a mount namespace: tests/faults)."""
 
-    def __init__(self, args: list[str], env: dict | None = None) -> None:
+    def __init__(self, args: list[str], env: dict | None = None, wrap: tuple[str, ...] | list[str] = ()) -> None:
         import os
         import secrets
         import socket
 
         self.args = args
+        self.wrap = list(wrap)
         env = dict(os.environ if env is None else env)
         if "--no-token" in args:
             self.token = None
@@ -212,7 +214,8 @@ class ServeProcess(Authenticated):
         import sys
 
         fd = self.sock.fileno()
-        self.proc = subprocess.Popen([sys.executable, "-m", "faceapi.cli.main", "serve", "--fd", str(fd), *self.args],
+        self.proc = subprocess.Popen([*self.wrap, sys.executable, "-m", "faceapi.cli.main", "serve", "--fd", str(fd),
+                                      *self.args],
                                      stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=self.env, pass_fds=(fd,))
         self.sock.close()  # the child holds the socket now: if it dies, connections are refused, not left waiting
         return self

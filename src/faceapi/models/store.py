@@ -84,8 +84,14 @@ def check_model(name: str, folder: Path) -> ModelStatus:
             sizes[fname] = None
             problem = problem or f"{fname} is missing"
             continue
-        sizes[fname] = path.stat().st_size
-        if problem is None and sha256_file(path) != digest:
+        try:
+            sizes[fname] = path.stat().st_size
+            matches = problem is not None or sha256_file(path) == digest
+        except OSError as exc:  # removed or unreadable since is_file(): the folder is changing under us
+            sizes[fname] = None
+            problem = problem or f"{fname} cannot be read ({exc.strerror or exc})"
+            continue
+        if not matches:
             problem = f"{fname} does not match its pinned SHA-256 (corrupt or a different version)"
     return ModelStatus(name, sizes, problem is None, problem)
 
@@ -112,10 +118,20 @@ def load_weights(name: str, folder: str | os.PathLike[str] | None = None) -> Loa
     """
     spec = _files(name)
     root = model_dir(folder)
+    try:
+        return _load_weights(name, spec, root)
+    except OSError as exc:  # a file removed or unreadable between the checks and the reads
+        raise ModelNotFoundError(f"model {name!r} in {root}: cannot read its files ({exc}): {DOWNLOAD_HINT}") from exc
+
+
+def _load_weights(name: str, spec: ModelFiles, root: Path) -> LoadedWeights:
     manifest = root / spec.manifest
     if not manifest.is_file():
         raise ModelNotFoundError(f"model {name!r} not found in {root} ({spec.manifest} missing): {DOWNLOAD_HINT}")
     bin_path = root / spec.bin
+    if not bin_path.is_file() and sha256_file(manifest) == spec.files[spec.manifest]:
+        # the npm manifest, whose one weights file is gone: say so (not a missing shard of "group 0")
+        raise ModelNotFoundError(f"model {name!r} in {root}: {spec.bin} is missing: {DOWNLOAD_HINT}")
     if bin_path.is_file():
         status = check_model(name, root)
         if not status.verified:
