@@ -7,8 +7,8 @@ import shutil
 from pathlib import Path
 
 import pytest
-from faulting import SmallDisk, faceapi_env
 
+from faulting import SmallDisk, faceapi_env
 from helpers import require
 
 

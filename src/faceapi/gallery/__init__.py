@@ -51,6 +51,7 @@ from faceapi.gallery.validation import (
 
 __all__ = ["APPLICATION_ID", "DESCRIPTOR_SIZE", "EXPORT_FORMAT", "MAX_NAME_LENGTH", "MIGRATIONS", "RESERVED_NAMES",
            "SCHEMA_VERSION", "DescribedImage", "EnrolResult", "FaceCountError", "Gallery", "GalleryError",
-           "GalleryFullError", "GalleryStorageError", "GalleryStore", "GalleryUnreachableError", "NameTakenError", "Person", "UnknownPersonError",
+           "GalleryFullError", "GalleryStorageError", "GalleryStore", "GalleryUnreachableError", "NameTakenError",
+           "Person", "UnknownPersonError",
            "check_descriptor", "check_name", "default_gallery_path", "describe_face", "enrol_images", "image_sha256",
            "name_key", "normalise_name", "open_gallery", "user_gallery_path"]

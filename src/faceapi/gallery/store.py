@@ -848,9 +848,11 @@ class Gallery(GalleryStore):
         if not isinstance(exc, sqlite3.Error):
             return None
         code = getattr(exc, "sqlite_errorname", "") or ""
-        if code.startswith("SQLITE_FULL"):  # ENOSPC (a file-size limit or a quota is an I/O error below)
-            return GalleryFullError(f"gallery {self.path}: the disk is full ({exc}); nothing of this change was "
-                                    f"written and the gallery is as it was: free some space and try again")
+        # ENOSPC on a write is SQLITE_FULL; on the shared-memory index or a journal it may come as an I/O error
+        if code.startswith("SQLITE_FULL") or (code.startswith(("SQLITE_IOERR", "SQLITE_CANTOPEN"))
+                                              and self._disk_full()):
+            return GalleryFullError(f"gallery {self.path}: the disk is full ({exc}); nothing was written and the "
+                                    f"gallery is as it was: free some space and try again")
         if code.startswith(("SQLITE_CORRUPT", "SQLITE_NOTADB")):
             return GalleryStorageError(f"gallery {self.path} is damaged ({exc}): restore it from a backup, or import "
                                        f"an export into a new gallery")
@@ -860,6 +862,16 @@ class Gallery(GalleryStore):
         if code.startswith(("SQLITE_BUSY", "SQLITE_LOCKED", "SQLITE_READONLY")) or "locked" in str(exc):
             return GalleryError(f"gallery {self.path} is busy or read-only: {exc}")
         return GalleryError(f"gallery {self.path}: {exc}")
+
+    def _disk_full(self) -> bool:
+        """Whether the file system holding the gallery has (next to) no room left: under 1 MiB for us (root
+        may use the blocks reserved for it)."""
+        try:
+            st = os.statvfs(self.path.parent)
+        except (OSError, AttributeError):  # no statvfs (Windows): say what SQLite said
+            return False
+        free = st.f_bfree if hasattr(os, "geteuid") and os.geteuid() == 0 else st.f_bavail
+        return free * st.f_frsize < 1 << 20
 
     def _is_unique_violation(self, exc: BaseException) -> bool:
         return isinstance(exc, sqlite3.IntegrityError) and "UNIQUE" in str(exc)
