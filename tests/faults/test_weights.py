@@ -5,6 +5,7 @@ they were loaded); once the files are back the next load works, without a restar
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
@@ -38,6 +39,13 @@ def test_weights_folder_removed_before_any_load_then_restored(serve, weights_cop
         weights_copy.rename(away)
 
         _refused_naming(_analyze(http, face_photo), "tiny_face_detector_model-weights_manifest.json")
+        with srv.stream({"detector": "tiny", "landmarks": None, "expressions": False}) as ws:
+            ws.send(face_photo)  # the WebSocket: an error message for the frame, and the stream goes on
+            answer = ws.recv_json()
+            assert answer["type"] == "error" and answer["command"] == DOWNLOAD, answer
+            assert "tiny_face_detector_model-weights_manifest.json" in answer["error"], answer
+            ws.send(json.dumps({"type": "ping"}))
+            assert ws.recv_json() == {"type": "pong"}
         r = _load(http, list(SMALL_NETS))
         _refused_naming(r, "tiny_face_detector_model-weights_manifest.json")
         assert r.json()["state"] == "error" and r.json()["status"]["tiny_face_detector"] == "error"
