@@ -9,11 +9,13 @@ without a restart."""
 from __future__ import annotations
 
 import json
+import shutil
 import sys
 
 import numpy as np
 
 from faulting import integrity, people_in, run_cli
+from helpers import missing
 
 
 def _doc(names: list[str], per_person: int = 2, seed: int = 0) -> dict:
@@ -133,3 +135,22 @@ def test_a_new_gallery_on_a_full_disk_is_not_left_behind(small_disk):
     ran = run_cli(["people", "list", "--gallery", gallery], disk.wrap)
     assert ran.returncode == 0 and "0 people" in ran.stderr, ran.stderr
     assert integrity(gallery, disk.wrap) == "ok"
+
+
+def test_a_file_size_limit_under_the_server_is_a_storage_error_and_the_gallery_goes_on(serve, tmp_path):
+    """RLIMIT_FSIZE (``prlimit --fsize``: writes past it fail with EFBIG, which SQLite reports as an I/O
+    error): an import that does not fit is refused whole with 503, a write that fits still succeeds."""
+    if not shutil.which("prlimit"):
+        missing("prlimit (util-linux) is needed")
+    gallery = tmp_path / "gallery.sqlite3"
+    ran = run_cli(["people", "import", "-", "--gallery", gallery], input=json.dumps(_doc(["amy", "bob"])))
+    assert ran.returncode == 0, ran.stderr
+    limit = ["prlimit", f"--fsize={256 * 1024}", "--"]
+    with serve(["--gallery", gallery], wrap=limit) as srv, srv.client(timeout=60) as http:
+        r = http.post("/api/people/import", json=_doc([f"big {i}" for i in range(500)], per_person=4))
+        assert r.status_code == 503 and "storage failed" in r.json()["error"], (r.status_code, r.text)
+        assert {p["name"] for p in http.get("/api/people").json()["people"]} == {"amy", "bob"}
+        assert http.post("/api/people/import", json=_doc(["cat"], seed=3)).status_code == 200
+    assert "Traceback" not in srv.stderr, srv.stderr
+    assert integrity(gallery) == "ok"
+    assert people_in(gallery) == {"amy": 2, "bob": 2, "cat": 2}
