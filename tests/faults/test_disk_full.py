@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import json
 import shutil
+import subprocess
 import sys
 
 import numpy as np
 
-from faulting import integrity, people_in, run_cli
+from faulting import faceapi_env, integrity, people_in, run_cli
 from helpers import missing
 
 
@@ -34,8 +35,6 @@ def _checkpoint(disk, gallery) -> None:
 
 
 def run_cli_python(disk, code: str, *args) -> str:
-    import subprocess
-
     out = subprocess.run([*disk.wrap, sys.executable, "-c", code, *map(str, args)], capture_output=True, text=True,
                          timeout=60)
     assert out.returncode == 0, out.stderr
@@ -75,7 +74,8 @@ def test_server_enrolment_and_import_on_a_full_disk_are_refused_whole(small_disk
 
 def test_cli_export_onto_a_full_disk_leaves_no_partial_file(small_disk, tmp_path):
     """`people export FILE` with FILE on a full disk (the gallery elsewhere): exit 1 saying so, the older
-    export at FILE whole, no new file, no temporary file left."""
+    export at FILE whole, no new file, no temporary file left; `people export -` and `people list --json`
+    with stdout into a file there: exit 1 with one line, no traceback."""
     disk = small_disk(1 << 20)
     gallery, out = tmp_path / "gallery.sqlite3", disk.path / "export.json"
     ran = run_cli(["people", "import", "-", "--gallery", gallery], input=json.dumps(_doc(["amy", "bob"])))
@@ -92,6 +92,12 @@ def test_cli_export_onto_a_full_disk_leaves_no_partial_file(small_disk, tmp_path
         assert "No space left on device" in ran.stderr and "Traceback" not in ran.stderr, ran.stderr
         assert disk.files() == files
         assert (disk.view / "export.json").read_bytes() == exported
+    for args in (["people", "export", "-"], ["people", "list", "--json"]):  # stdout into a file on the full disk
+        with open(disk.view / "export.json", "ab") as stdout:  # appending: the older export's bytes stay
+            ran = subprocess.run([sys.executable, "-m", "faceapi.cli.main", *args, "--gallery", str(gallery)],
+                                 stdout=stdout, stderr=subprocess.PIPE, text=True, env=faceapi_env(), timeout=60)
+        assert ran.returncode == 1, (args, ran.returncode, ran.stderr)
+        assert ran.stderr == "faceapi: error: writing the output: No space left on device\n", ran.stderr
     disk.free()
     assert run_cli(["people", "export", out, "--gallery", gallery], disk.wrap).returncode == 0
     assert [p["name"] for p in json.loads((disk.view / "export.json").read_text())["people"]] == ["amy", "bob", "cat"]

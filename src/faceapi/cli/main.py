@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import argparse
+import errno
 import importlib
+import os
 import sys
 
 from faceapi import __version__
 from faceapi.errors import FaceApiError
+
+#: Errors of a full or failing disk (stdout to a file, too): a clear message, not a traceback.
+DISK_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EIO})
 
 #: Subcommand modules under faceapi.cli; each has register(subparsers) that sets `func` on its parser.
 SUBCOMMANDS = ("models_cmd", "detect_cmd", "analyze_cmd", "verify_cmd", "find_cmd", "serve_cmd", "people_cmd",
@@ -46,6 +51,23 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("faceapi: interrupted", file=sys.stderr)
         return 130
+    except OSError as exc:
+        if exc.errno not in DISK_ERRNOS:
+            raise
+        print(f"faceapi: error: {exc.filename or 'writing the output'}: {exc.strerror}", file=sys.stderr)
+        _drop_stdout()
+        return 1
+
+
+def _drop_stdout() -> None:
+    """Point stdout at /dev/null: what is left in its buffer cannot be written either, and flushing it at
+    exit would print a second error."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError):  # no real stdout (captured in-process): nothing to drop
+        pass
 
 
 if __name__ == "__main__":
