@@ -23,6 +23,7 @@ behind a lock) and between processes (a write by another process is noticed by `
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
 import sqlite3
@@ -735,8 +736,11 @@ class Gallery(GalleryStore):
         file: if another process made the gallery meanwhile, theirs is kept). A kill in between leaves at
         most a stray ``.part`` file, never an empty or half-made gallery, so an existing empty file is
         never ours: it is refused (`_check_file`), not silently turned into a new gallery."""
-        fd, name = tempfile.mkstemp(dir=self.path.parent, prefix=f".{self.path.name}.", suffix=".part")
-        os.close(fd)
+        try:
+            fd, name = tempfile.mkstemp(dir=self.path.parent, prefix=f".{self.path.name}.", suffix=".part")
+            os.close(fd)
+        except OSError as exc:
+            raise self._open_error(exc, creating=True) from exc
         tmp = Path(name)
         try:
             db = sqlite3.connect(name, isolation_level=None)
@@ -763,7 +767,7 @@ class Gallery(GalleryStore):
         """What opening (or creating) the gallery failed of, for the user: full disk, damage or not a gallery."""
         err = self._db_error(exc)
         if creating:
-            if isinstance(err, GalleryFullError):
+            if isinstance(err, GalleryFullError) or getattr(exc, "errno", None) == errno.ENOSPC:
                 return GalleryFullError(f"cannot create gallery {self.path}: the disk is full ({exc})")
             return GalleryError(f"cannot create gallery {self.path}: {exc}")
         if getattr(exc, "sqlite_errorname", "") == "SQLITE_NOTADB":
