@@ -1,7 +1,8 @@
 """The one body reader: a request body read with a size limit and a time limit before anything parses it;
 an image sent as the raw body (``image/*`` or ``application/octet-stream``) or as the file of a multipart
 form (Starlette's multipart parser, with limits); a JSON body (``application/json``) parsed with bounds on
-nesting and numbers. Nothing is written to disk.
+nesting, numbers and the number of values it makes (`parse_json`), off the event loop when it is large.
+Nothing is written to disk.
 
 Content types are checked because a browser sends ``text/plain``, ``application/x-www-form-urlencoded``
 and ``multipart/form-data`` bodies cross-site without asking first (a "simple" request): a JSON route that
@@ -14,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import json
 import math
+import re
 from collections.abc import AsyncGenerator
 from dataclasses import dataclass, field
 from typing import Any
@@ -37,8 +39,22 @@ BODY_TIMEOUT_S = 60.0
 #: JSON numbers of at most this many characters (a float's repr has at most 24; Python refuses to
 #: convert integers of over 4300 digits with a ValueError, and 1e999 parses to infinity).
 MAX_JSON_NUMBER_CHARS = 64
-#: JSON bodies larger than this are parsed off the event loop (a 64 MB import takes about a second).
+#: JSON bodies larger than this are parsed off the event loop (a 64 MB import takes seconds).
 PARSE_IN_THREAD_BYTES = 256 * 1024
+#: Bounds on what one JSON text may make, checked by counting characters before anything is parsed (see
+#: `json_bounds`). A 64 MB gallery export holds about 23,500 descriptors: 3.0 million numbers, 47,000
+#: containers (an object and a list per descriptor), 120,000 strings.
+MAX_JSON_VALUES = 4_000_000
+#: Objects and arrays: the parser makes them in C without letting other threads run (500,000 empty objects
+#: took 0.16 s on the 2-core test machine under load), so few enough to keep /api/health under 200 ms.
+MAX_JSON_CONTAINERS = 200_000
+#: Strings and true/false/null (made in C too; a string costs about 50 bytes).
+MAX_JSON_SCALARS = 1_000_000
+#: Bytes of non-ASCII text (people's names): rewritten as \u escapes so that the text the parser reads
+#: stays one byte a character (one emoji in a 64 MB body would make Python's str 4 bytes a character).
+MAX_JSON_NON_ASCII_BYTES = 2 * 1024 * 1024
+_HIGH_BYTES = bytes(range(128, 256))
+_NON_ASCII_RUN = re.compile(rb"[\x80-\xff]+")
 #: Raw-body image types besides image/* (the OpenAPI document lists them).
 IMAGE_BODY_TYPES = ("application/octet-stream",)
 UPLOAD_TYPES_HINT = ("send the image with 'Content-Type: image/jpeg' (or another image type, or "
@@ -115,13 +131,55 @@ def _no_constant(name: str) -> Any:
     raise OptionsError(f"JSON value {name} is not allowed (numbers must be finite)")
 
 
-def parse_json(data: bytes | str, hint: str = "") -> Any:
-    """A JSON text with finite, short numbers; OptionsError (400) for anything else, never a crash: nesting
-    deeper than the parser's recursion limit (about 1000 levels) is a RecursionError, answered 400 too."""
+def json_bounds(data: bytes | str, hint: str = "") -> None:
+    """OptionsError (400) unless `data` would make at most `MAX_JSON_VALUES` values, `MAX_JSON_CONTAINERS`
+    objects and arrays and `MAX_JSON_SCALARS` strings and literals, proven by counting characters (C speed,
+    nothing parsed; characters inside strings only raise the counts, so these are upper bounds):
+
+    - every value is the document, an array's first element (at most one per ``[``), an element after a
+      ``,``, or an object member's key or value (two per ``:``): values <= 1 + ``[`` + ``,`` + 2 ``:``;
+    - every object or array starts with its own ``{`` or ``[``;
+    - every string has two ``"`` of its own; every literal is its own word ``true``, ``false`` or ``null``.
+
+    So ``[{},{},...]`` of 64 MB (22 million objects, 2 GB once parsed) is refused before one is made."""
+    raw = data.encode("utf-8", "replace") if isinstance(data, str) else data
+
+    def count(*subs: bytes) -> int:
+        return sum(raw.count(sub) for sub in subs)
+
+    values = 1 + count(b"[", b",") + 2 * count(b":")
+    containers = count(b"[", b"{")
+    scalars = count(b'"') // 2 + count(b"true", b"false", b"null")
+    for what, n, limit in (("values", values, MAX_JSON_VALUES),
+                           ("objects and arrays", containers, MAX_JSON_CONTAINERS),
+                           ("strings and literals", scalars, MAX_JSON_SCALARS)):
+        if n > limit:
+            raise OptionsError(f"JSON has too many {what} (up to {n:,}; at most {limit:,}){hint}")
+
+
+def _ascii_text(data: bytes, hint: str) -> str:
+    """UTF-8 `data` as a str of ASCII characters: each run of non-ASCII characters (in valid JSON they can
+    only be inside strings) becomes the JSON \\u escapes of the same characters. Python's str takes 1, 2 or
+    4 bytes a character, by the widest it holds; kept ASCII, a 64 MB body is a 64 MB str."""
+    if data.isascii():
+        return data.decode("ascii")
+    high = len(data) - len(data.translate(None, _HIGH_BYTES))
+    if high > MAX_JSON_NON_ASCII_BYTES:
+        raise OptionsError(f"JSON has {high:,} bytes of non-ASCII text; at most {MAX_JSON_NON_ASCII_BYTES:,}{hint}")
     try:
-        text = data.decode("utf-8") if isinstance(data, bytes) else data
+        escaped = _NON_ASCII_RUN.sub(lambda m: json.dumps(m.group().decode("utf-8"))[1:-1].encode("ascii"), data)
     except UnicodeDecodeError as exc:
         raise OptionsError(f"not valid JSON: not UTF-8 ({exc.reason}){hint}") from None
+    return escaped.decode("ascii")
+
+
+def parse_json(data: bytes | str, hint: str = "") -> Any:
+    """A JSON text with finite, short numbers and boundedly many values (`json_bounds`, checked before
+    anything is parsed); OptionsError (400) for anything else, never a crash: nesting deeper than the
+    parser's recursion limit (about 1000 levels) is a RecursionError, answered 400 too. Every JSON body and
+    WebSocket message is parsed here."""
+    json_bounds(data, hint)
+    text = _ascii_text(data, hint) if isinstance(data, bytes) else data
     try:
         return json.loads(text, parse_float=_number, parse_int=_integer, parse_constant=_no_constant)
     except json.JSONDecodeError as exc:
@@ -144,7 +202,7 @@ async def read_json(request: Request, limit: int, hint: str = "", *, empty: Any 
     if kind != "application/json":
         raise UnsupportedMediaType(f"send the body as JSON with 'Content-Type: application/json' "
                                    f"(got {kind or 'no Content-Type'!r})")
-    if len(body) > PARSE_IN_THREAD_BYTES:
+    if len(body) > PARSE_IN_THREAD_BYTES:  # counted and parsed in a thread: the event loop keeps answering
         return await asyncio.to_thread(parse_json, body, hint)
     return parse_json(body, hint)
 
