@@ -6,6 +6,7 @@ and really uploaded."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 from faceapi.pipeline import FaceAnalyzer
 
@@ -43,7 +44,7 @@ def test_export_and_import_through_the_token_question(live_server, open_page, sh
             page.fill("#token-input", srv.token)
             with page.expect_download() as download:
                 page.click("#btn-token-ok")
-            exported = json.loads(open(download.value.path()).read())
+            exported = json.loads(Path(download.value.path()).read_text())
             assert page.input_value("#token-input") == ""  # not kept
             # import replacing everyone: asked for the token too
             page.check("#import-replace")
@@ -52,13 +53,14 @@ def test_export_and_import_through_the_token_question(live_server, open_page, sh
             page.fill("#token-input", srv.token)
             page.click("#btn-token-ok")
             page.wait_for_selector("#people-list li[data-name=Bob]")
-            after_replace = [li.get_attribute("data-name") for li in page.query_selector_all("#people-list li[data-name]")]
+            names = "() => [...document.querySelectorAll('#people-list li[data-name]')].map(li => li.dataset.name)"
+            after_replace = page.evaluate(names)
             # a merge: no question
             page.uncheck("#import-replace")
             page.set_input_files("#import-file", str(carol))
             page.wait_for_selector("#people-list li[data-name=Carol]")
             merged_asked = page.is_visible("#token-ask")
-            after_merge = [li.get_attribute("data-name") for li in page.query_selector_all("#people-list li[data-name]")]
+            after_merge = page.evaluate(names)
     finally:
         gallery.close()
     assert not errors, errors
