@@ -98,7 +98,8 @@ export class People {
   }
 
   async refresh() {
-    const { btn, name } = this.el;
+    const { btn, name, exportBtn, importBtn } = this.el;
+    exportBtn.disabled = importBtn.disabled = !this.available;
     if (!this.available) {
       this.people = [];
       btn.disabled = true;
