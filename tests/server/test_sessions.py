@@ -294,3 +294,41 @@ def test_a_large_import_is_parsed_with_health_answering(models_dir, serve_proces
         assert worst <= 1.0, worst
         assert grown <= 300, grown
         assert http.get("/api/people").json()["count"] == 0
+
+
+def test_logouts_stay_bounded_and_are_never_forgotten():
+    """Past its bound the revocation store ends every session begun so far instead of forgetting one."""
+    from faceapi.server.sessions import MemoryRevocations, SessionManager
+
+    now = [1_000_000.0]  # a clock of the test's own: it moves only when the test says
+
+    def clock() -> float:
+        now[0] += 0.001
+        return now[0]
+
+    store = MemoryRevocations(max_entries=3, clock=clock)
+    sessions = SessionManager(idle_s=60, absolute_s=600, token="t" * 20, revocations=store, clock=clock)
+    ended = [sessions.issue() for _ in range(3)]
+    live = sessions.issue()
+    for value in ended:
+        assert sessions.revoke(value) and not sessions.check(value)
+    assert sessions.check(live) and len(store._until) == 3
+    assert sessions.revoke(sessions.issue())  # the fourth: over the bound
+    assert len(store._until) == 0 and not sessions.check(live)  # everyone out...
+    assert not any(sessions.check(v) for v in ended)  # ...and no logout undone
+    assert sessions.check(sessions.issue())  # new sessions work
+    assert not sessions.check(live[:-2] + "xx") and not sessions.check("v1.a.1.1.forged")
+
+
+def test_bad_session_settings_are_refused_with_the_variable_named():
+    from faceapi.errors import FaceApiError
+    from faceapi.server.sessions import SessionManager
+
+    for env, word in (({"FACEAPI_SESSION_SECRET": "short"}, "FACEAPI_SESSION_SECRET"),
+                      ({"FACEAPI_SESSION_IDLE_S": "soon"}, "FACEAPI_SESSION_IDLE_S"),
+                      ({"FACEAPI_SESSION_IDLE_S": "-5"}, "FACEAPI_SESSION_IDLE_S"),
+                      ({"FACEAPI_SESSION_IDLE_S": "100", "FACEAPI_SESSION_MAX_S": "10"}, "FACEAPI_SESSION_MAX_S")):
+        with pytest.raises(FaceApiError, match=word):
+            SessionManager.from_env(env)
+    made = SessionManager.from_env({"FACEAPI_SESSION_IDLE_S": "90", "FACEAPI_SESSION_SECRET": "s" * 32})
+    assert (made.idle_s, made.absolute_s, made.persistent) == (90, 7 * 86400, True)

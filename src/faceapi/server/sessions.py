@@ -79,7 +79,7 @@ class MemoryRevocations:
     def __init__(self, max_entries: int = MAX_REVOCATIONS, clock: Callable[[], float] = time.time) -> None:
         self.max_entries = max_entries
         self.clock = clock
-        self.not_before_ms = 0
+        self.not_before_ms = -1
         self._until: dict[str, int] = {}
         self._lock = threading.Lock()
 
@@ -88,14 +88,14 @@ class MemoryRevocations:
         with self._lock:
             self._until = {sid: t for sid, t in self._until.items() if t > now_ms}
             if len(self._until) >= self.max_entries:
-                self.not_before_ms = now_ms + 1
+                self.not_before_ms = now_ms  # every session begun up to this millisecond
                 self._until.clear()
             else:
                 self._until[session_id] = until_ms
 
     def is_revoked(self, session: Session) -> bool:
         with self._lock:
-            return session.issued_ms < self.not_before_ms or session.id in self._until
+            return session.issued_ms <= self.not_before_ms or session.id in self._until
 
 
 def _b64(data: bytes) -> str:
