@@ -164,8 +164,8 @@ async def people_import(request: Request, params: Annotated[ImportParams, Query(
     gallery = ctx.need_gallery()
     if params.replace:
         require_token(request, "importing with replace=true (it deletes everyone first)")
-    payload = await read_json(request, MAX_IMPORT_BYTES)
-    counts: dict[str, Any] = await asyncio.to_thread(gallery.import_json, payload, replace=params.replace)
+    counts: dict[str, Any] = await read_json(  # parsed, imported and let go in one worker thread
+        request, MAX_IMPORT_BYTES, then=lambda payload: gallery.import_json(payload, replace=params.replace))
     return counts
 
 
