@@ -66,7 +66,9 @@ People (the gallery; 503 on a server started with ``--no-gallery``)
 - ``GET /api/people/{name}`` - one person (404 unknown); ``DELETE /api/people/{name}`` - remove (404);
   ``PATCH /api/people/{name}`` with ``{"name": new}`` - rename (404 unknown, 409 taken, 422 bad name).
 - ``GET /api/people/export`` - the gallery as JSON (``faceapi people export``'s format);
-  ``POST /api/people/import[?replace=true]`` - merge such a JSON (or a face-api.js FaceMatcher JSON).
+  ``POST /api/people/import[?replace=true]`` - merge such a JSON (or a face-api.js FaceMatcher JSON). Both
+  export and ``replace=true`` need the token itself (``Authorization: Bearer``): 403 with the cookie alone.
+- ``POST /api/logout`` - end the session of the cookie sent (``{"ended": bool}``; the cookie is cleared).
 
 WebSocket ``/ws/stream``
 ------------------------

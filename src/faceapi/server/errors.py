@@ -61,6 +61,11 @@ class NotOnTheLan(FaceApiError):
     """``GET /api/phone`` on a server not started with ``--lan`` (answered 404)."""
 
 
+class TokenRequired(FaceApiError):
+    """An operation that the session cookie alone may not do (export of descriptors, import with replace):
+    it needs ``Authorization: Bearer TOKEN`` (answered 403)."""
+
+
 class GalleryUnavailable(FaceApiError):
     """The server runs without a gallery (``--no-gallery``) and the request needs one (answered 503)."""
 
@@ -81,6 +86,7 @@ ERROR_STATUS: dict[type[FaceApiError], int] = {
     ModelNotFoundError: 503,
     GalleryUnavailable: 503,
     NotOnTheLan: 404,
+    TokenRequired: 403,
     GalleryError: 422,
     UnknownPersonError: 404,
     NameTakenError: 409,

@@ -10,11 +10,14 @@ descriptors) and drives a webcam page:
    attacker's domain that rebinds its name to 127.0.0.1 sends its own name as Host and is refused,
    whatever it holds (even a stolen cookie or token).
 2. **Token**: a request is authenticated by ``Authorization: Bearer <token>``, by the session cookie that
-   opening a page with ``?token=...`` sets (HttpOnly, SameSite=Strict, Secure over HTTPS; the browser is
-   then redirected to the address without the token), or, for the first page load and the WebSocket only,
-   the ``token`` query parameter. Tokens are compared in constant time. Only ``GET /api/health`` answers
-   without one, and then says only whether the service is up. A server without a token (``--no-token``)
-   answers only connections that arrive on a loopback address.
+   opening a page with ``?token=...`` sets (a random signed session, `faceapi.server.sessions`: it expires
+   when idle and at an absolute age, ends at ``POST /api/logout`` and when the server restarts; HttpOnly,
+   SameSite=Strict, over HTTPS ``__Host-`` and Secure; the browser is then redirected to the address without
+   the token), or, for the first page load and the WebSocket only, the ``token`` query parameter. Tokens
+   are compared in constant time. Only ``GET /api/health`` answers without one, and then says only whether
+   the service is up. A server without a token (``--no-token``) answers only connections that arrive on a
+   loopback address. Routes see how a request was authenticated in ``request.state.auth`` (`AUTH_TOKEN`,
+   `AUTH_COOKIE`, `AUTH_OPEN`); the most destructive ones need the token itself (`require_token`).
 3. **No cross-site writes**: a state-changing request (POST, PUT, PATCH, DELETE) or a WebSocket handshake
    whose ``Origin`` is present and is neither this server's own origin nor an ``--allow-origin``, or that
    carries ``Sec-Fetch-Site: cross-site`` from an origin not allowed, is refused (403). The Host check
@@ -34,7 +37,6 @@ WebSocket alike; routes see ``request.state.authenticated``.
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import html
 import ipaddress
@@ -48,9 +50,12 @@ from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from starlette.datastructures import Headers
+from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from faceapi.server.connections import ConnectionGuard
+from faceapi.server.errors import TokenRequired
+from faceapi.server.sessions import SessionManager
 
 log = logging.getLogger("faceapi.server")
 access_log = logging.getLogger("faceapi.access")
@@ -74,6 +79,9 @@ PAGE_PATHS = frozenset({"/", "/index.html", "/static/index.html", *DOCS_PATHS})
 #: Paths under /api/people/ that are routes, not people's names (kept in the access log).
 _PEOPLE_ROUTES = frozenset({"export", "import", "match"})
 _WILDCARD_HOSTS = frozenset({"0.0.0.0", "::", ""})
+#: How a request was authenticated (``request.state.auth``): the token itself (a Bearer header, or ``?token=``
+#: on the WebSocket), the session cookie, a server without a token (loopback only), or not at all.
+AUTH_TOKEN, AUTH_COOKIE, AUTH_OPEN, AUTH_NONE = "token", "cookie", "open", "none"
 
 
 def new_token() -> str:
@@ -128,10 +136,22 @@ def machine_names() -> set[str]:
     return names
 
 
-def cookie_name(port: int | None) -> str:
+def cookie_name(port: int | None, https: bool = False) -> str:
     """The session cookie's name: it includes the port, because cookies are shared by every port of a host
-    and two servers on one machine must not overwrite each other's."""
-    return f"faceapi_session_{port or 0}"
+    and two servers on one machine must not overwrite each other's. Over HTTPS it is a ``__Host-`` cookie:
+    browsers keep it only when it was set Secure, with ``Path=/`` and no ``Domain``, by an https:// page, so
+    a plain-HTTP page of the same host cannot set or shadow it."""
+    return f"{'__Host-' if https else ''}faceapi_session_{port or 0}"
+
+
+def require_token(request: Request, what: str) -> None:
+    """TokenRequired (403) unless `request` carries the token itself (or the server has none): for the
+    operations that must not be done with a captured session cookie alone."""
+    auth = getattr(request.state, "auth", AUTH_NONE)
+    if auth not in (AUTH_TOKEN, AUTH_OPEN):
+        raise TokenRequired(f"{what} needs the token itself, not only the session cookie: send "
+                            "'Authorization: Bearer TOKEN' (the page asks for the token that `faceapi serve` "
+                            "printed)")
 
 
 @dataclass(frozen=True)
@@ -146,16 +166,22 @@ class AccessPolicy:
             cannot be rebound, see the module's doc).
         allowed_origins: browser origins (``scheme://host[:port]``) allowed to write, to open the WebSocket
             and to read answers (CORS) besides this server's own; ``"*"`` allows any (only for development).
+        sessions: the session cookies' issuer and checker (default: configured from the environment,
+            `SessionManager.from_env`); keyed for `token` here, so a new token ends every session.
     """
 
     token: str | None
     allowed_hosts: frozenset[str] = frozenset()
     any_ip_host: bool = False
     allowed_origins: frozenset[str] = field(default_factory=frozenset)
+    sessions: SessionManager = field(default_factory=SessionManager.from_env, compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "sessions", self.sessions.for_token(self.token))
 
     @classmethod
     def build(cls, token: str | None, *, bound_hosts: Iterable[str] = (), allow_hosts: Iterable[str] = (),
-              allow_origins: Iterable[str] = ()) -> AccessPolicy:
+              allow_origins: Iterable[str] = (), sessions: SessionManager | None = None) -> AccessPolicy:
         """The policy of a server bound to `bound_hosts` (a wildcard adds the machine's names and any IP)."""
         bound = [h.lower().strip("[]").rstrip(".") for h in bound_hosts]
         wildcard = any(h in _WILDCARD_HOSTS for h in bound)
@@ -164,15 +190,8 @@ class AccessPolicy:
         if wildcard:
             hosts |= machine_names()
         return cls(token=token, allowed_hosts=frozenset(hosts), any_ip_host=wildcard,
-                   allowed_origins=normalise_origins(allow_origins))
-
-    @property
-    def session_value(self) -> str | None:
-        """The cookie's value: derived from the token (not the token itself), so it is stable across
-        restarts with the same token and worthless once the token changes."""
-        if self.token is None:
-            return None
-        return hmac.new(self.token.encode(), b"faceapi session cookie v1", hashlib.sha256).hexdigest()
+                   allowed_origins=normalise_origins(allow_origins),
+                   sessions=sessions if sessions is not None else SessionManager.from_env())
 
     # -- the checks --------------------------------------------------------------------------------------
     def host_allowed(self, host: str) -> bool:
@@ -207,10 +226,32 @@ class AccessPolicy:
         return (self.token is not None and candidate is not None
                 and hmac.compare_digest(candidate.encode("utf-8", "replace"), self.token.encode()))
 
+    def set_cookie(self, port: int | None, https: bool, value: str, max_age: int | None = None) -> str:
+        """A Set-Cookie value for the session cookie (named by `cookie_name`): HttpOnly, SameSite=Strict,
+        Path=/, no Domain, Secure over HTTPS; the browser drops it at the session's absolute expiry too."""
+        age = int(self.sessions.absolute_s) if max_age is None else max_age
+        cookie = f"{cookie_name(port, https)}={value}; Path=/; HttpOnly; SameSite=Strict; Max-Age={age}"
+        return cookie + ("; Secure" if https else "")
+
+    def end_session(self, headers: Headers, port: int | None, https: bool) -> tuple[bool, str]:
+        """``POST /api/logout``: end the session whose cookie `headers` carry (on every value of it).
+        Returns whether a live session was ended, and the Set-Cookie value that makes the browser drop it."""
+        ended = self.sessions.revoke(session_cookie(headers, port, https))
+        return ended, self.set_cookie(port, https, "", max_age=0)
+
     def cookie_matches(self, candidate: str | None) -> bool:
-        expected = self.session_value
-        return (expected is not None and candidate is not None
-                and hmac.compare_digest(candidate.encode("utf-8", "replace"), expected.encode()))
+        """`candidate` is the cookie of a live session (a server without a token has no sessions)."""
+        return self.token is not None and self.sessions.check(candidate)
+
+
+def session_cookie(headers: Headers, port: int | None, https: bool) -> str | None:
+    """The value of this server's session cookie in a request's ``Cookie`` header, if any."""
+    name = cookie_name(port, https)
+    for part in headers.get("cookie", "").split(";"):
+        key, _, value = part.strip().partition("=")
+        if key == name:
+            return value
+    return None
 
 
 def normalise_origins(origins: Iterable[str]) -> frozenset[str]:
@@ -284,13 +325,18 @@ class AccessMiddleware:
         pairs = parse_qsl(query, keep_blank_values=True)
         query_token = next((v for k, v in pairs if k == "token"), None)
         page = not websocket and method == "GET" and path in PAGE_PATHS
-        authenticated = policy.token is None or self._authenticated(scope, headers, policy)
+        https = scheme == "https"
+        port = (scope.get("server") or (None, None))[1]
+        auth, cookie = (AUTH_OPEN, None) if policy.token is None else self._authenticated(headers, policy, port, https)
         if query_token is not None and (websocket or page) and policy.token_matches(query_token):
             if page:  # set the cookie and show the address without the token
-                await self._redirect_with_cookie(scope, send, path, pairs)
+                await self._redirect_with_cookie(send, path, pairs, port, https)
                 return
-            authenticated = True
-        scope.setdefault("state", {})["authenticated"] = authenticated
+            auth = AUTH_TOKEN
+        authenticated = auth != AUTH_NONE
+        state = scope.setdefault("state", {})
+        state["authenticated"] = authenticated
+        state["auth"] = auth
         if not authenticated and not (path in PUBLIC_PATHS and method in ("GET", "HEAD")):
             if page:
                 await self._login_page(send, path, wrong=query_token is not None)
@@ -310,31 +356,32 @@ class AccessMiddleware:
                 await self.app(scope, receive, send)
             else:
                 cors = origin if origin is not None and policy.origin_listed(origin) else None
-                await self.app(scope, receive, self._with_headers(send, path, cors))
+                # a session in use is renewed now and then (its idle expiry moves; its absolute one never)
+                renewed = policy.sessions.renew(cookie) if auth == AUTH_COOKIE and path != "/api/logout" else None
+                extra = [(b"set-cookie", policy.set_cookie(port, https, renewed).encode("latin-1"))] if renewed else []
+                await self.app(scope, receive, self._with_headers(send, path, cors, extra))
         finally:
             if guard is not None:
                 guard.end(authenticated)
 
     @staticmethod
-    def _authenticated(scope: Scope, headers: Headers, policy: AccessPolicy) -> bool:
+    def _authenticated(headers: Headers, policy: AccessPolicy, port: int | None, https: bool) -> tuple[str, str | None]:
+        """How the request is authenticated (`AUTH_TOKEN`, `AUTH_COOKIE` or `AUTH_NONE`) and, for a
+        cookie, its value."""
         auth = headers.get("authorization", "")
         if auth[:7].lower() == "bearer " and policy.token_matches(auth[7:].strip()):
-            return True
-        name = cookie_name((scope.get("server") or (None, None))[1])
-        for part in headers.get("cookie", "").split(";"):
-            key, _, value = part.strip().partition("=")
-            if key == name and policy.cookie_matches(value):
-                return True
-        return False
+            return AUTH_TOKEN, None
+        value = session_cookie(headers, port, https)
+        if policy.cookie_matches(value):
+            return AUTH_COOKIE, value
+        return AUTH_NONE, None
 
-    async def _redirect_with_cookie(self, scope: Scope, send: Send, path: str, pairs: list[tuple[str, str]]) -> None:
-        """First page load with ``?token=``: set the session cookie and show the address without it."""
+    async def _redirect_with_cookie(self, send: Send, path: str, pairs: list[tuple[str, str]], port: int | None,
+                                    https: bool) -> None:
+        """First page load with ``?token=``: set a new session's cookie and show the address without the token."""
         rest = urlencode([(k, v) for k, v in pairs if k != "token"])
         location = path + (f"?{rest}" if rest else "")
-        value = self.policy.session_value or ""
-        cookie = f"{cookie_name((scope.get('server') or (None, None))[1])}={value}; Path=/; HttpOnly; SameSite=Strict"
-        if scope.get("scheme") == "https":
-            cookie += "; Secure"
+        cookie = self.policy.set_cookie(port, https, self.policy.sessions.issue())
         await send({"type": "http.response.start", "status": 303, "headers": [
             (b"location", location.encode("latin-1", "replace")), (b"set-cookie", cookie.encode("latin-1")),
             (b"cache-control", b"no-store"), (b"content-length", b"0"), *BASE_HEADERS]})
@@ -390,15 +437,16 @@ class AccessMiddleware:
         await send({"type": "http.response.body", "body": body})
 
     @staticmethod
-    def _with_headers(send: Send, path: str, cors_origin: str | None) -> Send:
+    def _with_headers(send: Send, path: str, cors_origin: str | None,
+                      more: list[tuple[bytes, bytes]] | None = None) -> Send:
         """`send`, adding the security headers to the response start (a CSP to HTML, no-store to the API,
-        CORS headers for an allowed origin)."""
+        CORS headers for an allowed origin) and `more`."""
 
         async def wrapped(message: Message) -> None:
             if message["type"] == "http.response.start":
                 raw: list[tuple[bytes, bytes]] = list(message.get("headers", []))
                 names = {k.lower() for k, _ in raw}
-                extra: list[tuple[bytes, bytes]] = [h for h in BASE_HEADERS if h[0] not in names]
+                extra: list[tuple[bytes, bytes]] = [h for h in BASE_HEADERS if h[0] not in names] + (more or [])
                 content_type = next((v for k, v in raw if k.lower() == b"content-type"), b"")
                 if content_type.lower().startswith(b"text/html"):
                     raw = [(k, v) for k, v in raw if k.lower() != b"content-security-policy"]

@@ -26,6 +26,7 @@ from faceapi.results import FaceMatch
 from faceapi.server.context import ServerContext, get_ctx
 from faceapi.server.errors import validation_message
 from faceapi.server.params import EnrolParams, ImportParams, MatchParams
+from faceapi.server.security import require_token
 from faceapi.server.uploads import UPLOAD_OPENAPI, Upload, json_body_openapi, read_json, read_upload
 
 #: Largest body of POST /api/people/import (a gallery export) and of PATCH /api/people/{name}.
@@ -130,9 +131,13 @@ async def people_match(request: Request, params: Annotated[MatchParams, Query()]
     return out
 
 
-@router.get("/api/people/export")
-async def people_export(ctx: Ctx) -> JSONResponse:
-    """The whole gallery as JSON (the format of ``faceapi people export``; import it elsewhere)."""
+@router.get("/api/people/export", responses={
+    403: {"description": "the session cookie alone: export needs 'Authorization: Bearer TOKEN'"}})
+async def people_export(request: Request, ctx: Ctx) -> JSONResponse:
+    """The whole gallery as JSON (the format of ``faceapi people export``; import it elsewhere). Every
+    descriptor leaves the server: this needs the token itself (a Bearer header), not the session cookie
+    alone (403), so a cookie captured by another local server cannot take the gallery."""
+    require_token(request, "exporting the gallery")
     data = await asyncio.to_thread(ctx.need_gallery().export_json)
     return JSONResponse(data, headers={"Content-Disposition": 'attachment; filename="faceapi-gallery.json"'})
 
@@ -149,14 +154,18 @@ _RENAME_SCHEMA = {"type": "object", "required": ["name"], "properties": {"name":
 
 
 @router.post("/api/people/import", openapi_extra=json_body_openapi(_IMPORT_SCHEMA), responses={
+    403: {"description": "replace=true with the session cookie alone: it needs 'Authorization: Bearer TOKEN'"},
     413: {"description": "body over 64 MB"}, 415: {"description": "a body that is not application/json"},
     422: {"description": "not a gallery export, or a descriptor out of range"}})
 async def people_import(request: Request, params: Annotated[ImportParams, Query()], ctx: Ctx) -> dict[str, Any]:
     """Merge people from a JSON body (a gallery export, or face-api.js's ``FaceMatcher.toJSON()``);
-    ``replace=true`` empties the gallery first. All or nothing; answers with counts."""
+    ``replace=true`` empties the gallery first, and so needs the token itself (a Bearer header; the session
+    cookie alone gets 403). All or nothing; answers with counts."""
     gallery = ctx.need_gallery()
-    payload = await read_json(request, MAX_IMPORT_BYTES)
-    counts: dict[str, Any] = await asyncio.to_thread(gallery.import_json, payload, replace=params.replace)
+    if params.replace:
+        require_token(request, "importing with replace=true (it deletes everyone first)")
+    counts: dict[str, Any] = await read_json(  # parsed, imported and let go in one worker thread
+        request, MAX_IMPORT_BYTES, then=lambda payload: gallery.import_json(payload, replace=params.replace))
     return counts
 
 

@@ -1,4 +1,4 @@
-"""The page (``GET /``), ``GET /api/health`` and ``GET /api/phone``."""
+"""The page (``GET /``), ``GET /api/health``, ``GET /api/phone`` and ``POST /api/logout``."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
-from fastapi.responses import FileResponse, Response
+from fastapi.responses import FileResponse, JSONResponse, Response
 
 from faceapi import __version__
 from faceapi.server.context import ServerContext, get_ctx
@@ -53,3 +53,14 @@ async def phone(ctx: Annotated[ServerContext, Depends(get_ctx)]) -> dict[str, st
     from faceapi.server.tls import qr_svg
 
     return {"url": ctx.phone_url, "qr_svg": await asyncio.to_thread(qr_svg, ctx.phone_url)}
+
+
+@router.post("/api/logout", tags=["service"])
+async def logout(request: Request, ctx: Annotated[ServerContext, Depends(get_ctx)]) -> JSONResponse:
+    """End this browser's session: its cookie (every renewed value of it) stops working at once and the
+    browser is told to drop it. ``{"ended": true}`` when the request carried a live session cookie (a
+    Bearer client has none to end: ``false``). On several replicas without a shared revocation store the
+    logout holds on the replica that answered (see `faceapi.server.sessions`)."""
+    port = (request.scope.get("server") or (None, None))[1]  # as the middleware names the cookie
+    ended, cookie = ctx.access.end_session(request.headers, port, request.scope.get("scheme") == "https")
+    return JSONResponse({"ended": ended}, headers={"set-cookie": cookie})

@@ -80,6 +80,19 @@ export async function enrol(name, blob, { append = false, force = false } = {}) 
   return json(await postImage(`/api/people?${q}`, blob));
 }
 
+/** The whole gallery (every descriptor): the server wants the token itself for this, not only the
+ *  session cookie; `token` is sent with this request alone. */
+export async function exportGallery(token) {
+  return json(await fetch("/api/people/export", { cache: "no-store", headers: { Authorization: `Bearer ${token}` } }));
+}
+
+/** Import a gallery JSON (`text`); `replace` empties the gallery first, which needs the token itself. */
+export async function importGallery(text, { replace = false, token = null } = {}) {
+  const headers = { "Content-Type": "application/json" };
+  if (token) headers.Authorization = `Bearer ${token}`;
+  return json(await fetch(`/api/people/import${replace ? "?replace=true" : ""}`, { method: "POST", headers, body: text }));
+}
+
 export async function removePerson(id) {
   return json(await fetch(`/api/people/${encodeURIComponent(id)}`, { method: "DELETE" }));
 }

@@ -1,4 +1,6 @@
-// People: enrol the face in view by name, list and remove people (REST /api/people).
+// People: enrol the face in view by name, list and remove people, export and import the gallery (REST
+// /api/people). Export, and an import that replaces everyone, need the token itself (a captured session
+// cookie must not take or wipe the gallery): the page asks for it, sends it with that request and forgets it.
 import * as api from "./api.js";
 import { $ } from "./ui.js";
 
@@ -12,7 +14,15 @@ export class People {
     this.asking = null;  // the question shown: {name, blob, append, force} of the POST a "yes" sends
     this.el = { form: $("enrol-form"), name: $("enrol-name"), btn: $("btn-enrol"), msg: $("enrol-msg"),
       list: $("people-list"), count: $("people-count"), ask: $("enrol-ask"), yes: $("btn-ask-yes"),
-      no: $("btn-ask-no") };
+      no: $("btn-ask-no"), exportBtn: $("btn-export"), importBtn: $("btn-import"), file: $("import-file"),
+      replace: $("import-replace"), tokenAsk: $("token-ask"), token: $("token-input"), tokenCancel: $("btn-token-cancel") };
+    this.tokenAnswer = null;  // resolves the open token question
+    this.el.exportBtn.addEventListener("click", () => this.exportGallery());
+    this.el.importBtn.addEventListener("click", () => this.el.file.click());
+    this.el.file.addEventListener("change", () => this.importGallery());
+    this.el.tokenAsk.addEventListener("submit", (ev) => { ev.preventDefault(); this.tokenGiven(this.el.token.value.trim() || null); });
+    this.el.tokenCancel.addEventListener("click", () => this.tokenGiven(null));
+    this.el.tokenAsk.addEventListener("keydown", (ev) => { if (ev.key === "Escape") { ev.preventDefault(); this.tokenGiven(null); } });
     this.el.form.addEventListener("submit", (ev) => { ev.preventDefault(); this.enrol(); });
     this.el.yes.addEventListener("click", () => this.answer(true));
     this.el.no.addEventListener("click", () => this.answer(false));
@@ -88,7 +98,8 @@ export class People {
   }
 
   async refresh() {
-    const { btn, name } = this.el;
+    const { btn, name, exportBtn, importBtn } = this.el;
+    exportBtn.disabled = importBtn.disabled = !this.available;
     if (!this.available) {
       this.people = [];
       btn.disabled = true;
@@ -150,6 +161,59 @@ export class People {
       this.el.btn.disabled = !this.available;
       this.refresh();
     }
+  }
+
+  /** Ask for the token (`why` in the message); resolves to it, or null when the person cancels. */
+  askToken(why) {
+    this.tokenGiven(null);
+    this.say(why, "ask");
+    this.el.tokenAsk.hidden = false;
+    this.el.token.focus();
+    return new Promise((resolve) => { this.tokenAnswer = resolve; });
+  }
+
+  tokenGiven(token) {
+    const resolve = this.tokenAnswer;
+    this.tokenAnswer = null;
+    this.el.token.value = "";
+    this.el.tokenAsk.hidden = true;
+    if (resolve) resolve(token);
+  }
+
+  async exportGallery() {
+    const token = await this.askToken("Export sends every face descriptor: paste the token `faceapi serve` printed to confirm.");
+    if (!token) { this.say("Nothing exported.", ""); return; }
+    try {
+      const body = await api.exportGallery(token);
+      const a = document.createElement("a");
+      a.href = URL.createObjectURL(new Blob([JSON.stringify(body)], { type: "application/json" }));
+      a.download = "faceapi-gallery.json";
+      a.click();
+      setTimeout(() => URL.revokeObjectURL(a.href), 10_000);
+      this.say(`Exported ${body.people.length} ${body.people.length === 1 ? "person" : "people"}`, "ok");
+    } catch (e) {
+      this.say(`Export failed: ${e.message}`, "error");
+    }
+  }
+
+  async importGallery() {
+    const file = this.el.file.files[0];
+    this.el.file.value = "";
+    if (!file) return;
+    const replace = this.el.replace.checked;
+    let token = null;
+    if (replace) {
+      token = await this.askToken(`Importing ${file.name} replaces everyone: paste the token \`faceapi serve\` printed to confirm.`);
+      if (!token) { this.say("Nothing imported.", ""); return; }
+    }
+    this.say(`Importing ${file.name}…`, "busy");
+    try {
+      const c = await api.importGallery(await file.text(), { replace, token });
+      this.say(`Imported ${file.name}: ${c.added_people} new, ${c.added_descriptors} samples added`, "ok");
+    } catch (e) {
+      this.say(`Import failed: ${e.message}`, "error");
+    }
+    this.refresh();
   }
 
   async remove(id, name) {
