@@ -66,6 +66,8 @@ class OptionSpec:
     #: the detectors it applies to (empty: all of them, and crops)
     detectors: tuple[str, ...] = ()
     metavar: str | None = None
+    #: the stream's settings take it (not crop: camera frames are not face crops)
+    stream: bool = True
 
     @property
     def flag(self) -> str:
@@ -135,7 +137,7 @@ class OptionSpec:
     def out_of_range(self) -> list[Any]:
         """Values this option refuses (for the tests that walk the schema), of its own JSON type."""
         if self.kind == "bool":
-            return ["yes"]
+            return ["maybe"]
         if self.kind == "choice":
             return ["nope"]
         if self.kind == "name":
@@ -163,6 +165,7 @@ class OptionSpec:
             d.update(choices=list(self.choices), nullable=self.nullable)
         if self.detectors:
             d["detectors"] = list(self.detectors)
+        d["stream"] = self.stream
         return d
 
 
@@ -194,7 +197,7 @@ ANALYZE_OPTIONS: tuple[OptionSpec, ...] = (
     OptionSpec("match_strategy", "choice", "mean", "recognition: distance to a person = `mean` of the distances "
                "to their descriptors (face-api.js) or the `nearest` one", choices=("mean", "nearest")),
     OptionSpec("crop", "bool", False, "the image is a face crop already: no detector, every net sees the whole "
-               "image"),
+               "image", stream=False),
     OptionSpec("liveness", "bool", False, "liveness (MiniFASNet): each face gets `liveness` {score, live, "
                "threshold}"),
     OptionSpec("require_live", "bool", False, "recognition names only live faces (a face judged a photo is "

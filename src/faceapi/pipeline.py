@@ -21,12 +21,13 @@ import numpy as np
 
 from faceapi import expression_models
 from faceapi.engine.preprocess import batch_net_input, compile_resize
-from faceapi.engine.runtime import OnnxNet, RuntimeConfig
+from faceapi.engine.runtime import RuntimeConfig
 from faceapi.errors import OptionsError
 from faceapi.image import DEFAULT_MAX_PIXELS, ImageInput, load_image
 from faceapi.matching import FaceMatcher, MatcherSource
 from faceapi.nets import ALL_SPECS, NET_SPECS, spec
 from faceapi.nets.age_gender import AgeGenderNet
+from faceapi.nets.base import OnnxNet
 from faceapi.nets.face_expression import FaceExpressionNet
 from faceapi.nets.face_landmark_68 import FaceLandmark68Net, FaceLandmark68TinyNet
 from faceapi.nets.face_recognition import INPUT_SIZE as RECOGNITION_INPUT

@@ -165,10 +165,10 @@ def _check_format(args: argparse.Namespace) -> bool:
 def run(args: argparse.Namespace) -> int:
     t0 = time.perf_counter()
     parquet = _check_format(args)
-    if not args.recognize:
-        for name in ("distance_threshold", "match_strategy"):
-            if getattr(args, name) is not None:
-                raise OptionsError(f"--{name.replace('_', '-')} applies only with --recognize")
+    for name in ("distance_threshold", "match_strategy"):
+        option_value(args, name)  # checked first: the same refusal as REST's and the stream's
+        if getattr(args, name) is not None and not args.recognize:
+            raise OptionsError(f"--{name.replace('_', '-')} applies only with --recognize")
     matcher = _gallery_matcher(args) if args.recognize else None
     settings = _settings(args, matcher)
 

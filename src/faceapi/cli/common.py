@@ -64,8 +64,8 @@ def add_option_arg(p: argparse.ArgumentParser | argparse._ArgumentGroup, name: s
     flag = flag or s.flag
     if s.kind == "bool":
         p.add_argument(flag, dest=name, action="store_true", default=None, help=_help(s, help))
-    elif s.kind == "choice":
-        p.add_argument(flag, dest=name, choices=s.choices, default=None, help=_help(s, help))
+    elif s.kind == "choice":  # checked by the schema (not argparse's choices): the refusal REST and the stream give
+        p.add_argument(flag, dest=name, default=None, metavar="|".join(s.choices), help=_help(s, help))
     else:
         conv = {"int": int, "float": float, "name": str}[s.kind]
         p.add_argument(flag, dest=name, type=conv, default=None, metavar=s.metavar, help=_help(s, help))
@@ -110,12 +110,13 @@ def runtime_config(args: argparse.Namespace) -> RuntimeConfig:
 
 
 def add_net_args(p: argparse.ArgumentParser) -> None:
-    """The nets' flags: ``--landmarks``, ``--expressions``, ``--age-gender``, ``--descriptors``, ``--all``,
-    ``--liveness``, ``--require-live``, ``--expression-model``, ``--calibrated``."""
+    """The nets' flags: ``--landmarks``, ``--expressions``, ``--age-gender``, ``--descriptors``, ``--single``,
+    ``--all``, ``--liveness``, ``--require-live``, ``--expression-model``, ``--calibrated``."""
     add_option_arg(p, "landmarks")
     add_option_arg(p, "expressions")
     add_option_arg(p, "age_gender")
     add_option_arg(p, "descriptors")
+    add_option_arg(p, "single")
     p.add_argument("--all", action="store_true", help="full landmarks, expressions, age/gender, descriptors")
     add_option_arg(p, "liveness", help="liveness (MiniFASNet): each face's live-face score and verdict (photos "
                                        "of photos)")
@@ -136,7 +137,7 @@ def add_crop_arg(p: argparse.ArgumentParser | argparse._ArgumentGroup, what: str
 #: The schema options the CLI has flags for (`add_detector_choice_args`, `add_net_args`, `add_crop_arg`);
 #: recognition's (`--recognize`, `--distance-threshold`, `--match-strategy`) are the commands' own.
 CLI_OPTIONS = ("detector", "input_size", "min_score", "max_results", "landmarks", "expressions", "age_gender",
-               "descriptors", "liveness", "require_live", "expression_model", "calibrated", "crop")
+               "descriptors", "single", "liveness", "require_live", "expression_model", "calibrated", "crop")
 
 
 def analyze_options(args: argparse.Namespace, **overrides: Any) -> AnalyzeOptions:

@@ -10,9 +10,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from faceapi.engine.runtime import OnnxNet
 from faceapi.models.manifest import WeightMap
-from faceapi.nets.base import NetSpec
+from faceapi.nets.base import NetSpec, OnnxNet
 from faceapi.nets.describe import FACE_CROP_NOTE, face_preprocessing, net_input
 from faceapi.nets.feature_extractor import INPUT_SIZE, MEAN_RGB, finish_graph, preprocess_112
 from faceapi.results import AgeGender

@@ -1,5 +1,5 @@
-"""What every net is: one frozen `NetSpec` per net (the one place a fact about a net is written) and the
-two shapes a net has, `Detector` and `FaceNet`.
+"""What every net is: one frozen `NetSpec` per net (the one place a fact about a net is written), `OnnxNet`,
+every net's base class, and the two shapes a net has, `Detector` and `FaceNet`.
 
 ``forward`` means the same in every net: an NHWC float32 batch of raw pixels, already padded and resized
 to the net's input (its module's ``preprocess``), in; the graph's raw outputs, in graph order, out.
@@ -8,18 +8,21 @@ to the net's input (its module's ``preprocess``), in; the graph's raw outputs, i
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar, Literal, Protocol, TypeVar
 
 import numpy as np
 
+from faceapi.engine.graph_cache import cached_graph
+from faceapi.engine.runtime import Precision, RuntimeConfig, create_session
 from faceapi.models.registry import LIVENESS_MODELS, MODELS, ModelFiles, StateDictFiles
+from faceapi.models.store import LoadedWeights, load_weights
 
 if TYPE_CHECKING:
     import onnx
 
-    from faceapi.engine.runtime import OnnxNet
     from faceapi.models.manifest import WeightMap
     from faceapi.results import Detection
 
@@ -95,3 +98,39 @@ class FaceNet(Protocol[R]):
     def forward(self, batch: np.ndarray) -> list[np.ndarray]: ...
 
     def predict(self, crops: Sequence[np.ndarray]) -> list[R]: ...
+
+
+class OnnxNet:
+    """Base of every net: loads the weights, builds (or reuses) the graph, holds one session.
+
+    Each subclass gets its `NetSpec` (``spec``) in its module, which also holds the pure
+    ``preprocess``/``postprocess`` functions around the graph.
+    """
+
+    spec: ClassVar[NetSpec]
+    input_name: ClassVar[str] = "input"
+
+    def __init__(self, models_dir: str | os.PathLike[str] | None = None, runtime: RuntimeConfig | None = None):
+        spec = self.spec
+        loaded = self.load_weights(models_dir)
+        self.model_bytes = cached_graph(spec.model, loaded, spec.graph_version, spec.build_graph)
+        self.precision: Precision = "float"
+        if runtime is not None and runtime.precision == "int8":
+            from faceapi.engine import quantize  # onnxruntime's quantization tools: only for int8
+
+            if spec.model in quantize.INT8_MODELS:
+                self.model_bytes = quantize.cached_int8_graph(spec.model, spec.graph_version, loaded, self.model_bytes)
+                self.precision = "int8"
+        self.session = create_session(self.model_bytes, runtime)
+        self.output_names: list[str] = [o.name for o in self.session.get_outputs()]
+
+    @classmethod
+    def load_weights(cls, models_dir: str | os.PathLike[str] | None) -> LoadedWeights:
+        """The net's verified weights (face-api.js's manifest + bin; a net with other files overrides this)."""
+        return load_weights(cls.spec.model, models_dir)
+
+    def forward(self, batch: np.ndarray) -> list[np.ndarray]:
+        """The graph's raw outputs, in graph order, for an NHWC float32 batch of padded, resized raw pixels."""
+        outputs: list[np.ndarray] = self.session.run(
+            None, {self.input_name: np.ascontiguousarray(batch, dtype=np.float32)})
+        return outputs

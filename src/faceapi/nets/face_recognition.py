@@ -15,9 +15,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from faceapi.engine.preprocess import batch_net_input
-from faceapi.engine.runtime import OnnxNet
 from faceapi.models.manifest import WeightMap
-from faceapi.nets.base import NetSpec
+from faceapi.nets.base import NetSpec, OnnxNet
 from faceapi.nets.describe import face_preprocessing, net_input
 from faceapi.nets.feature_extractor import MEAN_RGB, finish_graph
 

@@ -93,6 +93,7 @@ class AnalyzeParams(BaseModel):
     require_live: RequireLive = _D["require_live"]
     expression_model: ExpressionModel = _D["expression_model"]
     calibrated: Calibrated = _D["calibrated"]
+    crop: Crop = _D["crop"]
     annotate: Annotated[bool, Field(description="answer with the annotated image instead of JSON")] = False
     format: Annotated[Literal["jpeg", "jpg", "png"], Field(
         description="the annotated image's format (with annotate=true)")] = "jpeg"
