@@ -233,8 +233,10 @@ class FaceAnalyzer:
         """Detect faces and compute what `options` asks for.
 
         With `options.recognize`, descriptors are computed (whatever `options.descriptors` says) and each
-        face gets its best match (a label or "unknown") against `matcher` (default: the analyzer's). This is
-        the one place faces are recognised: the CLI, REST and the stream all come through here.
+        face gets its best match (a label or "unknown") against `matcher` (default: the analyzer's). Every
+        analysis that names faces comes through here (the CLI, REST's analyze, the stream); ``POST
+        /api/people/match``, which names the one face of an upload, uses the same `FaceMatcher` and the
+        same not-live rule (server/routers/people.py).
 
         `regions`: face boxes known already (a tracker's, from the previous frame's landmarks): the detector
         does not run (no "detect" timing) and the rest of the chain runs on these boxes exactly as on the

@@ -100,7 +100,9 @@ def checked_threads(args: argparse.Namespace) -> int | None:
 
 
 def runtime_config(args: argparse.Namespace) -> RuntimeConfig:
-    """The `RuntimeConfig` of ``--threads`` and ``--precision``: the one place the CLI builds it. Thread
+    """The `RuntimeConfig` of ``--threads`` (checked by the schema) and ``--precision`` for the command's own
+    process. ``analyze --workers`` and ``--ray`` run the nets elsewhere: they pass the same two values on,
+    and batch/pool.py's worker processes and batch/ray_runner.py's actors build theirs from them. Thread
     pools as the library's (each net's own, spinning briefly; ``$FACEAPI_SHARED_POOL``/``$FACEAPI_SPIN_US``
     change that): measured as fast as the shared pool for one stream and faster for several
     (docs/design-notes.md, "Thread pools")."""

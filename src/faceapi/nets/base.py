@@ -1,5 +1,6 @@
 """What every net is: one frozen `NetSpec` per net (the one place a fact about a net is written), `OnnxNet`,
-every net's base class, and the two shapes a net has, `Detector` and `FaceNet`.
+every net's base class, `FaceCropNet`, the face nets' (landmarks, expressions, age/gender, descriptors),
+and the two shapes a net has, `Detector` and `FaceNet`.
 
 ``forward`` means the same in every net: an NHWC float32 batch of raw pixels, already padded and resized
 to the net's input (its module's ``preprocess``), in; the graph's raw outputs, in graph order, out.
@@ -11,7 +12,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, ClassVar, Literal, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, Literal, Protocol, TypeVar
 
 import numpy as np
 
@@ -134,3 +135,34 @@ class OnnxNet:
         outputs: list[np.ndarray] = self.session.run(
             None, {self.input_name: np.ascontiguousarray(batch, dtype=np.float32)})
         return outputs
+
+
+def crop_sizes_of(crops: Sequence[np.ndarray]) -> list[tuple[int, int]]:
+    """Each crop's (width, height)."""
+    return [(int(c.shape[1]), int(c.shape[0])) for c in crops]
+
+
+class FaceCropNet(OnnxNet, Generic[R]):
+    """Base of the face nets: one result per face crop, all crops as one batch. A subclass gives its module's
+    pure ``preprocess`` (crops -> the NHWC float32 batch at the net's input) and `finish` (the graph's outputs
+    -> results, face-api.js's post-processing)."""
+
+    @staticmethod
+    def preprocess(crops: Sequence[np.ndarray]) -> np.ndarray:
+        raise NotImplementedError
+
+    def finish(self, outputs: list[np.ndarray], crop_sizes: Sequence[tuple[int, int]]) -> list[R]:
+        """Results from the graph's outputs; `crop_sizes` (width, height) for a net whose results are in crop
+        pixels (the landmarks)."""
+        raise NotImplementedError
+
+    def predict(self, crops: Sequence[np.ndarray]) -> list[R]:
+        """One result per crop."""
+        if len(crops) == 0:
+            return []
+        return self.finish(self.forward(self.preprocess(crops)), crop_sizes_of(crops))
+
+    def predict_input(self, batch: np.ndarray, crop_sizes: Sequence[tuple[int, int]] = ()) -> list[R]:
+        """`predict` on crops preprocessed already (the pipeline prepares one batch per input size for the
+        nets that share it)."""
+        return self.finish(self.forward(batch), crop_sizes) if len(batch) else []
