@@ -69,10 +69,9 @@ Recognize = Annotated[bool, schema_field("recognize")]
 _D = {**{n: s.default for n, s in SPECS.items()}, "landmarks": "off"}
 
 
-class AnalyzeParams(BaseModel):
-    """Query options of ``POST /api/analyze`` (defaults as `faceapi analyze`)."""
-
-    model_config = ConfigDict(extra="forbid")
+class AnalysisFields(BaseModel):
+    """The option schema's fields but crop, shared by the REST query (`AnalyzeParams`) and the stream's
+    settings (`StreamSettings`), with ``strategy``, the older name of ``match_strategy``."""
 
     detector: Detector = _D["detector"]
     input_size: InputSize = _D["input_size"]
@@ -83,9 +82,7 @@ class AnalyzeParams(BaseModel):
     age_gender: AgeGender = _D["age_gender"]
     descriptors: Descriptors = _D["descriptors"]
     single: Single = _D["single"]
-    recognize: Annotated[bool, schema_field(
-        "recognize", "name every face from the server's gallery (`match`: label and distance); "
-                     "400 on a server without a gallery")] = _D["recognize"]
+    recognize: Recognize = _D["recognize"]
     distance_threshold: DistanceThreshold = _D["distance_threshold"]
     match_strategy: Strategy = _D["match_strategy"]
     strategy: OldStrategy = None
@@ -93,6 +90,16 @@ class AnalyzeParams(BaseModel):
     require_live: RequireLive = _D["require_live"]
     expression_model: ExpressionModel = _D["expression_model"]
     calibrated: Calibrated = _D["calibrated"]
+
+
+class AnalyzeParams(AnalysisFields):
+    """Query options of ``POST /api/analyze`` (defaults as `faceapi analyze`)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    recognize: Annotated[bool, schema_field(
+        "recognize", "name every face from the server's gallery (`match`: label and distance); "
+                     "400 on a server without a gallery")] = _D["recognize"]
     crop: Crop = _D["crop"]
     annotate: Annotated[bool, Field(description="answer with the annotated image instead of JSON")] = False
     format: Annotated[Literal["jpeg", "jpg", "png"], Field(
@@ -149,30 +156,12 @@ class ImportParams(BaseModel):
     replace: Annotated[bool, Field(description="empty the gallery first (else merge)")] = False
 
 
-class StreamSettings(BaseModel):
+class StreamSettings(AnalysisFields):
     """A stream's ``settings`` message (and ``settings`` of ``POST /api/models/load``): the analysis options
     with the same limits as the REST query, as JSON values (strict: ``"yes"`` is not a boolean). The
     stream's own defaults are `faceapi.server.stream.DEFAULT_STREAM_SETTINGS`, given over these."""
 
     model_config = ConfigDict(extra="forbid", strict=True)
-
-    detector: Detector = _D["detector"]
-    input_size: InputSize = _D["input_size"]
-    min_score: MinScore = _D["min_score"]
-    max_results: MaxResults = _D["max_results"]
-    landmarks: Landmarks = _D["landmarks"]
-    expressions: Expressions = _D["expressions"]
-    age_gender: AgeGender = _D["age_gender"]
-    descriptors: Descriptors = _D["descriptors"]
-    single: Single = _D["single"]
-    recognize: Recognize = _D["recognize"]
-    distance_threshold: DistanceThreshold = _D["distance_threshold"]
-    match_strategy: Annotated[MatchStrategy | None, schema_field("match_strategy")] = None
-    strategy: MatchStrategy | None = None
-    liveness: Liveness = _D["liveness"]
-    require_live: RequireLive = _D["require_live"]
-    expression_model: ExpressionModel = _D["expression_model"]
-    calibrated: Calibrated = _D["calibrated"]
 
 
 def settings_options(settings: dict[str, Any], recognition_available: bool,
