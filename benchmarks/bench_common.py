@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from faceapi.engine.runtime import OnnxNet, RuntimeConfig
+from faceapi.engine.runtime import RuntimeConfig
 from faceapi.image import load_image
 from faceapi.nets import (
     NET_SPECS,
@@ -26,7 +26,7 @@ from faceapi.nets import (
     ssd_mobilenetv1,
     tiny_face_detector,
 )
-from faceapi.nets.base import NetSpec
+from faceapi.nets.base import NetSpec, OnnxNet
 
 #: the bbt4 crop kind face-api.js feeds each face net ("image": a detector, fed the whole image)
 INPUT_KIND = {

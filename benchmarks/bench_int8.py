@@ -32,8 +32,9 @@ import numpy as np
 import onnx
 from bench_common import MODULES, NETS, graph_input, shared_dir
 
+from faceapi.engine.graph_cache import cached_graph
 from faceapi.engine.quantize import INT8_MODELS, calibrate, calibration_path, quantize
-from faceapi.engine.runtime import RuntimeConfig, cached_graph, create_session
+from faceapi.engine.runtime import RuntimeConfig, create_session
 from faceapi.image import load_image
 from faceapi.models import load_weights
 from faceapi.nets import ssd_mobilenetv1, tiny_face_detector

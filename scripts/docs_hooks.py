@@ -2,7 +2,8 @@
 
 A page's ``<!-- faceapi-cli-reference -->`` line becomes every subcommand's ``--help`` (and each ``people``
 action's), so docs/cli.md lists every command and option as the installed `faceapi` has them, and cannot
-fall behind it.
+fall behind it. A page's ``<!-- faceapi-option-schema -->`` line becomes the table of the analysis options,
+written from the option schema (`faceapi.option_schema`) the library, REST, the stream and the CLI use.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ if str(SRC) not in sys.path:  # this checkout's faceapi, whatever the environmen
     sys.path.insert(0, str(SRC))
 
 MARKER = "<!-- faceapi-cli-reference -->"
+SCHEMA_MARKER = "<!-- faceapi-option-schema -->"
 
 
 def _subparsers(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentParser]:
@@ -50,7 +52,23 @@ def cli_reference() -> str:
     return "\n".join(parts)
 
 
+def option_table() -> str:
+    from faceapi.option_schema import ANALYZE_OPTIONS
+
+    rows = ["| option (CLI flag) | type | default | takes | applies to | what |", "|---|---|---|---|---|---|"]
+    for s in ANALYZE_OPTIONS:
+        where = " ".join(f"`{d}`" for d in s.detectors) or "every detector"
+        if not s.stream:
+            where += " (not the stream)"
+        default = "none" if s.default is None else f"`{str(s.default).lower() if s.kind == 'bool' else s.default}`"
+        rule = s.rule.removeprefix("must be ").replace("|", "\\|")
+        rows.append(f"| `{s.name}` (`{s.flag}`) | {s.kind} | {default} | {rule} | {where} | {s.help} |")
+    return "\n".join(rows) + "\n"
+
+
 def on_page_markdown(markdown: str, page: Any, config: Any, files: Any) -> str:
     if MARKER in markdown:
-        return markdown.replace(MARKER, cli_reference())
+        markdown = markdown.replace(MARKER, cli_reference())
+    if SCHEMA_MARKER in markdown:
+        markdown = markdown.replace(SCHEMA_MARKER, option_table())
     return markdown

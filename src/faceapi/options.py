@@ -6,39 +6,31 @@ from dataclasses import asdict, dataclass, field, fields
 from typing import Any, Literal, get_args
 
 from faceapi.errors import OptionsError
+from faceapi.option_schema import DEFAULTS, SPECS, Label, check_applies, field_label
 
 
 @dataclass(frozen=True)
 class SsdMobilenetv1Options:
     """SSD MobileNetV1: keep faces scoring above `min_confidence`, at most `max_results` of them."""
 
-    min_confidence: float = 0.5
-    max_results: int = 100
+    min_confidence: float = DEFAULTS["min_score"]
+    max_results: int = DEFAULTS["max_results"]
 
-    def __post_init__(self) -> None:
-        if not 0 < self.min_confidence < 1:
-            raise OptionsError(f"SsdMobilenetv1Options.min_confidence must be in (0, 1), got {self.min_confidence}")
-        if self.max_results < 1:
-            raise OptionsError(f"SsdMobilenetv1Options.max_results must be >= 1, got {self.max_results}")
+    def __post_init__(self) -> None:  # the rules of the option schema (min_score, max_results)
+        SPECS["min_score"].check(self.min_confidence, lambda _: "SsdMobilenetv1Options.min_confidence")
+        SPECS["max_results"].check(self.max_results, lambda _: "SsdMobilenetv1Options.max_results")
 
 
 @dataclass(frozen=True)
 class TinyFaceDetectorOptions:
     """Tiny Face Detector: input side `input_size` (a multiple of 32), faces scoring above `score_threshold`."""
 
-    input_size: int = 416
-    score_threshold: float = 0.5
+    input_size: int = DEFAULTS["input_size"]
+    score_threshold: float = DEFAULTS["min_score"]
 
-    def __post_init__(self) -> None:
-        if self.input_size <= 0 or self.input_size % 32 != 0:
-            raise OptionsError(
-                f"TinyFaceDetectorOptions.input_size must be a positive multiple of 32 "
-                f"(e.g. 128, 224, 320, 416, 512, 608), got {self.input_size}"
-            )
-        if not 0 < self.score_threshold < 1:
-            raise OptionsError(
-                f"TinyFaceDetectorOptions.score_threshold must be in (0, 1), got {self.score_threshold}"
-            )
+    def __post_init__(self) -> None:  # the rules of the option schema (input_size, min_score)
+        SPECS["input_size"].check(self.input_size, lambda _: "TinyFaceDetectorOptions.input_size")
+        SPECS["min_score"].check(self.score_threshold, lambda _: "TinyFaceDetectorOptions.score_threshold")
 
 
 DetectorOptions = SsdMobilenetv1Options | TinyFaceDetectorOptions
@@ -51,7 +43,7 @@ LANDMARK_MODES = (None, *get_args(LandmarksMode))
 #: How a descriptor is compared with a person's samples: face-api.js's mean distance, or the closest one.
 MatchStrategy = Literal["mean", "nearest"]
 MATCH_STRATEGIES: tuple[str, ...] = get_args(MatchStrategy)
-DEFAULT_DISTANCE_THRESHOLD = 0.6
+DEFAULT_DISTANCE_THRESHOLD: float = DEFAULTS["distance_threshold"]
 
 
 @dataclass(frozen=True)
@@ -62,12 +54,9 @@ class MatchOptions:
     distance_threshold: float = DEFAULT_DISTANCE_THRESHOLD
     strategy: MatchStrategy = "mean"
 
-    def __post_init__(self) -> None:
-        t = self.distance_threshold
-        if isinstance(t, bool) or not isinstance(t, (int, float)) or not 0 < t <= 10:
-            raise OptionsError(f"distance_threshold must be a number in (0, 10], got {t!r}")
-        if self.strategy not in MATCH_STRATEGIES:
-            raise OptionsError(f"match strategy must be 'mean' or 'nearest', got {self.strategy!r}")
+    def __post_init__(self) -> None:  # the rules of the option schema
+        SPECS["distance_threshold"].check(self.distance_threshold)
+        SPECS["match_strategy"].check(self.strategy)
 
 
 @dataclass(frozen=True)
@@ -103,19 +92,19 @@ class AnalyzeOptions:
         t = self.liveness_threshold
         if t is not None and (isinstance(t, bool) or not isinstance(t, (int, float)) or not 0 <= t <= 1):
             raise OptionsError(f"AnalyzeOptions.liveness_threshold must be a number in [0, 1] or None, got {t!r}")
-        if self.landmarks not in LANDMARK_MODES:
-            raise OptionsError(f"AnalyzeOptions.landmarks must be None, 'full' or 'tiny', got {self.landmarks!r}")
+        def label(name: str) -> str:
+            return f"AnalyzeOptions.{name}"
+
+        for name in ("landmarks", "expressions", "age_gender", "descriptors", "single", "crop", "liveness",
+                     "require_live", "calibrated"):  # the rules of the option schema
+            SPECS[name].check(getattr(self, name), label)
         if not isinstance(self.detector, (SsdMobilenetv1Options, TinyFaceDetectorOptions)):
             raise OptionsError(f"AnalyzeOptions.detector must be detector options, got {type(self.detector).__name__}")
         if self.recognize is not None and not isinstance(self.recognize, MatchOptions):
             raise OptionsError(f"AnalyzeOptions.recognize must be MatchOptions or None, got {self.recognize!r}")
-        if not isinstance(self.crop, bool):
-            raise OptionsError(f"AnalyzeOptions.crop must be true or false, got {self.crop!r}")
         from faceapi import expression_models
 
         expression_models.get(self.expression_model)
-        if not isinstance(self.calibrated, bool):
-            raise OptionsError(f"AnalyzeOptions.calibrated must be true or false, got {self.calibrated!r}")
 
     @property
     def effective_landmarks(self) -> LandmarksMode | None:
@@ -136,54 +125,40 @@ class AnalyzeOptions:
         return self.descriptors or self.recognize is not None
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> AnalyzeOptions:
-        """Build from JSON-style settings (the server's and CLI's), refusing unknown keys.
+    def from_dict(cls, d: dict[str, Any], label: Label = field_label) -> AnalyzeOptions:
+        """Build from JSON-style settings (the server's and CLI's), each value checked by the option schema
+        (`faceapi.option_schema`), refusing unknown keys and options of another detector; errors name the
+        option by `label` (``min_score``; the CLI's ``--min-score``).
 
-        Keys: detector ("ssd" | "tiny"), input_size, min_score (the detector's threshold), max_results,
-        landmarks (null | "full" | "tiny"), expressions, age_gender, descriptors, single, recognize (bool),
-        distance_threshold and match_strategy (how to recognise; only with recognize), crop, liveness and
-        require_live (bool), expression_model (str, default "faceapi") and calibrated (bool).
+        Keys: detector ("ssd" | "tiny"), input_size (tiny), min_score (the detector's threshold),
+        max_results (ssd), landmarks (null | "full" | "tiny"), expressions, age_gender, descriptors, single,
+        recognize (bool), distance_threshold and match_strategy (how to recognise; only with recognize),
+        crop, liveness and require_live (bool), expression_model (str, default "faceapi") and calibrated.
         """
-        known = {"detector", "input_size", "min_score", "max_results", "landmarks", "expressions",
-                 "age_gender", "descriptors", "single", "recognize", "distance_threshold", "match_strategy",
-                 "crop", "liveness", "require_live", "expression_model", "calibrated"}
-        unknown = set(d) - known
+        unknown = set(d) - set(SPECS)
         if unknown:
-            raise OptionsError(f"unknown option(s) {sorted(unknown)}; known: {sorted(known)}")
-        kind = d.get("detector", "ssd")
-        try:
-            if kind == "ssd":
-                det: DetectorOptions = SsdMobilenetv1Options(
-                    min_confidence=float(d.get("min_score", 0.5)), max_results=int(d.get("max_results", 100)))
-            elif kind == "tiny":
-                det = TinyFaceDetectorOptions(
-                    input_size=int(d.get("input_size", 416)), score_threshold=float(d.get("min_score", 0.5)))
-            else:
-                raise OptionsError(f"detector must be 'ssd' or 'tiny', got {kind!r}")
-        except (TypeError, ValueError) as exc:
-            if isinstance(exc, OptionsError):
-                raise
-            raise OptionsError(f"bad detector option: {exc}") from exc
-        landmarks = d.get("landmarks")
-        if landmarks in ("", "off", "none", False):
-            landmarks = None
-        flags = {}
-        for key in ("expressions", "age_gender", "descriptors", "single", "recognize", "crop", "liveness",
-                    "require_live", "calibrated"):
-            value = d.get(key, False)
-            if not isinstance(value, bool):
-                raise OptionsError(f"option {key!r} must be true or false, got {value!r}")
-            flags[key] = value
+            raise OptionsError(f"unknown option(s) {sorted(unknown)}; known: {sorted(SPECS)}")
+        given = dict(d)
+        if given.get("landmarks") in ("", "off", "none", False):
+            given["landmarks"] = None
+        v = {name: SPECS[name].check(value, label) for name, value in given.items()}
+        kind = v.get("detector", DEFAULTS["detector"])
+        check_applies(v, kind, label)
+        o = {**DEFAULTS, **v}
+        if kind == "ssd":
+            det: DetectorOptions = SsdMobilenetv1Options(min_confidence=o["min_score"], max_results=o["max_results"])
+        else:
+            det = TinyFaceDetectorOptions(input_size=o["input_size"], score_threshold=o["min_score"])
         recognize = None
-        if flags.pop("recognize"):
-            recognize = MatchOptions(distance_threshold=d.get("distance_threshold", DEFAULT_DISTANCE_THRESHOLD),
-                                     strategy=d.get("match_strategy", "mean"))
+        if o["recognize"]:
+            recognize = MatchOptions(distance_threshold=o["distance_threshold"], strategy=o["match_strategy"])
         elif "distance_threshold" in d or "match_strategy" in d:
-            raise OptionsError("distance_threshold and match_strategy apply only with recognize=true")
-        model = d.get("expression_model", "faceapi")
-        if not isinstance(model, str):
-            raise OptionsError(f"option 'expression_model' must be a name, got {model!r}")
-        return cls(detector=det, landmarks=landmarks, recognize=recognize, expression_model=model, **flags)
+            raise OptionsError(f"{label('distance_threshold')} and {label('match_strategy')} apply only with "
+                               f"{label('recognize')}")
+        flags = {k: o[k] for k in ("expressions", "age_gender", "descriptors", "single", "crop", "liveness",
+                                   "require_live", "calibrated")}
+        return cls(detector=det, landmarks=o["landmarks"], recognize=recognize,
+                   expression_model=o["expression_model"], **flags)
 
     def to_dict(self) -> dict[str, Any]:
         det = self.detector

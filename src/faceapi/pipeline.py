@@ -21,12 +21,13 @@ import numpy as np
 
 from faceapi import expression_models
 from faceapi.engine.preprocess import batch_net_input, compile_resize
-from faceapi.engine.runtime import OnnxNet, RuntimeConfig
+from faceapi.engine.runtime import RuntimeConfig
 from faceapi.errors import OptionsError
 from faceapi.image import DEFAULT_MAX_PIXELS, ImageInput, load_image
 from faceapi.matching import FaceMatcher, MatcherSource
 from faceapi.nets import ALL_SPECS, NET_SPECS, spec
 from faceapi.nets.age_gender import AgeGenderNet
+from faceapi.nets.base import OnnxNet
 from faceapi.nets.face_expression import FaceExpressionNet
 from faceapi.nets.face_landmark_68 import FaceLandmark68Net, FaceLandmark68TinyNet
 from faceapi.nets.face_recognition import INPUT_SIZE as RECOGNITION_INPUT
@@ -232,8 +233,10 @@ class FaceAnalyzer:
         """Detect faces and compute what `options` asks for.
 
         With `options.recognize`, descriptors are computed (whatever `options.descriptors` says) and each
-        face gets its best match (a label or "unknown") against `matcher` (default: the analyzer's). This is
-        the one place faces are recognised: the CLI, REST and the stream all come through here.
+        face gets its best match (a label or "unknown") against `matcher` (default: the analyzer's). Every
+        analysis that names faces comes through here (the CLI, REST's analyze, the stream); ``POST
+        /api/people/match``, which names the one face of an upload, uses the same `FaceMatcher` and the
+        same not-live rule (server/routers/people.py).
 
         `regions`: face boxes known already (a tracker's, from the previous frame's landmarks): the detector
         does not run (no "detect" timing) and the rest of the chain runs on these boxes exactly as on the

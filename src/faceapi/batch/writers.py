@@ -15,6 +15,7 @@ import sys
 from typing import IO, Any
 
 from faceapi.batch.records import Record
+from faceapi.errors import OptionsError
 from faceapi.fileio import PRIVATE, PUBLIC, create_text
 from faceapi.results import EXPRESSION_LABELS
 
@@ -73,8 +74,11 @@ class RecordWriter:
 
     @classmethod
     def open(cls, out: str | None, csv_path: str | None, *, private: bool = False) -> RecordWriter:
-        """JSON lines to `out` ("-" or, without `out` and `csv_path`, stdout) and CSV to `csv_path`.
-        `private`: the files hold biometric data (descriptors) and are created 0600."""
+        """JSON lines to `out` ("-" or, without `out` and `csv_path`, stdout) and CSV to `csv_path` ("-":
+        stdout, as for every output flag of the CLI; not both on stdout). `private`: the files hold
+        biometric data (descriptors) and are created 0600."""
+        if out == "-" and csv_path == "-":
+            raise OptionsError("--out - and --csv - both name stdout: give one of them a file")
         mode = PRIVATE if private else PUBLIC
         jsonl: IO[str] | None = None
         if out == "-" or (out is None and csv_path is None):
@@ -82,7 +86,9 @@ class RecordWriter:
         elif out:
             jsonl = create_text(out, mode)
         csv_file = None
-        if csv_path:
+        if csv_path == "-":
+            csv_file = sys.stdout
+        elif csv_path:
             try:
                 csv_file = create_text(csv_path, mode)
             except BaseException:

@@ -38,7 +38,9 @@ from faceapi.cli.common import (
     add_detector_args,
     add_gallery_arg,
     add_net_args,
+    add_option_arg,
     analyze_options,
+    option_value,
     runtime_config,
 )
 from faceapi.errors import OptionsError
@@ -66,8 +68,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     g.add_argument("--out", metavar="FILE", help="write the JSON lines to FILE ('-': stdout, the default "
                                                  "unless --csv is given)")
     g.add_argument("--csv", metavar="FILE",
-                   help="write CSV: a row per face, a row with empty face columns per image or frame without "
-                        "faces, a row per failed or skipped input")
+                   help="write CSV to FILE ('-': stdout): a row per face, a row with empty face columns per "
+                        "image or frame without faces, a row per failed or skipped input")
     g.add_argument("--annotate", metavar="PATH",
                    help="write annotated copies: a file for one image (or one video), else a folder")
     g.add_argument("--timeline", metavar="DIR",
@@ -80,10 +82,10 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     g.add_argument("--recognize", action="store_true",
                    help="name each face from the gallery (computes descriptors); 'unknown' when nobody matches")
     add_gallery_arg(g, "the people gallery to recognise faces with, with --recognize")
-    g.add_argument("--distance-threshold", type=float, default=0.6, metavar="D",
-                   help="a best match at this distance or more is 'unknown' (default 0.6, as face-api.js)")
-    g.add_argument("--match-strategy", choices=("mean", "nearest"), default="mean",
-                   help="distance to a person: mean over their descriptors (face-api.js) or the nearest one")
+    add_option_arg(g, "distance_threshold", help="with --recognize: a best match at this distance or more is "
+                                                 "'unknown' (face-api.js: 0.6)")
+    add_option_arg(g, "match_strategy", help="with --recognize: distance to a person: mean over their descriptors "
+                                             "(face-api.js) or the nearest one")
     g = p.add_argument_group("collections and videos")
     g.add_argument("--workers", type=int, default=None, metavar="N",
                    help="analyse images in N processes (default 1); onnxruntime threads are shared out; with "
@@ -117,7 +119,8 @@ def _settings(args: argparse.Namespace, matcher: FaceMatcher | None) -> JobSetti
         raise OptionsError(f"--iou must be in (0, 1], got {args.iou}")
     options = analyze_options(args, **({"expressions": True} if args.timeline else {}))
     if matcher is not None:
-        options = replace(options, recognize=MatchOptions(matcher.distance_threshold, args.match_strategy))
+        options = replace(options, recognize=MatchOptions(matcher.distance_threshold,
+                                                          option_value(args, "match_strategy")))
     return JobSettings(options, descriptors=not args.no_descriptor_output, every=args.every, smooth=args.smooth,
                        iou=args.iou, reid_seconds=args.reid_seconds, reid_distance=args.reid_distance,
                        timeline_dir=args.timeline)
@@ -127,11 +130,13 @@ def _gallery_matcher(args: argparse.Namespace) -> FaceMatcher:
     """The gallery's matcher for --recognize; an empty or missing gallery is an error, not silent 'unknown's."""
     from faceapi.gallery import open_gallery, user_gallery_path
 
+    threshold = option_value(args, "distance_threshold")
+    strategy = option_value(args, "match_strategy")
     where: str = args.gallery or os.environ.get("FACEAPI_GALLERY") or str(user_gallery_path())
     if not str(where).startswith(("postgresql://", "postgres://")) and not Path(where).is_file():
         raise OptionsError(f"--recognize: no gallery at {where}; enrol people first: faceapi people add NAME IMAGE...")
     with open_gallery(where, create=False) as gallery:
-        matcher = gallery.matcher(args.distance_threshold, args.match_strategy)
+        matcher = gallery.matcher(threshold, strategy)
         location = gallery.location
     if not matcher.labeled:
         raise OptionsError(f"--recognize: the gallery {location} has nobody enrolled: faceapi people add NAME "
@@ -141,6 +146,9 @@ def _gallery_matcher(args: argparse.Namespace) -> FaceMatcher:
 
 def _check_format(args: argparse.Namespace) -> bool:
     """Whether the run writes a Parquet dataset (--format parquet), checked against --ray, --out, --csv."""
+    for flag, value in (("--annotate", args.annotate), ("--timeline", args.timeline)):
+        if value == "-":  # '-' is stdout for the flags that write a stream (--out, --csv)
+            raise OptionsError(f"{flag} writes image files, not a stream: give a file or folder, not '-' (stdout)")
     if args.ray:
         from faceapi.batch.ray_runner import check_address
 
@@ -157,6 +165,10 @@ def _check_format(args: argparse.Namespace) -> bool:
 def run(args: argparse.Namespace) -> int:
     t0 = time.perf_counter()
     parquet = _check_format(args)
+    for name in ("distance_threshold", "match_strategy"):
+        option_value(args, name)  # checked first: the same refusal as REST's and the stream's
+        if getattr(args, name) is not None and not args.recognize:
+            raise OptionsError(f"--{name.replace('_', '-')} applies only with --recognize")
     matcher = _gallery_matcher(args) if args.recognize else None
     settings = _settings(args, matcher)
 

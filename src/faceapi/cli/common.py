@@ -1,10 +1,17 @@
-"""Arguments shared by the subcommands, declared once so that they read the same everywhere."""
+"""Arguments shared by the subcommands, declared once so that they read the same everywhere.
+
+The analysis options' flags are made from the option schema (`faceapi.option_schema`): ``--min-score`` from
+``min_score``, with its help, default and metavar. A flag left out is not passed on (argparse's default is
+None), so the schema's default applies and an option of the other detector is refused only when given.
+Values are checked by the schema, with the flag's name in the message.
+"""
 
 from __future__ import annotations
 
 import argparse
 from typing import TYPE_CHECKING, Any
 
+from faceapi.option_schema import SPECS, THREADS, OptionSpec, flag_label
 from faceapi.options import AnalyzeOptions
 
 MODELS_DIR_HELP = "model folder (default: $FACEAPI_MODELS, else the user cache folder)"
@@ -41,44 +48,85 @@ def add_detector_args(p: argparse.ArgumentParser) -> None:
     add_runtime_args(p)
 
 
+def _help(s: OptionSpec, help: str | None = None) -> str:
+    """A flag's help: the schema's (backquotes dropped) and its default."""
+    text = (help or s.help).replace("`", "")
+    if s.kind == "bool" or s.default is None:
+        return text
+    return f"{text} (default {s.default})"
+
+
+def add_option_arg(p: argparse.ArgumentParser | argparse._ArgumentGroup, name: str, *, flag: str | None = None,
+                   help: str | None = None) -> None:
+    """The flag of the schema option `name` (``--min-score`` for ``min_score``; `flag` to name it otherwise),
+    default None: `analyze_options` passes on only the flags given and checks them by the schema."""
+    s = SPECS[name]
+    flag = flag or s.flag
+    if s.kind == "bool":
+        p.add_argument(flag, dest=name, action="store_true", default=None, help=_help(s, help))
+    elif s.kind == "choice":  # checked by the schema (not argparse's choices): the refusal REST and the stream give
+        p.add_argument(flag, dest=name, default=None, metavar="|".join(s.choices), help=_help(s, help))
+    else:
+        conv = {"int": int, "float": float, "name": str}[s.kind]
+        p.add_argument(flag, dest=name, type=conv, default=None, metavar=s.metavar, help=_help(s, help))
+
+
+def option_value(args: argparse.Namespace, name: str, flag: str | None = None) -> Any:
+    """The value of schema option `name`'s flag, checked by the schema (named `flag`, default its own), or the
+    schema's default when not given."""
+    s = SPECS[name]
+    value = getattr(args, name, None)
+    return s.default if value is None else s.check(value, lambda _: flag or s.flag)
+
+
 def add_detector_choice_args(p: argparse.ArgumentParser) -> None:
     """``--detector``, ``--input-size``, ``--min-score``, ``--max-results`` (`analyze_options` reads them)."""
-    p.add_argument("--detector", choices=("ssd", "tiny"), default="ssd",
-                   help="SSD MobileNetV1 (default, more accurate) or Tiny Face Detector (faster)")
-    p.add_argument("--input-size", type=int, default=416, metavar="N",
-                   help="tiny detector input size, a multiple of 32 (default 416)")
-    p.add_argument("--min-score", type=float, default=0.5, metavar="X", help="minimum detection score (default 0.5)")
-    p.add_argument("--max-results", type=int, default=100, metavar="N", help="SSD: at most N faces (default 100)")
+    for name in ("detector", "input_size", "min_score", "max_results"):
+        add_option_arg(p, name)
 
 
 def add_runtime_args(p: argparse.ArgumentParser | argparse._ArgumentGroup) -> None:
     """``--threads`` and ``--precision``: how the nets run (`runtime_config` reads them back)."""
-    p.add_argument("--threads", type=int, default=None, metavar="N", help="onnxruntime threads (default: all cores)")
+    p.add_argument("--threads", type=int, default=None, metavar=THREADS.metavar, help=THREADS.help)
     p.add_argument("--precision", choices=("float", "int8"), default="float",
                    help="float (default: face-api.js's numbers) or int8: the quantised SSD detector and "
                         "descriptor net (2-4x faster, small documented differences; the other nets stay float)")
 
 
+def checked_threads(args: argparse.Namespace) -> int | None:
+    """``--threads``, checked by the schema (None: not given)."""
+    threads = getattr(args, "threads", None)
+    return None if threads is None else int(THREADS.check(threads, flag_label))
+
+
 def runtime_config(args: argparse.Namespace) -> RuntimeConfig:
-    """The `RuntimeConfig` of ``--threads`` and ``--precision``: the one place the CLI builds it. Thread
+    """The `RuntimeConfig` of ``--threads`` (checked by the schema) and ``--precision`` for the command's own
+    process. ``analyze --workers`` and ``--ray`` run the nets elsewhere: they pass the same two values on,
+    and batch/pool.py's worker processes and batch/ray_runner.py's actors build theirs from them. Thread
     pools as the library's (each net's own, spinning briefly; ``$FACEAPI_SHARED_POOL``/``$FACEAPI_SPIN_US``
     change that): measured as fast as the shared pool for one stream and faster for several
     (docs/design-notes.md, "Thread pools")."""
     from faceapi.engine.runtime import RuntimeConfig
 
-    return RuntimeConfig(threads=getattr(args, "threads", None), precision=getattr(args, "precision", "float"))
+    return RuntimeConfig(threads=checked_threads(args), precision=getattr(args, "precision", "float"))
 
 
 def add_net_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--landmarks", choices=("full", "tiny"), default=None, help="68 landmarks (full or tiny net)")
-    p.add_argument("--expressions", action="store_true", help="expression probabilities")
-    p.add_argument("--age-gender", action="store_true", help="age and gender")
-    p.add_argument("--descriptors", action="store_true", help="128-d descriptors (need landmarks: full by default)")
+    """The nets' flags: ``--landmarks``, ``--expressions``, ``--age-gender``, ``--descriptors``, ``--single``,
+    ``--all``, ``--liveness``, ``--require-live``, ``--expression-model``, ``--calibrated``."""
+    add_option_arg(p, "landmarks")
+    add_option_arg(p, "expressions")
+    add_option_arg(p, "age_gender")
+    add_option_arg(p, "descriptors")
+    add_option_arg(p, "single")
     p.add_argument("--all", action="store_true", help="full landmarks, expressions, age/gender, descriptors")
-    p.add_argument("--liveness", action="store_true",
-                   help="liveness (MiniFASNet): each face's live-face score and verdict (photos of photos)")
-    p.add_argument("--require-live", action="store_true",
-                   help="with --recognize: name only live faces ('not live' otherwise); turns --liveness on")
+    add_option_arg(p, "liveness", help="liveness (MiniFASNet): each face's live-face score and verdict (photos "
+                                       "of photos)")
+    add_option_arg(p, "require_live", help="with --recognize: name only live faces ('not live' otherwise); turns "
+                                           "--liveness on")
+    add_option_arg(p, "expression_model", help="expression model (faceapi: face-api.js's net; `faceapi eval` "
+                                               "and docs/accuracy.md compare them)")
+    add_option_arg(p, "calibrated")
 
 
 def add_crop_arg(p: argparse.ArgumentParser | argparse._ArgumentGroup, what: str = "the images") -> None:
@@ -88,17 +136,20 @@ def add_crop_arg(p: argparse.ArgumentParser | argparse._ArgumentGroup, what: str
                         f"the whole image (as face-api.js's per-net calls); the detector options are not used")
 
 
+#: The schema options the CLI has flags for (`add_detector_choice_args`, `add_net_args`, `add_crop_arg`);
+#: recognition's (`--recognize`, `--distance-threshold`, `--match-strategy`) are the commands' own.
+CLI_OPTIONS = ("detector", "input_size", "min_score", "max_results", "landmarks", "expressions", "age_gender",
+               "descriptors", "single", "liveness", "require_live", "expression_model", "calibrated", "crop")
+
+
 def analyze_options(args: argparse.Namespace, **overrides: Any) -> AnalyzeOptions:
-    d: dict[str, Any] = {"detector": args.detector, "input_size": args.input_size, "min_score": args.min_score,
-                         "max_results": args.max_results}
-    if getattr(args, "crop", False):
-        d["crop"] = True
-    if hasattr(args, "landmarks"):
-        everything = getattr(args, "all", False)
-        d.update(landmarks=args.landmarks or ("full" if everything else None),
-                 expressions=args.expressions or everything, age_gender=args.age_gender or everything,
-                 descriptors=args.descriptors or everything)
-    if hasattr(args, "liveness"):
-        d.update(liveness=args.liveness, require_live=getattr(args, "require_live", False))
+    """The `AnalyzeOptions` of the flags given (`CLI_OPTIONS`; `overrides` over them), checked by the option
+    schema with the flags' names in the messages."""
+    d: dict[str, Any] = {name: getattr(args, name) for name in CLI_OPTIONS if getattr(args, name, None) is not None}
+    if d.get("crop") is False:
+        del d["crop"]
+    if getattr(args, "all", False):
+        d.update(landmarks=d.get("landmarks") or "full", expressions=True, age_gender=True, descriptors=True)
     d.update(overrides)
-    return AnalyzeOptions.from_dict(d)
+    checked_threads(args)
+    return AnalyzeOptions.from_dict(d, label=flag_label)

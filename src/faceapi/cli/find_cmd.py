@@ -20,6 +20,7 @@ from faceapi.batch.writers import csv_cell
 from faceapi.cli.common import add_crop_arg, add_detector_args, analyze_options, gallery_help, runtime_config
 from faceapi.errors import OptionsError
 from faceapi.fileio import PRIVATE, PUBLIC, atomic_write_text
+from faceapi.option_schema import SPECS
 from faceapi.options import DEFAULT_DISTANCE_THRESHOLD
 
 if TYPE_CHECKING:
@@ -111,6 +112,7 @@ def run(args: argparse.Namespace) -> int:
     if args.json is not None and args.json == args.csv and args.json != "-":
         raise OptionsError(f"--json and --csv name the same file: {args.json}")
     options = analyze_options(args)
+    SPECS["distance_threshold"].check(args.threshold, lambda _: "--threshold")
     gallery = _open_gallery(args.gallery)
     if not args.paths and gallery is None:
         raise OptionsError("find: nothing to search: give images or folders (PATH...), or --gallery")

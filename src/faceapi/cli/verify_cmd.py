@@ -10,6 +10,7 @@ import argparse
 import json
 
 from faceapi.cli.common import add_crop_arg, add_detector_args, analyze_options, runtime_config
+from faceapi.option_schema import SPECS
 from faceapi.options import DEFAULT_DISTANCE_THRESHOLD
 
 
@@ -34,6 +35,7 @@ def run(args: argparse.Namespace) -> int:
     from faceapi.pipeline import FaceAnalyzer
 
     options = analyze_options(args)
+    SPECS["distance_threshold"].check(args.threshold, lambda _: "--threshold")
     analyzer = FaceAnalyzer(args.models_dir, runtime_config(args))
     answer = verify(args.a, args.b, crop=options.crop, threshold=args.threshold, detector=options.detector,
                     analyzer=analyzer)

@@ -15,7 +15,7 @@ import onnx
 from onnx import TensorProto, helper, numpy_helper
 
 OPSET = 17
-# A change here that makes different graphs must bump faceapi.engine.runtime.BUILDER_VERSION (the graph
+# A change here that makes different graphs must bump faceapi.engine.graph_cache.BUILDER_VERSION (the graph
 # cache key), which lives there so that a cached graph loads without importing onnx.
 
 

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from faceapi.engine.runtime import BUILDER_VERSION, cached_graph
+from faceapi.engine.graph_cache import BUILDER_VERSION, cached_graph
 from faceapi.errors import ModelError
 
 if TYPE_CHECKING:

@@ -1,4 +1,6 @@
-"""The one place that builds onnxruntime sessions, and the on-disk cache of built graphs.
+"""The one place that builds onnxruntime sessions: the runtime settings (`RuntimeConfig`), the shared pool and
+the sessions. The on-disk cache of built graphs is `faceapi.engine.graph_cache`; the nets' base class,
+`faceapi.nets.base.OnnxNet`, uses both (this module knows nothing of nets).
 
 Sessions are created once per net and shared: ``InferenceSession.run`` is thread-safe. The execution
 providers come from `RuntimeConfig` or ``$FACEAPI_PROVIDERS`` (comma separated), so an installed
@@ -10,37 +12,21 @@ one op and the next within a run (a small net at batch 1 otherwise pays the pool
 a quarter to 45 % of its time), short enough that a finished net's threads leave the cores to the next
 net, to other requests and to other processes. Or every CPU session of the process shares one onnxruntime
 pool (`RuntimeConfig.shared_pool`, ``FACEAPI_SHARED_POOL=1``), which always spins as long as onnxruntime's
-default (README, "Thread pools", has the figures).
+default (docs/design-notes.md, "Thread pools", has the figures).
 """
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import logging
 import os
-import tempfile
 import threading
-from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
-from typing import TYPE_CHECKING, ClassVar, Literal
-
-import numpy as np
+from typing import TYPE_CHECKING, Literal
 
 from faceapi.errors import OptionsError
-from faceapi.models.manifest import WeightMap
-from faceapi.models.store import LoadedWeights, load_weights
 
-if TYPE_CHECKING:  # onnx (0.7 s to import) is needed only to build a graph, onnxruntime only to run one
-    import onnx
+if TYPE_CHECKING:  # onnxruntime is needed only to run a graph
     import onnxruntime as ort
-
-    from faceapi.nets.base import NetSpec
-
-#: Changes whenever the graph builder (`faceapi.engine.graph`) makes different graphs; part of the cached
-#: graphs' file names. Here, not in graph.py, so that a cached graph loads without importing onnx.
-BUILDER_VERSION = "2"
 
 log = logging.getLogger("faceapi")
 log.addHandler(logging.NullHandler())
@@ -52,8 +38,8 @@ Precision = Literal["float", "int8"]
 PRECISIONS: tuple[Precision, ...] = ("float", "int8")
 
 #: How long an idle thread of a session's own pool spins before sleeping, in microseconds: chosen by
-#: measurement (README, "Thread pools": 14-44 % faster than never spinning on a quiet machine, as fast with
-#: three streams or a loaded machine, where 100 µs was already 10-25 % slower).
+#: measurement (docs/design-notes.md, "Thread pools": 14-44 % faster than never spinning on a quiet machine, as
+#: fast with three streams or a loaded machine, where 100 µs was already 10-25 % slower).
 DEFAULT_SPIN_US = 20
 #: More than this is spinning for good: one second.
 MAX_SPIN_US = 1_000_000
@@ -91,7 +77,7 @@ class RuntimeConfig:
         switch for it from Python).
     precision: ``"float"`` (the default: face-api.js's numbers) or ``"int8"``: the nets in
         `faceapi.engine.quantize.INT8_MODELS` (SSD and the descriptor net) run a statically quantised
-        graph, 2-4x faster with a small loss measured in the README ("int8: the study and the option");
+        graph, 2-4x faster with a small loss measured in docs/speed.md ("int8: the option and its measurements");
         the other nets stay float.
     """
 
@@ -220,88 +206,3 @@ def create_session(model: bytes, config: RuntimeConfig | None = None) -> ort.Inf
 
     options, providers = session_options(config)
     return ort.InferenceSession(model, sess_options=options, providers=providers)
-
-
-def _sha256(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
-
-
-def _write_atomically(path: Path, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".part")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def cached_graph(name: str, loaded: LoadedWeights, version: str,
-                 build: Callable[[WeightMap], onnx.ModelProto]) -> bytes:
-    """The serialised graph for these weights, from ``<model folder>/onnx/`` or built and stored there.
-
-    The file name carries the weights' hash and the graph builder's version, so new weights or a
-    changed builder never reuse a stale graph. Next to each graph, ``NAME.onnx.sha256`` records the
-    graph's SHA-256 when it is built; a cached graph is used only when its bytes match that record,
-    otherwise (changed, truncated, or no record) it is rebuilt and stored again, so a graph edited on
-    disk never produces results. A read-only model folder just means no caching.
-    """
-    path = loaded.folder / "onnx" / f"{name}-{loaded.key}-v{version}-b{BUILDER_VERSION}.onnx"
-    record = path.with_name(path.name + ".sha256")
-    if path.is_file():
-        data = path.read_bytes()
-        try:
-            recorded = record.read_text().strip()
-        except OSError:
-            recorded = ""
-        if recorded and hmac.compare_digest(recorded, _sha256(data)):
-            return data
-        if recorded:
-            log.warning("cached %s graph %s does not match its recorded SHA-256: rebuilding it", name, path)
-        else:
-            log.info("cached %s graph %s has no SHA-256 record: rebuilding it", name, path)
-    data = bytes(build(loaded.weights).SerializeToString())
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        _write_atomically(path, data)
-        _write_atomically(record, (_sha256(data) + "\n").encode())
-    except OSError as exc:
-        log.info("not caching %s graph in %s: %s", name, path.parent, exc)
-    return data
-
-
-class OnnxNet:
-    """Base of every net: loads the weights, builds (or reuses) the graph, holds one session.
-
-    Each subclass gets its `NetSpec` (``spec``) in its module, which also holds the pure
-    ``preprocess``/``postprocess`` functions around the graph.
-    """
-
-    spec: ClassVar[NetSpec]
-    input_name: ClassVar[str] = "input"
-
-    def __init__(self, models_dir: str | os.PathLike[str] | None = None, runtime: RuntimeConfig | None = None):
-        spec = self.spec
-        loaded = self.load_weights(models_dir)
-        self.model_bytes = cached_graph(spec.model, loaded, spec.graph_version, spec.build_graph)
-        self.precision: Precision = "float"
-        if runtime is not None and runtime.precision == "int8":
-            from faceapi.engine import quantize
-
-            if spec.model in quantize.INT8_MODELS:
-                self.model_bytes = quantize.cached_int8_graph(spec.model, spec.graph_version, loaded, self.model_bytes)
-                self.precision = "int8"
-        self.session = create_session(self.model_bytes, runtime)
-        self.output_names: list[str] = [o.name for o in self.session.get_outputs()]
-
-    @classmethod
-    def load_weights(cls, models_dir: str | os.PathLike[str] | None) -> LoadedWeights:
-        """The net's verified weights (face-api.js's manifest + bin; a net with other files overrides this)."""
-        return load_weights(cls.spec.model, models_dir)
-
-    def forward(self, batch: np.ndarray) -> list[np.ndarray]:
-        """The graph's raw outputs, in graph order, for an NHWC float32 batch of padded, resized raw pixels."""
-        outputs: list[np.ndarray] = self.session.run(
-            None, {self.input_name: np.ascontiguousarray(batch, dtype=np.float32)})
-        return outputs

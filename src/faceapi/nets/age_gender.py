@@ -10,9 +10,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from faceapi.engine.runtime import OnnxNet
 from faceapi.models.manifest import WeightMap
-from faceapi.nets.base import NetSpec
+from faceapi.nets.base import FaceCropNet, NetSpec
 from faceapi.nets.describe import FACE_CROP_NOTE, face_preprocessing, net_input
 from faceapi.nets.feature_extractor import INPUT_SIZE, MEAN_RGB, finish_graph, preprocess_112
 from faceapi.results import AgeGender
@@ -23,9 +22,8 @@ if TYPE_CHECKING:
     from faceapi.engine.graph import GraphBuilder
 
 
-def preprocess(crops: Sequence[np.ndarray]) -> np.ndarray:
-    """HxWx3 uint8 RGB crops -> ``[N, 112, 112, 3]`` float32 batch (centred pad, tfjs bilinear resize)."""
-    return preprocess_112(list(crops))
+#: HxWx3 uint8 RGB crops -> ``[N, 112, 112, 3]`` float32 batch (centred pad, tfjs bilinear resize).
+preprocess = preprocess_112
 
 
 def postprocess(age: np.ndarray, gender: np.ndarray) -> list[AgeGender]:
@@ -83,23 +81,13 @@ def build_graph(weights: WeightMap) -> onnx.ModelProto:
     return finish_graph(g, weights, INPUT_SIZE, {"age": age, "gender": gender})
 
 
-class AgeGenderNet(OnnxNet):
+class AgeGenderNet(FaceCropNet[AgeGender]):
     """Age (years, unrounded) and gender; `forward` gives ``[age [N], gender softmax [N, 2]]``."""
 
-    @staticmethod
-    def preprocess(crops: Sequence[np.ndarray]) -> np.ndarray:
-        return preprocess(crops)
+    preprocess = staticmethod(preprocess)
 
-    def predict(self, crops: Sequence[np.ndarray]) -> list[AgeGender]:
-        if len(crops) == 0:
-            return []
-        return self.predict_input(preprocess(crops))
-
-    def predict_input(self, batch: np.ndarray) -> list[AgeGender]:
-        """`predict` on crops preprocessed already (`preprocess`: shared with expressions by the pipeline)."""
-        if len(batch) == 0:
-            return []
-        age, gender = self.forward(batch)
+    def finish(self, outputs: list[np.ndarray], crop_sizes: Sequence[tuple[int, int]]) -> list[AgeGender]:
+        age, gender = outputs
         return postprocess(age, gender)
 
 

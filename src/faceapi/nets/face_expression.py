@@ -11,9 +11,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from faceapi.engine.runtime import OnnxNet
 from faceapi.models.manifest import WeightMap
-from faceapi.nets.base import NetSpec
+from faceapi.nets.base import FaceCropNet, NetSpec
 from faceapi.nets.describe import FACE_CROP_NOTE, face_preprocessing, net_input
 from faceapi.nets.feature_extractor import (
     GRAPH_VERSION,
@@ -29,9 +28,8 @@ if TYPE_CHECKING:
     import onnx
 
 
-def preprocess(crops: Sequence[np.ndarray]) -> np.ndarray:
-    """HxWx3 uint8 RGB crops -> ``[N, 112, 112, 3]`` float32 batch (centred pad, tfjs bilinear resize)."""
-    return preprocess_112(list(crops))
+#: HxWx3 uint8 RGB crops -> ``[N, 112, 112, 3]`` float32 batch (centred pad, tfjs bilinear resize).
+preprocess = preprocess_112
 
 
 def softmax(logits: np.ndarray) -> np.ndarray:
@@ -54,21 +52,13 @@ def build_graph(weights: WeightMap) -> onnx.ModelProto:
     return finish_graph(g, weights, INPUT_SIZE, {"logits": logits})
 
 
-class FaceExpressionNet(OnnxNet):
+class FaceExpressionNet(FaceCropNet[Expressions]):
     """Expression classifier; `forward` gives the logits, `predict` the probabilities."""
 
-    @staticmethod
-    def preprocess(crops: Sequence[np.ndarray]) -> np.ndarray:
-        return preprocess(crops)
+    preprocess = staticmethod(preprocess)
 
-    def predict(self, crops: Sequence[np.ndarray]) -> list[Expressions]:
-        if len(crops) == 0:
-            return []
-        return self.predict_input(preprocess(crops))
-
-    def predict_input(self, batch: np.ndarray) -> list[Expressions]:
-        """`predict` on crops preprocessed already (`preprocess`: shared with age/gender by the pipeline)."""
-        return postprocess(self.forward(batch)[0]) if len(batch) else []
+    def finish(self, outputs: list[np.ndarray], crop_sizes: Sequence[tuple[int, int]]) -> list[Expressions]:
+        return postprocess(outputs[0])
 
 
 EXPORT: dict[str, Any] = {

@@ -14,10 +14,9 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from faceapi.engine.runtime import OnnxNet
 from faceapi.models.manifest import WeightMap
 from faceapi.nets import face_expression
-from faceapi.nets.base import NetSpec
+from faceapi.nets.base import NetSpec, OnnxNet
 from faceapi.nets.feature_extractor import GRAPH_VERSION, INPUT_SIZE, MEAN_RGB, feature_extractor, finish_graph
 
 if TYPE_CHECKING:

@@ -12,9 +12,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from faceapi.engine.runtime import OnnxNet
 from faceapi.models.manifest import WeightMap
-from faceapi.nets.base import NetSpec
+from faceapi.nets.base import FaceCropNet, NetSpec
 from faceapi.nets.describe import FACE_CROP_NOTE, face_preprocessing, net_input
 from faceapi.nets.feature_extractor import (
     GRAPH_VERSION,
@@ -29,9 +28,8 @@ if TYPE_CHECKING:
     import onnx
 
 
-def preprocess(crops: Sequence[np.ndarray]) -> np.ndarray:
-    """HxWx3 uint8 RGB crops -> ``[N, 112, 112, 3]`` float32 batch (centred pad, tfjs bilinear resize)."""
-    return preprocess_112(list(crops))
+#: HxWx3 uint8 RGB crops -> ``[N, 112, 112, 3]`` float32 batch (centred pad, tfjs bilinear resize).
+preprocess = preprocess_112
 
 
 def relative_positions(raw136: np.ndarray, crop_sizes: Sequence[tuple[int, int]]) -> list[np.ndarray]:
@@ -63,10 +61,6 @@ def postprocess(raw136: np.ndarray, crop_sizes: Sequence[tuple[int, int]]) -> li
             for rel, (width, height) in zip(relative_positions(raw136, crop_sizes), crop_sizes)]
 
 
-def crop_sizes_of(crops: Sequence[np.ndarray]) -> list[tuple[int, int]]:
-    return [(int(c.shape[1]), int(c.shape[0])) for c in crops]
-
-
 def build_graph(weights: WeightMap) -> onnx.ModelProto:
     """The full net: 4 dense blocks of 4 separable convs (32/64/128/256), fc 256 -> 136 ``landmarks``."""
     g, out = feature_net_graph(weights, "face_landmark_68_model", n_blocks=4, n_convs=4)
@@ -79,18 +73,16 @@ def build_tiny_graph(weights: WeightMap) -> onnx.ModelProto:
     return finish_graph(g, weights, INPUT_SIZE, {"landmarks": out})
 
 
-class _LandmarkNet(OnnxNet):
-    """`forward` gives the raw ``[N, 136]`` outputs (padded-square relative ``x0, y0, ...``)."""
+class _LandmarkNet(FaceCropNet[np.ndarray]):
+    """`forward` gives the raw ``[N, 136]`` outputs (padded-square relative ``x0, y0, ...``); `predict` 68 (x, y)
+    landmark positions per crop, in crop pixels, ``(68, 2)`` float64."""
 
-    @staticmethod
-    def preprocess(crops: Sequence[np.ndarray]) -> np.ndarray:
-        return preprocess(crops)
+    preprocess = staticmethod(preprocess)
 
-    def predict(self, crops: Sequence[np.ndarray]) -> list[np.ndarray]:
-        """68 (x, y) landmark positions per crop, in crop pixels, ``(68, 2)`` float64."""
-        if len(crops) == 0:
-            return []
-        return postprocess(self.forward(preprocess(crops))[0], crop_sizes_of(crops))
+    def finish(self, outputs: list[np.ndarray], crop_sizes: Sequence[tuple[int, int]]) -> list[np.ndarray]:
+        if len(crop_sizes) != len(outputs[0]):  # positions are in crop pixels: `predict_input` needs the sizes
+            raise ValueError(f"{len(outputs[0])} landmark outputs for {len(crop_sizes)} crop sizes")
+        return postprocess(outputs[0], crop_sizes)
 
 
 class FaceLandmark68Net(_LandmarkNet):

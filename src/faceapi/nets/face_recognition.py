@@ -15,9 +15,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from faceapi.engine.preprocess import batch_net_input
-from faceapi.engine.runtime import OnnxNet
 from faceapi.models.manifest import WeightMap
-from faceapi.nets.base import NetSpec
+from faceapi.nets.base import FaceCropNet, NetSpec
 from faceapi.nets.describe import face_preprocessing, net_input
 from faceapi.nets.feature_extractor import MEAN_RGB, finish_graph
 
@@ -107,22 +106,14 @@ def build_graph(weights: WeightMap) -> onnx.ModelProto:
     return finish_graph(g, weights, INPUT_SIZE, {"descriptor": descriptor})
 
 
-class FaceRecognitionNet(OnnxNet):
-    """128-d face descriptors (compare with Euclidean distance, threshold 0.6); `forward` gives them raw."""
+class FaceRecognitionNet(FaceCropNet[np.ndarray]):
+    """128-d face descriptors (compare with Euclidean distance, threshold 0.6); `forward` gives them raw,
+    `predict` one 128-d float32 descriptor per crop."""
 
-    @staticmethod
-    def preprocess(crops: Sequence[np.ndarray]) -> np.ndarray:
-        return preprocess(crops)
+    preprocess = staticmethod(preprocess)
 
-    def predict(self, crops: Sequence[np.ndarray]) -> list[np.ndarray]:
-        """One 128-d float32 descriptor per crop."""
-        if len(crops) == 0:
-            return []
-        return self.predict_input(preprocess(crops))
-
-    def predict_input(self, batch: np.ndarray) -> list[np.ndarray]:
-        """`predict` on crops preprocessed already (`preprocess`)."""
-        return list(self.forward(batch)[0]) if len(batch) else []
+    def finish(self, outputs: list[np.ndarray], crop_sizes: Sequence[tuple[int, int]]) -> list[np.ndarray]:
+        return list(outputs[0])
 
 
 EXPORT: dict[str, Any] = {

@@ -28,12 +28,11 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from faceapi.engine.runtime import OnnxNet
 from faceapi.errors import ModelError
 from faceapi.models.manifest import WeightMap
 from faceapi.models.registry import LIVENESS_MODELS
 from faceapi.models.store import LoadedWeights, model_dir, sha256_file
-from faceapi.nets.base import NetSpec
+from faceapi.nets.base import NetSpec, OnnxNet
 from faceapi.results import Box
 
 if TYPE_CHECKING:

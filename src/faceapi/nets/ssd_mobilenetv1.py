@@ -13,10 +13,9 @@ import numpy as np
 
 from faceapi.engine.geometry import nms_ssd
 from faceapi.engine.preprocess import reshaped_dims, to_net_input
-from faceapi.engine.runtime import OnnxNet
 from faceapi.errors import ModelError
 from faceapi.models.manifest import WeightMap
-from faceapi.nets.base import NetSpec
+from faceapi.nets.base import NetSpec, OnnxNet
 from faceapi.nets.describe import PAD_BOTTOM_RIGHT, RESIZE, net_input, normalisation
 from faceapi.options import SsdMobilenetv1Options
 from faceapi.results import Box, Detection

@@ -37,6 +37,7 @@ from faceapi.errors import (
     UnknownPersonError,
     VideoError,
 )
+from faceapi.option_schema import SPECS
 
 log = logging.getLogger("faceapi.server")
 
@@ -129,10 +130,9 @@ def error_response(exc: FaceApiError) -> JSONResponse:
     return JSONResponse(error_payload(exc), status_code=status_of(exc))
 
 
-#: What some parameters must be, said whole when one is refused (pydantic names one broken constraint;
-#: a user needs all of them, e.g. both the step and the range of input_size).
-RULES = {"input_size": "must be a multiple of 32 from 128 to 1024",
-         "max_results": "must be an integer from 1 to 1000"}
+#: What each analysis option must be, said whole when one is refused (pydantic names one broken constraint;
+#: a user needs all of them, e.g. both the step and the range of input_size): the option schema's rules.
+RULES = {name: s.rule for name, s in SPECS.items()}
 
 
 def validation_message(errors: Sequence[Any]) -> str:

@@ -1,10 +1,11 @@
 """The options routes declare (FastAPI validates them and lists them in /openapi.json and /docs), and the
 one conversion of request options into `AnalyzeOptions`, for REST queries and stream settings alike.
 
-The limits here are the server's edge, for REST queries, stream settings and model-load settings alike
-(`StreamSettings`): they bound the work one request may ask for (a tiny-detector input of 4096 took 1.6 GB).
-`AnalyzeOptions.from_dict` and `MatchOptions` check the values again as the engine's own rules (the
-library keeps face-api.js's wider ones, e.g. any multiple of 32).
+The analysis options' limits, defaults and help come from the option schema (`faceapi.option_schema`), as
+the library's and the CLI's do: `schema_field` makes each one's pydantic field, and a refused value is
+worded by the schema's rule (`faceapi.server.errors.validation_message`). The Python types restated here
+are checked against the schema by tests/test_option_schema.py. They bound the work one request may ask
+for (a tiny-detector input of 4096 took 1.6 GB).
 """
 
 from __future__ import annotations
@@ -12,10 +13,28 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
+from pydantic.fields import FieldInfo
 
 from faceapi.errors import OptionsError
+from faceapi.option_schema import SPECS
 from faceapi.options import DEFAULT_DISTANCE_THRESHOLD, AnalyzeOptions, DetectorKind, MatchOptions, MatchStrategy
 from faceapi.server.errors import validation_message
+
+
+def schema_field(name: str, description: str | None = None) -> FieldInfo:
+    """The pydantic field of a schema option: its limits (declared in /openapi.json) and help."""
+    s = SPECS[name]
+    limits: dict[str, Any] = {}
+    if s.minimum is not None:
+        limits["gt" if s.open_min else "ge"] = s.minimum
+    if s.maximum is not None:
+        limits["lt" if s.open_max else "le"] = s.maximum
+    if s.multiple_of is not None:
+        limits["multiple_of"] = s.multiple_of
+    if s.kind == "name":
+        limits.update(min_length=1, max_length=s.max_length, pattern=s.pattern)
+    field: FieldInfo = Field(description=description or s.help, **limits)
+    return field
 
 
 def _landmarks_off(value: object) -> object:
@@ -25,66 +44,71 @@ def _landmarks_off(value: object) -> object:
     return value
 
 
-Detector = Annotated[DetectorKind, Field(
-    description="face detector: `ssd` (SSD MobileNetV1, more accurate) or `tiny` (Tiny Face Detector, faster)")]
-InputSize = Annotated[int, Field(ge=128, le=1024, multiple_of=32,
-                                 description="Tiny Face Detector input side in pixels, a multiple of 32")]
-MinScore = Annotated[float, Field(gt=0, lt=1, description="minimum detection score")]
-MaxResults = Annotated[int, Field(ge=1, le=1000, description="SSD MobileNetV1: at most this many faces")]
-Landmarks = Annotated[Literal["off", "full", "tiny"], BeforeValidator(_landmarks_off), Field(
-    description="68 face landmarks: `full` net, `tiny` net, or `off` (also `none`, empty)")]
-DistanceThreshold = Annotated[float, Field(
-    gt=0, le=10, description="recognition: a person matches when their distance is under this (face-api.js: 0.6)")]
-Strategy = Annotated[MatchStrategy, Field(
-    description="recognition: distance to a person = `mean` of the distances to their descriptors "
-                "(face-api.js) or the `nearest` one")]
+Detector = Annotated[DetectorKind, schema_field("detector")]
+InputSize = Annotated[int, schema_field("input_size")]
+MinScore = Annotated[float, schema_field("min_score")]
+MaxResults = Annotated[int, schema_field("max_results")]
+Landmarks = Annotated[Literal["off", "full", "tiny"], BeforeValidator(_landmarks_off), schema_field(
+    "landmarks", "68 face landmarks: `full` net, `tiny` net, or `off` (also `none`, empty)")]
+DistanceThreshold = Annotated[float, schema_field("distance_threshold")]
+Strategy = Annotated[MatchStrategy, schema_field("match_strategy")]
 OldStrategy = Annotated[MatchStrategy | None, Field(
     description="the same as `match_strategy` (its older name; give one of the two)")]
-Crop = Annotated[bool, Field(description="the image is a face crop already: describe it whole, no detection")]
-Liveness = Annotated[bool, Field(
-    description="liveness (MiniFASNet): each face gets `liveness` {score, live, threshold}")]
-RequireLive = Annotated[bool, Field(
-    description="recognition names only live faces (a face judged a photo is `not live`); turns liveness on")]
-ExpressionModel = Annotated[str, Field(
-    min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.+-]+$",
-    description="expression model (`faceapi`: face-api.js's net, the default; the stream's hello lists them)")]
-Calibrated = Annotated[bool, Field(
-    description="add calibrated expression probabilities (`calibrated`, same dominant label) beside the raw ones")]
+Crop = Annotated[bool, schema_field("crop")]
+Liveness = Annotated[bool, schema_field("liveness")]
+RequireLive = Annotated[bool, schema_field("require_live")]
+ExpressionModel = Annotated[str, schema_field("expression_model")]
+Calibrated = Annotated[bool, schema_field("calibrated")]
+Expressions = Annotated[bool, schema_field("expressions")]
+AgeGender = Annotated[bool, schema_field("age_gender")]
+Descriptors = Annotated[bool, schema_field("descriptors")]
+Single = Annotated[bool, schema_field("single")]
+Recognize = Annotated[bool, schema_field("recognize")]
+
+#: The schema's defaults, in the query's and the settings' own spelling (landmarks: "off" for none).
+_D = {**{n: s.default for n, s in SPECS.items()}, "landmarks": "off"}
 
 
-class AnalyzeParams(BaseModel):
+class AnalysisFields(BaseModel):
+    """The option schema's fields but crop, shared by the REST query (`AnalyzeParams`) and the stream's
+    settings (`StreamSettings`), with ``strategy``, the older name of ``match_strategy``."""
+
+    detector: Detector = _D["detector"]
+    input_size: InputSize = _D["input_size"]
+    min_score: MinScore = _D["min_score"]
+    max_results: MaxResults = _D["max_results"]
+    landmarks: Landmarks = _D["landmarks"]
+    expressions: Expressions = _D["expressions"]
+    age_gender: AgeGender = _D["age_gender"]
+    descriptors: Descriptors = _D["descriptors"]
+    single: Single = _D["single"]
+    recognize: Recognize = _D["recognize"]
+    distance_threshold: DistanceThreshold = _D["distance_threshold"]
+    match_strategy: Strategy = _D["match_strategy"]
+    strategy: OldStrategy = None
+    liveness: Liveness = _D["liveness"]
+    require_live: RequireLive = _D["require_live"]
+    expression_model: ExpressionModel = _D["expression_model"]
+    calibrated: Calibrated = _D["calibrated"]
+
+
+class AnalyzeParams(AnalysisFields):
     """Query options of ``POST /api/analyze`` (defaults as `faceapi analyze`)."""
 
     model_config = ConfigDict(extra="forbid")
 
-    detector: Detector = "ssd"
-    input_size: InputSize = 416
-    min_score: MinScore = 0.5
-    max_results: MaxResults = 100
-    landmarks: Landmarks = "off"
-    expressions: Annotated[bool, Field(description="expression probabilities (7 classes)")] = False
-    age_gender: Annotated[bool, Field(description="age and gender")] = False
-    descriptors: Annotated[bool, Field(
-        description="128-d face descriptors in the answer (need landmarks: full ones when off)")] = False
-    single: Annotated[bool, Field(description="only the best-scoring face (face-api.js detectSingleFace)")] = False
-    recognize: Annotated[bool, Field(
-        description="name every face from the server's gallery (`match`: label and distance); "
-                    "400 on a server without a gallery")] = False
-    distance_threshold: DistanceThreshold = DEFAULT_DISTANCE_THRESHOLD
-    match_strategy: Strategy = "mean"
-    strategy: OldStrategy = None
-    liveness: Liveness = False
-    require_live: RequireLive = False
-    expression_model: ExpressionModel = "faceapi"
-    calibrated: Calibrated = False
+    recognize: Annotated[bool, schema_field(
+        "recognize", "name every face from the server's gallery (`match`: label and distance); "
+                     "400 on a server without a gallery")] = _D["recognize"]
+    crop: Crop = _D["crop"]
     annotate: Annotated[bool, Field(description="answer with the annotated image instead of JSON")] = False
     format: Annotated[Literal["jpeg", "jpg", "png"], Field(
         description="the annotated image's format (with annotate=true)")] = "jpeg"
 
     def options(self, recognition_available: bool) -> AnalyzeOptions:
-        raw = self.model_dump(exclude={"annotate", "format"})
-        if "match_strategy" not in self.model_fields_set:
-            raw["match_strategy"] = None  # its default must not contradict `strategy`
+        """The options the query gave (the others are the schema's defaults): an option of another detector
+        is refused only when given (`faceapi.option_schema.check_applies`)."""
+        raw = self.model_dump(include=self.model_fields_set - {"annotate", "format"})
         return analyze_options(raw, recognition_available=recognition_available)
 
 
@@ -132,29 +156,12 @@ class ImportParams(BaseModel):
     replace: Annotated[bool, Field(description="empty the gallery first (else merge)")] = False
 
 
-class StreamSettings(BaseModel):
+class StreamSettings(AnalysisFields):
     """A stream's ``settings`` message (and ``settings`` of ``POST /api/models/load``): the analysis options
-    with the same limits as the REST query, as JSON values (strict: ``"yes"`` is not a boolean)."""
+    with the same limits as the REST query, as JSON values (strict: ``"yes"`` is not a boolean). The
+    stream's own defaults are `faceapi.server.stream.DEFAULT_STREAM_SETTINGS`, given over these."""
 
     model_config = ConfigDict(extra="forbid", strict=True)
-
-    detector: Detector = "tiny"
-    input_size: InputSize = 416
-    min_score: MinScore = 0.5
-    max_results: MaxResults = 100
-    landmarks: Landmarks = "full"
-    expressions: bool = True
-    age_gender: bool = False
-    descriptors: bool = False
-    single: bool = False
-    recognize: bool = False
-    distance_threshold: DistanceThreshold = DEFAULT_DISTANCE_THRESHOLD
-    match_strategy: MatchStrategy | None = None
-    strategy: MatchStrategy | None = None
-    liveness: bool = False
-    require_live: bool = False
-    expression_model: ExpressionModel = "faceapi"
-    calibrated: bool = False
 
 
 def settings_options(settings: dict[str, Any], recognition_available: bool,
@@ -165,7 +172,8 @@ def settings_options(settings: dict[str, Any], recognition_available: bool,
         params = StreamSettings.model_validate({**(defaults or {}), **settings})
     except ValidationError as exc:
         raise OptionsError(validation_message(exc.errors())) from None
-    return analyze_options(params.model_dump(), recognition_available=recognition_available)
+    return analyze_options(params.model_dump(include=params.model_fields_set),
+                           recognition_available=recognition_available)
 
 
 def match_options(threshold: object, match_strategy: object = None, strategy: object = None) -> MatchOptions:

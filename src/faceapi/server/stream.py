@@ -23,6 +23,7 @@ from typing import Any
 
 from faceapi import __version__, expression_models
 from faceapi.errors import FaceApiError, OptionsError
+from faceapi.option_schema import schema_json
 from faceapi.options import AnalyzeOptions, MatchOptions, TrackingOptions
 from faceapi.pipeline import FaceAnalyzer
 from faceapi.results import FrameResult
@@ -40,12 +41,10 @@ MAX_TEXT_BYTES = 4096
 #: of a millisecond are lost to rounding. The tracker moves times that do not increase on by a millisecond.
 MAX_FRAME_TIME = 1e10
 
-#: What a stream uses until the client's settings arrive (tiny detector, full landmarks, expressions); a
-#: settings message changes the keys it gives, the others come from here.
-DEFAULT_STREAM_SETTINGS: dict[str, Any] = {
-    "detector": "tiny", "input_size": 416, "min_score": 0.5, "landmarks": "full",
-    "expressions": True, "age_gender": False, "descriptors": False,
-}
+#: What a stream uses until the client's settings arrive, where it differs from the option schema's defaults
+#: (`faceapi.option_schema`): tiny detector, full landmarks, expressions. A settings message changes the keys it
+#: gives, the others come from here and then from the schema.
+DEFAULT_STREAM_SETTINGS: dict[str, Any] = {"detector": "tiny", "landmarks": "full", "expressions": True}
 
 
 def stream_options(settings: dict[str, Any], recognition_available: bool) -> AnalyzeOptions:
@@ -90,7 +89,9 @@ class StreamSession:
                 "settings": self.options.to_dict(), "loaded": self.ctx.analyzer.loaded,
                 "recognition": self.ctx.recognition_available, "tracking": True,
                 "expression_models": [m.to_dict() for m in expression_models.EXPRESSION_MODELS.values()],
-                "liveness": True}  # the MiniFASNet nets ship with the package (faceapi.liveness)
+                "liveness": True,  # the MiniFASNet nets ship with the package (faceapi.liveness)
+                # the option schema, for the page's controls (each option's type, default, limits, detectors)
+                "options": schema_json(), "stream_defaults": DEFAULT_STREAM_SETTINGS}
 
     def _apply(self, options: AnalyzeOptions, tracking_on: bool, tracking: TrackingOptions | None) -> None:
         """New settings. A tracker keeps its tracks and ids through option changes; off drops it."""

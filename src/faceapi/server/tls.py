@@ -18,6 +18,8 @@ import socket
 from collections.abc import Iterable
 from pathlib import Path
 
+from faceapi.fileio import PRIVATE, atomic_write_bytes
+
 #: A new certificate is valid this long; one expiring within RENEW_BEFORE is replaced.
 VALIDITY = dt.timedelta(days=825)  # the longest lifetime Apple platforms accept for a TLS certificate
 RENEW_BEFORE = dt.timedelta(days=30)
@@ -143,22 +145,10 @@ def ensure_certificate(folder: str | os.PathLike[str] | None = None, extra_names
             .sign(key, hashes.SHA256()))
     key_pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                                 serialization.NoEncryption())
-    _write_private(key_path, key_pem)
-    _write_private(cert_path, cert.public_bytes(serialization.Encoding.PEM))
+    # fileio's atomic writer: its temporary file is 0600 from the first byte (mkstemp), never world-readable
+    atomic_write_bytes(key_path, key_pem, PRIVATE)
+    atomic_write_bytes(cert_path, cert.public_bytes(serialization.Encoding.PEM), PRIVATE)
     return cert_path, key_path
-
-
-def _write_private(path: Path, data: bytes) -> None:
-    """Write `data` to `path` with mode 0600 from the first byte (temp file + rename, never world-readable)."""
-    tmp = path.with_name(path.name + ".part")
-    with contextlib.suppress(FileNotFoundError):
-        os.unlink(tmp)  # a leftover keeps its mode through O_CREAT: start from nothing
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
 
 
 def qr_text(url: str) -> str:
