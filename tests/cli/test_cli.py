@@ -137,8 +137,11 @@ def test_help_explains_every_positional_and_uses_readable_names():
 
 
 def test_analyze_with_int8_precision_stays_close_to_float(shared_dir, models_dir):
-    """`--precision int8` runs the quantised SSD and descriptor nets: the same faces, and descriptors within
-    the bound the int8 study measured (max distance to float 0.047 on the shared photos; 0.1 allowed)."""
+    """`--precision int8` runs the quantised SSD and descriptor nets: the same faces, and descriptors close to
+    float. Measured on this photo: max distance 0.047 on the study's machine (VNNI); 0.103 on an AVX2-only
+    AMD EPYC, where int8 SSD's boxes move more (IoU 0.92-0.97) and the descriptor follows its crop (the
+    descriptor net alone stays within 0.061 there: tests/engine/test_quantize.py keeps 0.1). 0.125, a fifth of
+    the 0.6 match threshold, is allowed end to end; the saturating U8S8 kernels gave 0.27 here."""
     import numpy as np
 
     from faceapi.results import Box
@@ -155,7 +158,7 @@ def test_analyze_with_int8_precision_stays_close_to_float(shared_dir, models_dir
         twin = max(floats, key=lambda f: Box.from_dict(f["box"]).iou(Box.from_dict(q["box"])))
         assert Box.from_dict(twin["box"]).iou(Box.from_dict(q["box"])) > 0.8
         distance = float(np.linalg.norm(np.subtract(twin["descriptor"], q["descriptor"])))
-        assert 0 < distance < 0.1  # > 0: int8 really ran (float runs are deterministic)
+        assert 0 < distance < 0.125  # > 0: int8 really ran (float runs are deterministic)
         twins.append(id(twin))
     # the study's documented loss: a face the float detector scores just over its 0.5 threshold may drop
     lost = [f for f in floats if id(f) not in twins]

@@ -94,4 +94,4 @@ print("ok")
     env = {**os.environ, "PYTHONPATH": f"{src}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=300)
     assert done.returncode == 0 and done.stdout.strip().endswith("ok"), done.stderr[-3000:]
-    assert list((tmp_path / "onnx").glob("face_recognition_model-*-int8-*.onnx"))
+    assert list((tmp_path / "onnx").glob("face_recognition_model-*-int8u8-*.onnx"))
