@@ -307,6 +307,17 @@ def check_structure(data: _Buffer, name: str = "the image") -> None:
         _check_tiff(data, name)
 
 
+def header_size(data: bytes) -> tuple[int, int] | None:
+    """An encoded image's width and height from its header (nothing decoded), or None when Pillow cannot
+    read one (`load_image` then says why)."""
+    try:
+        with Image.open(io.BytesIO(data), formats=IMAGE_FORMATS) as im:
+            w, h = im.size
+            return int(w), int(h)
+    except Exception:  # noqa: BLE001 - any unreadable header: load_image reports it
+        return None
+
+
 def load_image(source: ImageInput, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
     """Return the image as an ``H x W x 3`` RGB uint8 array.
 

@@ -59,6 +59,11 @@ class NotOnTheLan(FaceApiError):
     """``GET /api/phone`` on a server not started with ``--lan`` (answered 404)."""
 
 
+class ClientGone(FaceApiError):  # noqa: N818 - a state of the request, not a fault
+    """The client closed its connection before its answer was ready; its work was abandoned (answered 499,
+    nginx's "client closed request", which nobody receives: for the access log)."""
+
+
 class GalleryUnavailable(FaceApiError):
     """The server runs without a gallery (``--no-gallery``) and the request needs one (answered 503)."""
 
@@ -75,6 +80,7 @@ ERROR_STATUS: dict[type[FaceApiError], int] = {
     RequestTooLarge: 413,
     UnsupportedMediaType: 415,
     RequestTimeout: 408,
+    ClientGone: 499,
     ModelError: 503,
     ModelNotFoundError: 503,
     GalleryUnavailable: 503,
