@@ -66,8 +66,9 @@ def slow_legal_jpeg() -> bytes:
 
 
 def tree_cpu_s(root: int) -> float:
-    """User + system CPU seconds of process `root` and every live process below it (from /proc): the server's
-    threads and its decode workers (children of the forkserver it started)."""
+    """User + system CPU seconds of process `root` and every process below it (from /proc): the server's
+    threads and its decode workers (children of the forkserver it started); a worker killed and reaped
+    counts in its parent's children's times (cutime, cstime), so the sum never drops."""
     parent: dict[int, int] = {}
     cpu: dict[int, float] = {}
     tick = os.sysconf("SC_CLK_TCK")
@@ -80,7 +81,7 @@ def tree_cpu_s(root: int) -> float:
         except OSError:
             continue  # ended meanwhile
         parent[int(name)] = int(fields[1])
-        cpu[int(name)] = (int(fields[11]) + int(fields[12])) / tick
+        cpu[int(name)] = sum(int(v) for v in fields[11:15]) / tick  # utime stime cutime cstime
     total, todo = 0.0, [root]
     while todo:
         pid = todo.pop()
@@ -205,7 +206,7 @@ def test_an_abandoned_upload_stops_costing_cpu(server, leave):
         else:
             _stream_and_leave(server, slow, 0.2)
         used = _cpu_until_quiet(me)
-        assert used < 0.3, f"{used:.2f} s of CPU after the client left"
+        assert used < 0.5, f"{used:.2f} s of CPU after the client left"  # before: 1.2 s
         assert pool.replaced == replaced + 1  # its worker was killed
 
 
