@@ -214,7 +214,12 @@ class DecodePool:
         try:
             return worker.decode(data, max_pixels, label, self.cpu_budget_s, self.wall_s)
         finally:
-            done(worker if worker.alive else self._replace(worker))
+            if not worker.alive:
+                try:
+                    worker = self._replace(worker)
+                except Exception:  # noqa: BLE001 - the slot stays (dead): its next decode fails and retries
+                    log.exception("a decode worker could not be replaced")
+            done(worker)
 
     async def decode(self, data: bytes, max_pixels: int) -> Decoded:
         """The pixels of an encoded image (as `load_image`), decoded in a worker; ImageError as `load_image`
