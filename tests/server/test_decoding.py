@@ -254,3 +254,30 @@ def test_another_client_keeps_its_latency_while_hostile_files_are_sent(server, h
             t.join(10)
     assert min(sent) >= 2, sent  # the attack really ran meanwhile
     assert loaded <= 2 * alone, f"alone {alone * 1000:.0f} ms, while attacked {loaded * 1000:.0f} ms"
+
+
+def test_results_are_the_librarys_however_the_image_was_decoded(server, http, shared_dir):
+    """An upload (decoded by a worker), a stream frame up to Full HD (in the inference thread) and a larger
+    one (a worker) give the faces the library gives for the same bytes."""
+    from PIL import Image
+
+    from faceapi.options import AnalyzeOptions
+    from faceapi.server.stream import STREAM_INLINE_PIXELS
+
+    photo = Image.open(shared_dir / "images" / "happy.jpg").convert("RGB")
+    small = io.BytesIO()
+    photo.save(small, "JPEG", quality=90)
+    large = io.BytesIO()
+    photo.resize((2400, 1354), Image.BILINEAR).save(large, "JPEG", quality=90)
+    assert 2400 * 1354 > STREAM_INLINE_PIXELS > photo.size[0] * photo.size[1]
+    settings = {"detector": "tiny", "input_size": 416, "min_score": 0.5, "landmarks": "full", "expressions": True,
+                "age_gender": False, "descriptors": False}
+    query = "&".join(f"{k}={str(v).lower()}" for k, v in settings.items())
+    for data in (small.getvalue(), large.getvalue()):
+        want = server.ctx.analyzer.analyze(data, AnalyzeOptions.from_dict(settings)).to_dict(descriptors=False)
+        r = http.post(f"/api/analyze?{query}", content=data, headers=JPEG)
+        assert r.status_code == 200 and r.json()["faces"] == want["faces"] and len(want["faces"]) == 1
+        with server.stream(settings) as ws:
+            ws.send(data)
+            reply = ws.recv_json()
+        assert reply["type"] == "result" and reply["faces"] == want["faces"], reply
