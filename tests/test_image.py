@@ -178,3 +178,10 @@ def test_a_png_palette_over_256_entries_is_refused():
            + chunk(b"PLTE", b"\0" * 771) + chunk(b"IDAT", zlib.compress(b"\0\0")) + chunk(b"IEND", b""))
     with pytest.raises(ImageError, match="PNG palette of 771 bytes"):
         load_image(png)
+
+
+def test_extraneous_bytes_between_jpeg_segments_are_skipped_as_libjpeg_does():
+    data = _jpeg(np.full((16, 16, 3), 77, np.uint8))
+    dqt = data.index(b"\xff\xdb")
+    padded = data[:dqt] + b"\x00" * 5 + data[dqt:]  # some cameras pad; libjpeg warns and goes on
+    np.testing.assert_array_equal(load_image(padded), load_image(data))

@@ -153,8 +153,11 @@ def _check_jpeg(data: _Buffer, name: str) -> None:
     n, i, scans, icc = len(data), 2, 0, 0
     kind = ""
     while i + 4 <= n:
-        if data[i:i + 1] != b"\xff":
-            raise _truncated(name, f"JPEG: no marker at byte {i}")
+        if data[i:i + 1] != b"\xff":  # extraneous bytes before a marker: libjpeg skips them, so do we
+            i = data.find(b"\xff", i)
+            if i < 0:
+                return
+            continue
         marker = data[i + 1]
         if marker == 0xFF:  # fill byte before a marker
             i += 1
