@@ -1,10 +1,11 @@
 """Untrusted uploads are decoded in worker processes that are killed past a CPU budget.
 
 A decoder's cost is bounded by `faceapi.image.check_structure` (scans, frames, profiles) and the pixel limit;
-what is left (a 40-megapixel progressive JPEG with 64 scans: about 1.1 s of CPU) must still never hold the
-inference threads, and a decode the client no longer waits for must stop. So `DecodePool` keeps a few worker
-processes, started once with the server (`multiprocessing`'s forkserver: a fresh interpreter with Pillow and
-numpy imported, forked for each worker; no copy of the server's threads, sockets or onnxruntime sessions).
+what is left (a 40-megapixel progressive JPEG with 64 scans: 0.8 s of CPU in 4:2:0, 1.1 s in 4:4:4) must
+still never hold the inference threads, and a decode the client no longer waits for must stop. So
+`DecodePool` keeps a few worker processes, started once with the server (`multiprocessing`'s forkserver: a
+fresh interpreter with the decoding module imported, forked for each worker; no copy of the server's
+threads, sockets or onnxruntime sessions).
 Each decode:
 
 - is checked structurally on the event loop first (a fraction of a millisecond), so a file the limits refuse
@@ -54,7 +55,7 @@ log = logging.getLogger("faceapi.server")
 T = TypeVar("T")
 
 #: CPU seconds one decode may take before its worker is killed (the worst image the limits let through, 40
-#: megapixels progressive with 64 scans, takes about 1.1 s).
+#: megapixels progressive with 64 scans, takes 0.8-1.1 s).
 DECODE_CPU_BUDGET_S = 2.0
 #: Wall seconds one decode may take (CPU starved by other work) before its worker is killed.
 DECODE_WALL_S = 20.0

@@ -44,7 +44,7 @@ MAX_TEXT_BYTES = 4096
 MAX_FRAME_TIME = 1e10
 
 #: Frames of up to this many pixels (Full HD, 1920x1088) are decoded in the inference thread: the structural
-#: checks bound their cost (64 progressive scans of 2 megapixels: about 60 ms of CPU) and a worker would add
+#: checks bound their cost (64 progressive scans of 2 megapixels: about 30 ms of CPU) and a worker would add
 #: its transfer to every frame. Larger frames are decoded by the server's decode workers, as uploads are.
 STREAM_INLINE_PIXELS = 1920 * 1088
 
