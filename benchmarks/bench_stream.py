@@ -13,7 +13,10 @@ sent with the capture time of a 30 fps webcam. The server runs in its own proces
 does), so the client's Python does not share its GIL. Round trip = from sending the frame to receiving its
 answer, measured by the client; engine time = the server's `timings_ms.total`; server CPU per frame = the
 server process's user + system CPU time (Linux /proc) over a row divided by the frames it answered in it
-(all threads: decoding, nets, tracking, JSON, the WebSocket; only when this script started the server).
+(all threads: decoding, nets, tracking, JSON, the WebSocket; only when this script started the server),
+split into decode (the CPU time `faceapi.image.load_image`, the server's frame decoder, takes on the same
+frames, measured in this process with `time.thread_time`, best of 3 passes: independent of the load) and
+the rest (nets, tracking, JSON, the WebSocket).
 """
 
 from __future__ import annotations
@@ -36,6 +39,7 @@ import httpx
 import numpy as np
 from websockets.asyncio.client import connect
 
+from faceapi.image import load_image
 from faceapi.tracking.clip import Clip, jitter, lag, noisy_clip
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -100,6 +104,17 @@ def cpu_seconds(pid: int | None) -> float:
     except OSError:
         return float("nan")
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime, stime (fields 14, 15)
+
+
+def decode_cpu_ms(frames: list[bytes], passes: int = 3) -> float:
+    """CPU milliseconds per frame `load_image` takes on `frames` (this thread's CPU time, best of `passes`)."""
+    best = float("inf")
+    for _ in range(passes):
+        t0 = time.thread_time()
+        for f in frames:
+            load_image(f)
+        best = min(best, (time.thread_time() - t0) * 1000 / len(frames))
+    return best
 
 
 async def run(url: str, frames: list[bytes], tracking: bool, clients: int, seconds: float, warmup: int,
@@ -212,6 +227,7 @@ def main() -> int:
             proc.terminate()
             proc.wait(10)
 
+    decode_ms = decode_cpu_ms(frames)
     cpu = os.cpu_count()
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     print(f"\nStream benchmark: 640x480 JPEG ({np.mean([len(f) for f in frames]) / 1000:.0f} kB) of one face "
@@ -219,11 +235,13 @@ def main() -> int:
           f"{cpu} CPUs, {platform.processor() or platform.machine()}, server inference threads {args.threads}, "
           f"load average {load:.1f} at the end.\n")
     print("| clients | tracking | frames/s (all) | frames/s per client | median round trip (ms) "
-          "| p95 round trip (ms) | median engine time (ms) | server CPU per frame (ms) | detector ran |")
-    print("|---:|:---|---:|---:|---:|---:|---:|---:|---:|")
+          "| p95 round trip (ms) | median engine time (ms) | server CPU per frame (ms) | of which decode (ms) "
+          "| of which the rest (ms) | detector ran |")
+    print("|---:|:---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for r in rows:
         print(f"| {r['clients']} | {'on' if r['tracking'] else 'off'} | {r['fps']:.1f} | {r['fps_per_client']:.1f} "
-              f"| {r['median']:.1f} | {r['p95']:.1f} | {r['engine']:.1f} | {r['cpu_ms']:.1f} | {r['detected']:.0%} |")
+              f"| {r['median']:.1f} | {r['p95']:.1f} | {r['engine']:.1f} | {r['cpu_ms']:.1f} | {decode_ms:.2f} "
+              f"| {r['cpu_ms'] - decode_ms:.1f} | {r['detected']:.0%} |")
     by = {(r["clients"], r["tracking"]): r for r in rows}
     if q is not None:
         print("\n| clients | engine time on/off | server CPU per frame on/off | frames/s on/off |")

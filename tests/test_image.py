@@ -105,3 +105,83 @@ def test_pixel_limit_is_checked_before_decoding():
         load_image(buf.getvalue(), max_pixels=10_000_000)
     with pytest.raises(ImageError, match="over the limit"):
         load_image(np.zeros((100, 100, 3), np.uint8), max_pixels=5000)
+
+
+# -- structural limits (check_structure): refused before any decoder runs -----------------------------------
+def _progressive_with_scans(extra: int, side: int = 64) -> bytes:
+    """Pillow's progressive JPEG (10 scans for colour) with its last scan repeated `extra` more times."""
+    data = _jpeg(np.full((side, side, 3), 128, np.uint8), progressive=True)
+    sos = data.rindex(b"\xff\xda")
+    eoi = len(data) - 2
+    return data[:eoi] + data[sos:eoi] * extra + data[eoi:]
+
+
+def test_encoders_output_passes_the_structural_checks(shared_dir):
+    from faceapi.image import check_structure
+
+    for path in sorted((shared_dir / "images").iterdir()):
+        if path.is_file():
+            check_structure(path.read_bytes(), path.name)  # every shared photo
+    rgb = np.random.default_rng(0).integers(0, 256, (48, 64, 3), dtype=np.uint8)
+    frames = [Image.fromarray(np.roll(rgb, k, axis=1)) for k in range(3)]
+    for fmt, kw in (("JPEG", {}), ("JPEG", {"progressive": True}), ("JPEG", {"icc_profile": b"\0" * 70_000}),
+                    ("PNG", {}), ("GIF", {"save_all": True, "append_images": frames[1:]}),
+                    ("PNG", {"save_all": True, "append_images": frames[1:]}), ("WEBP", {}),
+                    ("TIFF", {"save_all": True, "append_images": frames[1:]}), ("BMP", {})):
+        buf = io.BytesIO()
+        frames[0].save(buf, fmt, **kw)
+        check_structure(buf.getvalue())
+    assert load_image(_progressive_with_scans(54)).shape == (64, 64, 3)  # 64 scans: the limit
+
+
+def test_a_jpeg_over_the_scan_limit_is_refused(tmp_path):
+    data = _progressive_with_scans(55)  # 65 scans
+    with pytest.raises(ImageError, match="progressive JPEG with over 64 scans; at most 64 accepted"):
+        load_image(data)
+    path = tmp_path / "scans.jpg"
+    path.write_bytes(data)
+    with pytest.raises(ImageError, match="over 64 scans"):  # files too (read through mmap)
+        load_image(path)
+
+
+def test_arithmetic_and_lossless_jpegs_are_refused():
+    data = _jpeg(np.full((8, 8, 3), 9, np.uint8))
+    sof = data.index(b"\xff\xc0")
+    for marker, kind in ((b"\xc9", "arithmetic-coded JPEG"), (b"\xc3", "lossless JPEG"),
+                         (b"\xc5", "hierarchical JPEG")):
+        with pytest.raises(ImageError, match=kind):
+            load_image(data[:sof + 1] + marker + data[sof + 2:])
+
+
+def test_too_many_frames_pages_or_profile_bytes_are_refused():
+    frames = [Image.new("RGB", (2, 2), (k % 256, k // 256, 0)) for k in range(1001)]
+    for fmt, what in (("GIF", "GIF with over 1000 frames"), ("PNG", "animated PNG with 1001 frames"),
+                      ("TIFF", "TIFF with over 1000 pages")):
+        buf = io.BytesIO()
+        frames[0].save(buf, fmt, save_all=True, append_images=frames[1:])
+        with pytest.raises(ImageError, match=what):
+            load_image(buf.getvalue())
+    buf = io.BytesIO()  # (a PNG's compressed profile is limited by Pillow: 1 MB decompressed)
+    Image.new("RGB", (8, 8)).save(buf, "JPEG", icc_profile=b"\0" * ((1 << 20) + 1))
+    with pytest.raises(ImageError, match="colour profile over 1048576 bytes"):
+        load_image(buf.getvalue())
+
+
+def test_a_png_palette_over_256_entries_is_refused():
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+
+    png = (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", 1, 1, 8, 3, 0, 0, 0))
+           + chunk(b"PLTE", b"\0" * 771) + chunk(b"IDAT", zlib.compress(b"\0\0")) + chunk(b"IEND", b""))
+    with pytest.raises(ImageError, match="PNG palette of 771 bytes"):
+        load_image(png)
+
+
+def test_extraneous_bytes_between_jpeg_segments_are_skipped_as_libjpeg_does():
+    data = _jpeg(np.full((16, 16, 3), 77, np.uint8))
+    dqt = data.index(b"\xff\xdb")
+    padded = data[:dqt] + b"\x00" * 5 + data[dqt:]  # some cameras pad; libjpeg warns and goes on
+    np.testing.assert_array_equal(load_image(padded), load_image(data))

@@ -55,7 +55,7 @@ class DescribedImage:
 def describe_face(analyzer: FaceAnalyzer, image: ImageInput, *, crop: bool = False,
                   detector: DetectorOptions | None = None, label: str | None = None,
                   purpose: str = "an enrolment image", liveness: bool = False,
-                  require_live: bool = False) -> DescribedImage:
+                  require_live: bool = False, pixels: np.ndarray | None = None) -> DescribedImage:
     """The descriptor of the one face in `image`.
 
     Without `crop`, the image must show exactly one face (detector, 68 landmarks, descriptor on the
@@ -66,13 +66,14 @@ def describe_face(analyzer: FaceAnalyzer, image: ImageInput, *, crop: bool = Fal
     the image is for ("an enrolment image", "an image to verify", ...).
     `liveness` judges the face (`DescribedImage.liveness`); `require_live` refuses a face judged not live
     with `NotLiveError` (a GalleryError, saying the score). Neither works on a crop: the liveness nets look
-    at the face's surroundings.
+    at the face's surroundings. `pixels`: `image` decoded already (the server's decode workers do it); the
+    image still names and hashes it (the SHA-256 of its bytes, as when it is decoded here).
     """
     name = label or describe(image)
     if crop and (liveness or require_live):
         raise OptionsError(f"{name}: liveness needs the whole photo around the face, not a face crop "
                            f"(leave out crop / --crop)")
-    pixels = load_image(image, analyzer.max_pixels)
+    pixels = load_image(image, analyzer.max_pixels) if pixels is None else pixels
     sha = image_sha256(image, pixels)
     if crop:
         desc = analyzer.net("face_recognition").predict([pixels])[0]

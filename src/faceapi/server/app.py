@@ -7,6 +7,7 @@
 - ``params.py`` - the options routes declare (listed in /openapi.json) and the one conversion of request
   options into `AnalyzeOptions` (REST and stream alike).
 - ``uploads.py`` - the one upload reader (raw body or multipart file, with size limits).
+- ``decoding.py`` - `DecodePool`: uploads decoded in worker processes under a CPU budget; `run_for_client`.
 - ``models_state.py`` - background model loading (one load at a time; waiters share its completion).
 - ``stream.py`` - `StreamSession`: one stream connection's settings and messages.
 - ``security.py`` - the access policy (host allow-list, token, origins, security headers, the redacted
@@ -21,8 +22,11 @@ Bearer TOKEN``, the session cookie set by opening ``/?token=TOKEN``, or ``?token
 401 without it. Requests for a host name not allowed are refused (DNS rebinding), and state-changing
 requests and WebSocket handshakes from other sites (``Origin``, ``Sec-Fetch-Site``) get 403.
 
-Everything runs in one process. Inference and model loading run off the event loop, in a bounded pool
-of `inference_threads` threads (one more for loading), so a slow frame never stalls other clients.
+Inference and model loading run in the server's process, off the event loop, in a bounded pool of
+`inference_threads` threads (one more for loading), so a slow frame never stalls other clients. Uploads
+(analyze, enrol, match) are decoded in a few worker processes under a CPU budget, abandoned when the client
+leaves (``decoding.py``); stream frames of up to 2 megapixels are decoded in the inference thread (their
+cost bounded by the structural checks of `faceapi.image.check_structure`), larger ones by the workers.
 Nothing a client sends is written to disk: frames and uploads are read into memory (with a size limit)
 and decoded there.
 
@@ -106,6 +110,7 @@ null when the gallery is empty), computed in the inference pool; the page shows 
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import replace
@@ -118,6 +123,7 @@ from starlette.middleware import Middleware
 from faceapi import __version__
 from faceapi.pipeline import FaceAnalyzer
 from faceapi.server.context import ServerContext
+from faceapi.server.decoding import DecodePool
 from faceapi.server.errors import install_error_handlers
 from faceapi.server.routers import analyze, models, people, service, stream
 from faceapi.server.routers.service import STATIC_DIR
@@ -146,7 +152,7 @@ def middleware_stack(ctx: ServerContext) -> list[Middleware]:
 def create_app(analyzer: FaceAnalyzer | None = None, *, max_frame_bytes: int = 2_000_000,
                allowed_origins: Sequence[str] = (), inference_threads: int = 2,
                gallery: GalleryStore | None = None, access: AccessPolicy | None = None,
-               phone_url: str | None = None) -> FastAPI:
+               phone_url: str | None = None, decoder: DecodePool | None = None) -> FastAPI:
     """Build the web app around `analyzer` (a new `FaceAnalyzer()` when None).
 
     Args:
@@ -160,6 +166,8 @@ def create_app(analyzer: FaceAnalyzer | None = None, *, max_frame_bytes: int = 2
         access: who may talk to the server (`faceapi.server.security.AccessPolicy`). None: a new random
             token (read it from ``app.state.ctx.access.token``), loopback host names only.
         phone_url: the address a phone on the LAN opens (``faceapi serve --lan``), served by /api/phone.
+        decoder: the worker processes decoding uploads (`faceapi.server.decoding.DecodePool`; None: the
+            default's two workers and 2 s CPU budget), started with the app.
     """
     if max_frame_bytes < 1:
         raise ValueError(f"max_frame_bytes must be positive, got {max_frame_bytes}")
@@ -169,10 +177,12 @@ def create_app(analyzer: FaceAnalyzer | None = None, *, max_frame_bytes: int = 2
     if allowed_origins:
         access = replace(access, allowed_origins=access.allowed_origins | normalise_origins(allowed_origins))
     ctx = ServerContext(analyzer=analyzer or FaceAnalyzer(), gallery=gallery, max_frame_bytes=max_frame_bytes,
-                        access=access, inference_threads=inference_threads, phone_url=phone_url)
+                        access=access, inference_threads=inference_threads, phone_url=phone_url,
+                        decoder=decoder or DecodePool())
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        await asyncio.to_thread(ctx.decoder.start)  # once, before the first request
         try:
             yield
         finally:

@@ -13,6 +13,7 @@ from fastapi import Request
 
 from faceapi.pipeline import FaceAnalyzer
 from faceapi.server.connections import ConnectionGuard
+from faceapi.server.decoding import DecodePool
 from faceapi.server.errors import GalleryUnavailable
 from faceapi.server.models_state import ModelLoader, VerifyCache
 from faceapi.server.security import AccessPolicy
@@ -28,7 +29,8 @@ class ServerContext:
     """The analyzer, the gallery, the limits, the access policy and the thread pools of one app.
 
     Inference runs in `pool` (`inference_threads` threads), never on the event loop; model loading in the
-    loader's own thread. `clients` counts open stream connections (shown by /api/health); `connections`
+    loader's own thread; uploads are decoded by `decoder`'s worker processes (`faceapi.server.decoding`).
+    `clients` counts open stream connections (shown by /api/health); `connections`
     accounts for the server's connections and requests in flight (`faceapi.server.connections`). `phone_url` is
     the address (with the token) a phone on the LAN opens, when serving with ``--lan``.
     """
@@ -43,6 +45,7 @@ class ServerContext:
     verify_cache: VerifyCache = field(default_factory=VerifyCache)
     connections: ConnectionGuard = field(default_factory=ConnectionGuard)
     pool: ThreadPoolExecutor = field(init=False)
+    decoder: DecodePool = field(default_factory=DecodePool)
     clients: int = 0
 
     def __post_init__(self) -> None:
@@ -66,6 +69,7 @@ class ServerContext:
     def shutdown(self) -> None:
         self.pool.shutdown(wait=False, cancel_futures=True)
         self.loader.shutdown()
+        self.decoder.close()
 
 
 def get_ctx(request: Request) -> ServerContext:

@@ -62,6 +62,11 @@ class NotOnTheLan(FaceApiError):
     """``GET /api/phone`` on a server not started with ``--lan`` (answered 404)."""
 
 
+class ClientGone(FaceApiError):  # noqa: N818 - a state of the request, not a fault
+    """The client closed its connection before its answer was ready; its work was abandoned (answered 499,
+    nginx's "client closed request", which nobody receives: for the access log)."""
+
+
 class TokenRequired(FaceApiError):
     """An operation that the session cookie alone may not do (export of descriptors, import with replace):
     it needs ``Authorization: Bearer TOKEN`` (answered 403)."""
@@ -83,6 +88,7 @@ ERROR_STATUS: dict[type[FaceApiError], int] = {
     RequestTooLarge: 413,
     UnsupportedMediaType: 415,
     RequestTimeout: 408,
+    ClientGone: 499,
     ModelError: 503,
     ModelNotFoundError: 503,
     GalleryUnavailable: 503,

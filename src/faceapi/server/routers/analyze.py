@@ -5,25 +5,25 @@ from __future__ import annotations
 import io
 from typing import Annotated
 
+import numpy as np
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse, Response
 
 from faceapi.options import AnalyzeOptions
 from faceapi.pipeline import FaceAnalyzer
 from faceapi.server.context import ServerContext, get_ctx
+from faceapi.server.decoding import run_for_client, with_decode_time
 from faceapi.server.params import AnalyzeParams
 from faceapi.server.uploads import UPLOAD_OPENAPI, read_upload
 
 router = APIRouter(tags=["analyze"])
 
 
-def annotated_image(analyzer: FaceAnalyzer, data: bytes, options: AnalyzeOptions, fmt: str,
+def annotated_image(analyzer: FaceAnalyzer, image: np.ndarray, options: AnalyzeOptions, fmt: str,
                     gallery: object) -> bytes:
-    """The image with its faces drawn (as `faceapi analyze --annotate`), encoded as JPEG or PNG."""
+    """The image (decoded) with its faces drawn (as `faceapi analyze --annotate`), encoded as JPEG or PNG."""
     from faceapi.draw import annotate
-    from faceapi.image import load_image
 
-    image = load_image(data, analyzer.max_pixels)
     result = analyzer.analyze(image, options, matcher=gallery)  # type: ignore[arg-type]
     out = io.BytesIO()
     im = annotate(image, result)
@@ -47,9 +47,14 @@ async def analyze(request: Request, params: Annotated[AnalyzeParams, Query()],
     label and distance); ``annotate=true`` answers with the annotated image (``format=jpeg|png``)."""
     options = params.options(ctx.recognition_available)
     upload = await read_upload(request, ctx.max_frame_bytes)
-    if params.annotate:
-        fmt = "png" if params.format == "png" else "jpeg"
-        image = await ctx.run(annotated_image, ctx.analyzer, upload.data, options, fmt, ctx.gallery)
-        return Response(image, media_type=f"image/{fmt}")
-    result = await ctx.run(ctx.analyzer.analyze, upload.data, options, ctx.gallery)
-    return JSONResponse(result.to_dict(descriptors=options.descriptors))
+
+    async def work() -> Response:  # abandoned if the client leaves (decode worker killed, inference dropped)
+        decoded = await ctx.decoder.decode(upload.data, ctx.analyzer.max_pixels)
+        if params.annotate:
+            fmt = "png" if params.format == "png" else "jpeg"
+            image = await ctx.run(annotated_image, ctx.analyzer, decoded.pixels, options, fmt, ctx.gallery)
+            return Response(image, media_type=f"image/{fmt}")
+        result = await ctx.run(ctx.analyzer.analyze, decoded.pixels, options, ctx.gallery)
+        return JSONResponse(with_decode_time(result, decoded.ms).to_dict(descriptors=options.descriptors))
+
+    return await run_for_client(request, work())

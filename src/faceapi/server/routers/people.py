@@ -24,6 +24,7 @@ from faceapi.liveness import NOT_LIVE
 from faceapi.options import DEFAULT_DISTANCE_THRESHOLD
 from faceapi.results import FaceMatch
 from faceapi.server.context import ServerContext, get_ctx
+from faceapi.server.decoding import run_for_client
 from faceapi.server.errors import validation_message
 from faceapi.server.params import EnrolParams, ImportParams, MatchParams
 from faceapi.server.security import require_token
@@ -49,10 +50,17 @@ def _with_form_fields(params: P, upload: Upload) -> P:
         raise OptionsError(validation_message(exc.errors())) from None
 
 
-async def _describe(ctx: ServerContext, upload: Upload, crop: bool, require_live: bool = False,
+async def _describe(ctx: ServerContext, request: Request, upload: Upload, crop: bool, require_live: bool = False,
                     liveness: bool = False) -> DescribedImage:
-    return await ctx.run(lambda: describe_face(ctx.analyzer, upload.data, crop=crop, label=upload.label,
-                                               liveness=liveness, require_live=require_live))
+    """The upload decoded by the decode workers and described in the inference pool; abandoned if the client
+    leaves first."""
+    async def work() -> DescribedImage:
+        decoded = await ctx.decoder.decode(upload.data, ctx.analyzer.max_pixels)
+        return await ctx.run(lambda: describe_face(ctx.analyzer, upload.data, crop=crop, label=upload.label,
+                                                   liveness=liveness, require_live=require_live,
+                                                   pixels=decoded.pixels))
+
+    return await run_for_client(request, work())
 
 
 async def _for_person(person_id: int, fn: Callable[[int], T]) -> T:
@@ -102,7 +110,7 @@ async def people_enrol(request: Request, params: Annotated[EnrolParams, Query()]
     if params.name is None or not params.name.strip():
         raise GalleryError("give the person's name: ?name=... (or a 'name' form field)")
     name = check_name(params.name)
-    described = await _describe(ctx, upload, params.crop, require_live=params.require_live)
+    described = await _describe(ctx, request, upload, params.crop, require_live=params.require_live)
     max_distance = None if params.force else DEFAULT_DISTANCE_THRESHOLD
     result = await asyncio.to_thread(lambda: gallery.enrol(name, [described.descriptor], [described.sha256],
                                                            append=params.append, max_distance=max_distance))
@@ -119,7 +127,7 @@ async def people_match(request: Request, params: Annotated[MatchParams, Query()]
     upload = await read_upload(request, ctx.max_frame_bytes)
     params = _with_form_fields(params, upload)
     match_opts = params.match()
-    described = await _describe(ctx, upload, params.crop, liveness=params.require_live)
+    described = await _describe(ctx, request, upload, params.crop, liveness=params.require_live)
     matcher = gallery.matcher(match_opts.distance_threshold, match_opts.strategy)
     match = matcher.match_descriptors(described.descriptor[None, :])[0]
     if described.liveness is not None and not described.liveness.live:

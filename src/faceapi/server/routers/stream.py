@@ -4,6 +4,7 @@ without the token or from other sites) and moves messages."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from typing import Any
@@ -40,10 +41,12 @@ async def stream(ws: WebSocket) -> None:
     await ws.accept()
     ctx.clients += 1
     session = StreamSession(ctx)
+    ahead: asyncio.Future[Any] | None = None  # the message read while a frame was analysed
     try:
         await ws.send_text(answer_text(session.hello()))
         while True:
-            msg = await ws.receive()
+            msg = await (ahead if ahead is not None else ws.receive())
+            ahead = None
             if msg["type"] == "websocket.disconnect":
                 return
             text, data = msg.get("text"), msg.get("bytes")
@@ -52,8 +55,20 @@ async def stream(ws: WebSocket) -> None:
                 if reply is not None:
                     await ws.send_text(answer_text(reply))
             elif data is not None:
-                await ws.send_text(answer_text(await session.handle_frame(data)))  # one frame in flight: answered first
+                # one frame in flight, answered before the next message is handled; that message is read
+                # meanwhile (one, no more: back-pressure stays), so a client that leaves mid-frame has its
+                # frame abandoned (a decode worker killed, inference not yet started dropped)
+                frame = asyncio.ensure_future(session.handle_frame(data))
+                ahead = asyncio.ensure_future(ws.receive())
+                await asyncio.wait({frame, ahead}, return_when=asyncio.FIRST_COMPLETED)
+                if ahead.done() and not ahead.cancelled() and ahead.exception() is None \
+                        and ahead.result()["type"] == "websocket.disconnect" and not frame.done():
+                    frame.cancel()
+                    return
+                await ws.send_text(answer_text(await frame))
     except (WebSocketDisconnect, RuntimeError, OSError):
         return  # the client left (maybe mid-frame): nothing to clean up but the counter
     finally:
+        if ahead is not None and not ahead.done():
+            ahead.cancel()
         ctx.clients -= 1
