@@ -75,6 +75,11 @@ def add_net_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--age-gender", action="store_true", help="age and gender")
     p.add_argument("--descriptors", action="store_true", help="128-d descriptors (need landmarks: full by default)")
     p.add_argument("--all", action="store_true", help="full landmarks, expressions, age/gender, descriptors")
+    p.add_argument("--expression-model", default="faceapi", metavar="NAME",
+                   help="expression model (`faceapi`, the default: face-api.js's net, its numbers exactly; "
+                        "others in docs/accuracy.md)")
+    p.add_argument("--calibrated", action="store_true",
+                   help="add calibrated expression probabilities (same dominant label; the raw ones stay)")
     p.add_argument("--liveness", action="store_true",
                    help="liveness (MiniFASNet): each face's live-face score and verdict (photos of photos)")
     p.add_argument("--require-live", action="store_true",
@@ -97,7 +102,8 @@ def analyze_options(args: argparse.Namespace, **overrides: Any) -> AnalyzeOption
         everything = getattr(args, "all", False)
         d.update(landmarks=args.landmarks or ("full" if everything else None),
                  expressions=args.expressions or everything, age_gender=args.age_gender or everything,
-                 descriptors=args.descriptors or everything)
+                 descriptors=args.descriptors or everything,
+                 expression_model=args.expression_model, calibrated=args.calibrated)
     if hasattr(args, "liveness"):
         d.update(liveness=args.liveness, require_live=getattr(args, "require_live", False))
     d.update(overrides)
