@@ -1,6 +1,6 @@
 """The expression models over the real server (uvicorn on loopback): `expression_model` and `calibrated`
 on /api/analyze give the engine's own answers, raw probabilities beside the calibrated ones; an unknown
-model is a 400 naming the known ones; the stream's hello lists every model with its balanced accuracy."""
+model is a 400 naming the known ones."""
 
 from __future__ import annotations
 
