@@ -5,8 +5,8 @@ A model turns the face crops the chain gives the expression net (the landmark-al
 expression probabilities. ``"faceapi"``, the default, is face-api.js's FaceExpressionNet, bit-identical.
 ``"balanced"`` is the same net on the crop and on its mirror image, logits averaged, plus one bias per
 label fitted on FER2013's training split (``faceapi/data/expression_balanced.json``, by
-``benchmarks/fit_expression_balanced.py``): more balanced answers (it says "fearful" 1.7-3x as often where
-it is right) on every set measured, at one more pass of the net. docs/accuracy.md has every candidate
+``benchmarks/fit_expression_balanced.py``): higher balanced accuracy on every set measured (+1.5 to +5.7
+points; "fearful" recalled 1.1 to 3.2 times as often), at one more pass of the net. docs/accuracy.md has every candidate
 measured and why it was kept or dropped; `EXPRESSION_MODELS` holds each with its measured balanced accuracy.
 
 Calibration is temperature scaling: ``calibrated = softmax(logits / T)`` with one T > 0 per model, so the
