@@ -1,7 +1,7 @@
 """Extract what the expression models are fitted and measured on: per image of a labelled ImageFolder
 (``DIR/<label>/<image>``), the expression net's logits and 256-d pooled features, of the crop and of its
 mirror image, and (full chain) the 68 landmarks in the crop's frame. Saved as one ``.npz`` per set, for
-`fit_calibration.py` and `fit_expression_head.py`.
+`fit_calibration.py` and `fit_expression_balanced.py`.
 
     python benchmarks/expression_features.py DIR OUT.npz [--crop] [--limit N]
 
