@@ -90,7 +90,8 @@ class StreamSession:
                 "settings": self.options.to_dict(), "loaded": self.ctx.analyzer.loaded,
                 "recognition": self.ctx.recognition_available, "tracking": True,
                 "expression_models": [m.to_dict() for m in expression_models.EXPRESSION_MODELS.values()],
-                "liveness": True}  # the MiniFASNet nets ship with the package (faceapi.liveness)
+                "liveness": True,  # the MiniFASNet nets ship with the package (faceapi.liveness)
+                "replica": self.ctx.replica}  # which Ray Serve replica holds this connection (else null)
 
     def _apply(self, options: AnalyzeOptions, tracking_on: bool, tracking: TrackingOptions | None) -> None:
         """New settings. A tracker keeps its tracks and ids through option changes; off drops it."""
