@@ -32,6 +32,7 @@ from __future__ import annotations
 import logging
 import os
 import secrets
+import socket
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -147,6 +148,7 @@ def deploy(settings: ReplicaSettings, where: Deployment, token: str) -> None:
 
     serve = _serve_module()
     if not ray.is_initialized():
+        _check_reachable(where.address)
         try:
             ray.init(address=where.address, logging_level=logging.WARNING, log_to_driver=False)
         except (ConnectionError, RuntimeError, ValueError) as exc:
@@ -166,6 +168,18 @@ def deploy(settings: ReplicaSettings, where: Deployment, token: str) -> None:
         serve.run(app, name=APP_NAME, route_prefix="/", blocking=False)
     except Exception as exc:  # Serve wraps a replica's constructor error in its own (with the traceback)
         raise FaceApiError(f"the replicas did not start: {_last_line(exc)}") from None
+
+
+def _check_reachable(address: str, timeout_s: float = 5.0) -> None:
+    """A TCP connection to the head's ``host:port`` within `timeout_s` (ray.init would retry for minutes);
+    "auto" and ``ray://`` addresses are left to Ray."""
+    host, sep, port = address.rpartition(":")
+    if address == "auto" or "://" in address or not sep or not port.isdigit():
+        return
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=timeout_s).close()
+    except OSError as exc:
+        raise FaceApiError(f"--ray {address}: cannot connect to the Ray cluster ({exc.strerror or exc})") from None
 
 
 def _last_line(exc: BaseException) -> str:
