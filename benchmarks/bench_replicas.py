@@ -65,7 +65,8 @@ def _replica_pids(cluster) -> list[int]:
 def _connect(base: str):
     from websockets.sync.client import connect
 
-    ws = connect(f"{base.replace('http', 'ws')}/ws/stream?token={TOKEN}", open_timeout=60, max_size=2**22)
+    ws = connect(f"{base.replace('http', 'ws')}/ws/stream?token={TOKEN}", open_timeout=60,
+                 max_size=2**22).__enter__()  # entered by hand: closed by the caller
     hello = json.loads(ws.recv(timeout=60))
     ws.send(json.dumps(SETTINGS))
     assert json.loads(ws.recv(timeout=60)).get("ok")

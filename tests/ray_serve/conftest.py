@@ -18,7 +18,7 @@ import faceapi
 
 from helpers import SHARED, missing, require
 from ray_cluster import free_port, start_cluster, wait_for
-from serving_helpers import REPLICAS, TOKEN, Served
+from serving_helpers import REPLICAS, TOKEN, Served, replicas_seen
 
 
 @pytest.fixture(scope="module")
@@ -51,7 +51,11 @@ def served(models_dir, postgres, tmp_path_factory) -> Iterator[Served]:
         wait_for(lambda: driver.poll() is not None or "behind Ray Serve's proxy" in log.read_text(), 300,
                  "the replicas to start")
         assert driver.poll() is None, log.read_text()[-3000:]
-        yield Served(cluster, driver, f"http://127.0.0.1:{port}", port, database, log)
+        served = Served(cluster, driver, f"http://127.0.0.1:{port}", port, database, log)
+        with served.client() as http:
+            served.replicas = replicas_seen(http)
+        assert len(served.replicas) == REPLICAS, served.replicas
+        yield served
     finally:
         if driver is not None and driver.poll() is None:
             os.killpg(driver.pid, signal.SIGINT)  # the driver takes its replicas down

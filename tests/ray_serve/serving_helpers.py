@@ -39,3 +39,13 @@ def health(client) -> dict:
     r = client.get("/api/health")
     assert r.status_code == 200, r.text
     return json.loads(r.text)
+
+
+def replicas_seen(client, tries: int = 60) -> set[str]:
+    """The replica ids authenticated /api/health names over at most `tries` requests (each routed anew)."""
+    seen: set[str] = set()
+    for _ in range(tries):
+        seen.add(health(client)["replica"])
+        if len(seen) == REPLICAS:
+            break
+    return seen

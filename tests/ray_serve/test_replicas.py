@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 import pytest
 
 from ray_cluster import cmdline, descendants, wait_for
-from serving_helpers import REPLICAS, TOKEN, Served, health
+from serving_helpers import REPLICAS, TOKEN, Served, health, replicas_seen
 
 SETTINGS = {"type": "settings", "detector": "ssd", "landmarks": "full", "expressions": False, "recognize": True}
 MAX_CONNECTIONS_TRIED = 30  # new connections opened while looking for one on a given replica
@@ -31,7 +31,9 @@ def connect(served: Served, origin: str | None = None, token: bool = True):
     from websockets.sync.client import connect as ws_connect
 
     url = served.ws + (f"?token={TOKEN}" if token else "")
-    return ws_connect(url, origin=origin, open_timeout=30, max_size=2**22)  # type: ignore[arg-type]
+    # entered by hand: the connection outlives this function (closed by its user); websockets 17 warns when
+    # a connection is used without entering it
+    return ws_connect(url, origin=origin, open_timeout=30, max_size=2**22).__enter__()  # type: ignore[arg-type]
 
 
 def stream_on(served: Served, replica: str | None = None, avoid: str | None = None):
@@ -62,19 +64,9 @@ def enrol(client, name: str, data: bytes):
     return client.post("/api/people", params={"name": name}, content=data, headers={"content-type": "image/jpeg"})
 
 
-def replicas_seen(served: Served, client, tries: int = 60) -> set[str]:
-    """The replica ids authenticated /api/health names over `tries` requests (each routed anew)."""
-    seen: set[str] = set()
-    for _ in range(tries):
-        seen.add(health(client)["replica"])
-        if len(seen) == REPLICAS:
-            break
-    return seen
-
-
 def test_both_replicas_serve_the_page_and_the_api(served):
     with served.client() as http:
-        seen = replicas_seen(served, http)
+        seen = replicas_seen(http)
         assert len(seen) == REPLICAS, seen
         served.replicas |= seen
         h = health(http)
@@ -212,8 +204,8 @@ def test_a_replica_killed_while_three_clients_stream(served, images):
         for t in threads:
             t.join(90)
     with served.client() as http:  # Serve starts a replacement: two replicas again
-        wait_for(lambda: len(replicas_seen(served, http, 20) - victim) == REPLICAS, 240, "a replacement replica", 1)
-        served.replicas = replicas_seen(served, http)
+        wait_for(lambda: len(replicas_seen(http, 20) - victim) == REPLICAS, 240, "a replacement replica", 1)
+        served.replicas = replicas_seen(http)
         ws, _ = stream_on(served, replica=next(iter(served.replicas - victim)))
         try:
             assert "erin" in labels(ws, (images / "surprised.jpg").read_bytes())  # the new one knows everyone
@@ -281,9 +273,12 @@ def test_postgresql_restarted(served, images):
     """Database down: health says so on every replica, enrolment gets 503 with a clear message (nothing
     written), streams keep recognising who was loaded; back up: the same enrolment succeeds."""
     frame = (images / "happy.jpg").read_bytes()
+    with served.client() as http:  # carol: enrolled by an earlier test, or here when run alone
+        if not http.get("/api/people", params={"name": "carol"}).json()["people"]:
+            assert enrol(http, "carol", frame).status_code == 201
     ws, _ = stream_on(served)
     try:
-        assert labels(ws, frame) == ["carol"]
+        wait_for(lambda: labels(ws, frame) == ["carol"], 10, "carol recognised")
         served.database.halt()
         try:
             with served.client() as http:
@@ -295,15 +290,15 @@ def test_postgresql_restarted(served, images):
                         break
                 assert set(states.values()) == {"unreachable"}, states
                 r = enrol(http, "frank", (images / "angry.jpg").read_bytes())
-                assert r.status_code == 503 and "cannot be reached" in r.json()["error"] or \
-                    "cannot reach" in r.json()["error"], r.text
+                assert r.status_code == 503, r.text
+                assert "gallery database" in r.json()["error"] and "reach" in r.json()["error"], r.text
             assert labels(ws, frame) == ["carol"]  # the loaded gallery keeps serving the stream
         finally:
             served.database.resume()
         with served.client() as http:
             r = enrol(http, "frank", (images / "angry.jpg").read_bytes())  # a retry: the replica reconnects
             assert r.status_code == 201, r.text
-            assert {"carol", "dave", "erin", "frank"} <= {p["name"] for p in http.get("/api/people").json()["people"]}
+            assert {"carol", "frank"} <= {p["name"] for p in http.get("/api/people").json()["people"]}
             for _ in range(4 * REPLICAS):
                 assert health(http)["database"] == "ok"
     finally:
