@@ -188,7 +188,12 @@ def _last_line(exc: BaseException) -> str:
 
 
 def undeploy() -> None:
-    """Delete the app (its replicas); Serve itself (controller, proxies) too when no other app is left."""
+    """Delete the app (its replicas); Serve itself (controller, proxies) too when no other app is left.
+    Nothing when this process never connected (Serve would connect, or start a local Ray, to look)."""
+    import ray
+
+    if not ray.is_initialized():
+        return
     serve = _serve_module()
     try:
         serve.delete(APP_NAME)
