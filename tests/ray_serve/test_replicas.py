@@ -266,6 +266,8 @@ def test_the_token_is_in_no_ray_log(served):
     logs = [p for p in (served.cluster.home / "r").rglob("*") if p.is_file() and p.stat().st_size < 50_000_000]
     assert logs, "no Ray logs found"
     assert not [str(p) for p in logs if TOKEN.encode() in p.read_bytes()]
+    # Serve's own line per request is in the replicas' logs (and holds no query string: checked above)
+    assert any(b"-- WS / OK" in p.read_bytes() for p in logs if "replica_faceapi_FaceApi_" in p.name)
     assert TOKEN in served.log.read_text()  # the driver prints the page's address (with it) to its user only
 
 

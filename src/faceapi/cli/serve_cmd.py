@@ -99,7 +99,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     r = p.add_argument_group("replicas on a Ray cluster (Ray Serve; see docs/scale-out.md)")
     r.add_argument("--ray", metavar="ADDRESS", default=None,
                    help="serve as replicas on the Ray cluster at ADDRESS (host:port of its head, or 'auto') behind "
-                        "Ray Serve's proxy on --host/--port; the token is required")
+                        "Ray Serve's proxy on --host/--port; the token is required. The replicas log through Ray "
+                        "Serve (logs/serve/ on each node); --log-level is this process's")
     r.add_argument("--replicas", type=int, default=None, metavar="N",
                    help="with --ray: replicas, each with its own nets and --workers-threads (default 1; more than "
                         "one needs a PostgreSQL --gallery)")
