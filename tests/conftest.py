@@ -512,12 +512,29 @@ class PostgresServer:
         self._run = subprocess.run
         subprocess.run([*wrap, str(self.bin / "initdb"), "-D", str(data), "-A", "trust", "-U", "faceapi",
                         "--no-sync"], check=True, capture_output=True, timeout=120, cwd=self.folder)
-        subprocess.run([*wrap, str(self.bin / "pg_ctl"), "-D", str(data), "-w", "-t", "60", "-l",
-                        str(self.folder / "log"), "-o", f"-p {self.port} -k {self.folder} "
-                        "-c listen_addresses=127.0.0.1 -c fsync=off", "start"],
-                       check=True, capture_output=True, timeout=120, cwd=self.folder)
-        self.pid = int((data / "postmaster.pid").read_text().split()[0])
         self._databases = 0
+        self.resume()
+
+    def resume(self) -> None:
+        """Start the server (again, after `halt`) on its port, on its data."""
+        data = self.folder / "data"
+        self._run([*self.wrap, str(self.bin / "pg_ctl"), "-D", str(data), "-w", "-t", "60", "-l",
+                   str(self.folder / "log"), "-o", f"-p {self.port} -k {self.folder} "
+                   "-c listen_addresses=127.0.0.1 -c fsync=off", "start"],
+                  check=True, capture_output=True, timeout=120, cwd=self.folder)
+        self.pid = int((data / "postmaster.pid").read_text().split()[0])
+
+    def halt(self) -> None:
+        """Stop the server (fast shutdown: its clients' connections are cut), keeping its data for `resume`."""
+        import signal
+        import time
+
+        os.kill(self.pid, signal.SIGINT)  # the postmaster's "fast" shutdown
+        deadline = time.monotonic() + 60
+        while (self.folder / "data" / "postmaster.pid").exists():
+            if time.monotonic() > deadline:
+                raise AssertionError("PostgreSQL did not stop in 60 s")
+            time.sleep(0.05)
 
     def url(self, database: str = "postgres") -> str:
         return f"postgresql://faceapi@127.0.0.1:{self.port}/{database}"

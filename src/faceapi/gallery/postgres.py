@@ -9,17 +9,23 @@ serialised by the row lock of ``gallery_state`` (each write transaction updates 
 version at most every `poll_interval` seconds, then loads only the people changed since.
 
 A lost connection (database restarted, network cut) fails the operation in flight with
-`GalleryUnreachableError` (nothing of it is written) and is re-opened by the next operation.
+`GalleryUnreachableError` (nothing of it is written) and is re-opened by the next operation (a
+transaction that finds its connection dead before doing anything opens a new one at once). While the
+database is down, matching goes on with the people loaded last.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from faceapi.errors import GalleryError, GalleryUnreachableError
-from faceapi.gallery.store import APPLICATION_ID, SCHEMA_VERSION, GalleryStore
+from faceapi.gallery.store import APPLICATION_ID, SCHEMA_VERSION, GalleryStore, _Loaded
+
+#: While the database cannot be reached, matching asks for changes again after this many seconds.
+RETRY_AFTER_S = 1.0
 
 _PG_SCHEMA = f"""
 CREATE TABLE people (
@@ -155,8 +161,26 @@ class PostgresGallery(GalleryStore):
             raise (err or exc) from exc
 
     def _begin(self, write: bool) -> None:
-        self._connect().execute("BEGIN" if write else "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+        sql = "BEGIN" if write else "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"
+        try:
+            self._connect().execute(sql)
+        except self._psycopg.OperationalError:
+            # the connection died since its last use (the database restarted, a network cut): nothing was
+            # done on it yet, so open a new one and begin once more; a database still down fails here
+            self._connect().execute(sql)
         self._in_transaction = True
+
+    def _refresh(self) -> _Loaded:
+        """`GalleryStore._refresh`, except that while the database cannot be reached, matching goes on with
+        the people loaded last (asked again after `RETRY_AFTER_S`, not on every frame): a live stream keeps
+        its names through a database restart; writes are refused meanwhile (503) and /api/health says so."""
+        try:
+            return super()._refresh()
+        except GalleryUnreachableError:
+            if self._loaded.version < 0:
+                raise
+            self._checked = time.monotonic() - self.poll_interval + RETRY_AFTER_S
+            return self._loaded
 
     def _end(self, commit: bool) -> None:
         self._in_transaction = False
@@ -176,15 +200,6 @@ class PostgresGallery(GalleryStore):
 
     def _is_unique_violation(self, exc: BaseException) -> bool:
         return isinstance(exc, self._psycopg.errors.UniqueViolation)
-
-    def reachable(self) -> bool:
-        """Whether the database answers now (for health checks)."""
-        with self._lock:
-            try:
-                self._q("SELECT 1").fetchone()
-                return True
-            except GalleryError:
-                return False
 
     def close(self) -> None:
         with self._lock:

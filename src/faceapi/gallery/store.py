@@ -336,6 +336,14 @@ class GalleryStore(ABC):
         with self._transaction(write=False) as version:
             return version
 
+    def reachable(self) -> bool:
+        """Whether the store answers now (for health checks): a read of the change version succeeds."""
+        try:
+            _ = self.change_version
+        except GalleryError:
+            return False
+        return True
+
     def people(self) -> list[Person]:
         """Everyone, by name (the order of `name_key`)."""
         with self._transaction(write=False):

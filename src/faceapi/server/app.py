@@ -33,7 +33,9 @@ and decoded there.
 REST
 ----
 - ``GET /api/health`` - ``{"status": "ok"}`` without the token; with it also ``version``, ``loaded``,
-  ``clients``, ``recognition``, ``access`` (what the access policy allows) and ``phone`` (serving on the LAN).
+  ``clients``, ``recognition``, ``access`` (what the access policy allows), ``phone`` (serving on the LAN),
+  ``database`` (``"ok"``, ``"unreachable"``: the gallery's database does not answer, enrolments get 503;
+  null without a gallery) and ``replica`` (the replica's id under ``faceapi serve --ray``, else null).
 - ``GET /api/phone`` - serving with ``--lan``: ``{"url", "qr_svg"}``, the address a phone opens (with the
   token) and its QR code as SVG; 404 otherwise.
 - ``GET /api/models`` - every net: its ``name``, ``label`` (human name), model files, whether they
@@ -152,7 +154,8 @@ def middleware_stack(ctx: ServerContext) -> list[Middleware]:
 def create_app(analyzer: FaceAnalyzer | None = None, *, max_frame_bytes: int = 2_000_000,
                allowed_origins: Sequence[str] = (), inference_threads: int = 2,
                gallery: GalleryStore | None = None, access: AccessPolicy | None = None,
-               phone_url: str | None = None, decoder: DecodePool | None = None) -> FastAPI:
+               phone_url: str | None = None, decoder: DecodePool | None = None,
+               replica: str | None = None) -> FastAPI:
     """Build the web app around `analyzer` (a new `FaceAnalyzer()` when None).
 
     Args:
@@ -168,6 +171,8 @@ def create_app(analyzer: FaceAnalyzer | None = None, *, max_frame_bytes: int = 2
         phone_url: the address a phone on the LAN opens (``faceapi serve --lan``), served by /api/phone.
         decoder: the worker processes decoding uploads (`faceapi.server.decoding.DecodePool`; None: the
             default's two workers and 2 s CPU budget), started with the app.
+        replica: this server's replica id among several (``faceapi serve --ray``), shown by /api/health and the
+            stream's hello.
     """
     if max_frame_bytes < 1:
         raise ValueError(f"max_frame_bytes must be positive, got {max_frame_bytes}")
@@ -178,7 +183,7 @@ def create_app(analyzer: FaceAnalyzer | None = None, *, max_frame_bytes: int = 2
         access = replace(access, allowed_origins=access.allowed_origins | normalise_origins(allowed_origins))
     ctx = ServerContext(analyzer=analyzer or FaceAnalyzer(), gallery=gallery, max_frame_bytes=max_frame_bytes,
                         access=access, inference_threads=inference_threads, phone_url=phone_url,
-                        decoder=decoder or DecodePool())
+                        decoder=decoder or DecodePool(), replica=replica)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

@@ -32,7 +32,8 @@ class ServerContext:
     loader's own thread; uploads are decoded by `decoder`'s worker processes (`faceapi.server.decoding`).
     `clients` counts open stream connections (shown by /api/health); `connections`
     accounts for the server's connections and requests in flight (`faceapi.server.connections`). `phone_url` is
-    the address (with the token) a phone on the LAN opens, when serving with ``--lan``.
+    the address (with the token) a phone on the LAN opens, when serving with ``--lan``; `replica` the Ray
+    Serve replica's id (``faceapi serve --ray``, `faceapi.server.ray_serve`), None for a lone server.
     """
 
     analyzer: FaceAnalyzer
@@ -41,6 +42,7 @@ class ServerContext:
     access: AccessPolicy
     inference_threads: int
     phone_url: str | None = None
+    replica: str | None = None
     loader: ModelLoader = field(init=False)
     verify_cache: VerifyCache = field(default_factory=VerifyCache)
     connections: ConnectionGuard = field(default_factory=ConnectionGuard)

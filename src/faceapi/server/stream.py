@@ -99,7 +99,8 @@ class StreamSession:
                 "expression_models": [m.to_dict() for m in expression_models.EXPRESSION_MODELS.values()],
                 "liveness": True,  # the MiniFASNet nets ship with the package (faceapi.liveness)
                 # the option schema, for the page's controls (each option's type, default, limits, detectors)
-                "options": schema_json(), "stream_defaults": DEFAULT_STREAM_SETTINGS}
+                "options": schema_json(), "stream_defaults": DEFAULT_STREAM_SETTINGS,
+                "replica": self.ctx.replica}  # which Ray Serve replica holds this connection (else null)
 
     def _apply(self, options: AnalyzeOptions, tracking_on: bool, tracking: TrackingOptions | None) -> None:
         """New settings. A tracker keeps its tracks and ids through option changes; off drops it."""

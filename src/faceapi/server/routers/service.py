@@ -29,12 +29,16 @@ async def index() -> FileResponse:
 async def health(request: Request, ctx: Annotated[ServerContext, Depends(get_ctx)]) -> dict[str, Any]:
     """Liveness. Without the token only ``{"status": "ok"}``; with it also the version, the loaded nets,
     the number of open stream connections, whether recognition is on, what the access policy allows and
-    whether the server serves phones on the LAN (``phone``: GET /api/phone has the address)."""
+    whether the server serves phones on the LAN (``phone``: GET /api/phone has the address), whether the
+    gallery's database answers (``database``: "ok", "unreachable", null without a gallery) and, among Ray
+    Serve replicas, which one answered (``replica``)."""
     if not getattr(request.state, "authenticated", False):
         return {"status": "ok"}
+    gallery = ctx.gallery
+    database = None if gallery is None else ("ok" if await asyncio.to_thread(gallery.reachable) else "unreachable")
     return {"status": "ok", "version": __version__, "loaded": ctx.analyzer.loaded,
             "clients": ctx.clients, "recognition": ctx.recognition_available, "access": describe(ctx.access),
-            "phone": ctx.phone_url is not None}
+            "phone": ctx.phone_url is not None, "database": database, "replica": ctx.replica}
 
 
 @router.head("/api/health", include_in_schema=False)
