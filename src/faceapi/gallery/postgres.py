@@ -21,7 +21,7 @@ from collections.abc import Sequence
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-from faceapi.errors import GalleryError, GalleryUnreachableError
+from faceapi.errors import GalleryError, GalleryFullError, GalleryStorageError, GalleryUnreachableError
 from faceapi.gallery.store import APPLICATION_ID, SCHEMA_VERSION, GalleryStore, _Loaded
 
 #: While the database cannot be reached, matching asks for changes again after this many seconds.
@@ -190,6 +190,15 @@ class PostgresGallery(GalleryStore):
     def _db_error(self, exc: BaseException) -> GalleryError | None:
         if isinstance(exc, GalleryError):
             return None
+        # the server's own storage failed (SQLSTATE 53100 disk_full, 58030 io_error): psycopg files these under
+        # OperationalError too, but the database was reached and rolled the transaction back, as SQLite's are
+        sqlstate = getattr(exc, "sqlstate", None) or ""
+        if sqlstate == "53100":
+            return GalleryFullError(f"the gallery database {self.location} is out of disk space: nothing was "
+                                    f"written; it works again once there is room")
+        if sqlstate == "58030":
+            return GalleryStorageError(f"the gallery database {self.location} had an I/O error: nothing was "
+                                       f"written ({str(exc).strip()})")
         if isinstance(exc, self._psycopg.OperationalError) or (
                 self._db is not None and getattr(self._db, "broken", False)):
             return GalleryUnreachableError(f"the gallery database {self.location} cannot be reached "
