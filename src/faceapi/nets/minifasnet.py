@@ -145,6 +145,24 @@ def liveness_score(probabilities: Sequence[np.ndarray]) -> np.ndarray:
 
 
 # -- the graph ------------------------------------------------------------------------------------------
+#: Channel counts are padded with zeros to a multiple of this (AVX2's 8 floats): upstream's pruned nets have
+#: counts like 103 or 231, and onnxruntime's blocked (NCHWc) convolutions take only multiples of its
+#: block, so each such layer fell back to plain NCHW between two layout conversions.
+CHANNEL_BLOCK = 8
+
+
+def padded(channels: int) -> int:
+    """`channels` rounded up to a multiple of `CHANNEL_BLOCK`."""
+    return -(-channels // CHANNEL_BLOCK) * CHANNEL_BLOCK
+
+
+def _pad(values: np.ndarray) -> np.ndarray:
+    """A per-channel vector padded with zeros to `padded` length."""
+    out = np.zeros(padded(values.shape[0]), values.dtype)
+    out[: values.shape[0]] = values
+    return out
+
+
 class _Builder:
     """The MiniFASNet blocks on a `GraphBuilder`, batch norms folded into the convolutions before them."""
 
@@ -163,29 +181,49 @@ class _Builder:
 
     def conv_bn(self, x: str, prefix: str, stride: int, pad: int, conv: str = "conv", bn: str = "bn",
                 reverse_input: bool = False) -> str:
-        """``bn(conv(x))`` as one Conv (OIHW weights, symmetric padding like PyTorch's)."""
+        """``bn(conv(x))`` as one Conv (OIHW weights, symmetric padding like PyTorch's), its channels padded
+        with zeros to a multiple of `CHANNEL_BLOCK` (`padded`); `reverse_input` marks the first convolution,
+        which reads the image's three channels (unpadded)."""
         weight = self.w[f"{prefix}.{conv}.weight"].astype(np.float64)
         if reverse_input:  # the graph gets RGB, the net was trained on BGR
             weight = weight[:, ::-1]
         scale, shift = self._bn(f"{prefix}.{bn}")
         out_c, in_per_group, kh, kw = weight.shape
-        groups = out_c if in_per_group == 1 else 1  # depthwise (no other conv here has one input channel)
+        depthwise = in_per_group == 1  # (no other conv here has one input channel)
+        out_p = padded(out_c)
+        in_p = 1 if depthwise else in_per_group if reverse_input else padded(in_per_group)
+        w_full = np.zeros((out_p, in_p, kh, kw))
+        w_full[:out_c, :in_per_group] = weight * scale[:, None, None, None]
+        b_full = np.zeros(out_p)
+        b_full[:out_c] = shift
         g = self.g
         hint = prefix.replace(".", "_")
-        w_folded = g.const((weight * scale[:, None, None, None]).astype(np.float32), hint + "_w")
-        b_folded = g.const(shift.astype(np.float32), hint + "_b")
-        return g.node("Conv", [x, w_folded, b_folded], hint, kernel_shape=[kh, kw], strides=[stride, stride],
-                      pads=[pad, pad, pad, pad], group=groups)
+        return g.node("Conv", [x, g.const(w_full.astype(np.float32), hint + "_w"),
+                               g.const(b_full.astype(np.float32), hint + "_b")], hint,
+                      kernel_shape=[kh, kw], strides=[stride, stride], pads=[pad, pad, pad, pad],
+                      group=out_p if depthwise else 1)
 
     def prelu(self, x: str, prefix: str) -> str:
-        """PReLU as ``relu(x) + slope * min(x, 0)``: the same values (exactly: one of the two terms is 0),
-        and 3-4x faster than onnxruntime's own PRelu kernel (4.8 ns per element on this machine, which made
-        it half of the nets' time; benchmarks/bench_liveness.py)."""
+        """PReLU as ``slope * x + relu((1 - slope) * x)`` (every slope of these nets is under 1, so
+        ``1 - slope > 0`` goes inside the relu), the two scalings 1x1 depthwise convolutions, the relu and
+        the sum fused into them by onnxruntime: the whole net then stays in its blocked (NCHWc) layout.
+        onnxruntime's own PRelu kernel (4.8 ns per element on this machine) was half of the nets' time, and
+        ``relu(x) + slope * min(x, 0)`` (exact, but Min and a broadcast Mul are not NCHWc ops) still cost two
+        layout conversions per PReLU; benchmarks/bench_liveness.py. Equal to PReLU up to float32 rounding of
+        ``slope * x + (1 - slope) * x`` (one ulp)."""
         g = self.g
         hint = prefix.replace(".", "_")
-        slope = g.const(self.w[f"{prefix}.prelu.weight"].astype(np.float32).reshape(-1, 1, 1), hint + "_slope")
-        negative = g.node("Min", [x, g.const(np.zeros(1, np.float32), hint + "_zero")])
-        return g.add(g.relu(x), g.mul(negative, slope))
+        slope = self.w[f"{prefix}.prelu.weight"].astype(np.float64)
+        if np.any(slope >= 1):  # relu((1 - slope) x) = (1 - slope) relu(x) needs 1 - slope > 0
+            raise ModelError(f"{self.w.model}: {prefix} has a PReLU slope >= 1, which this graph cannot fold")
+        channels = padded(slope.shape[0])
+        zero = g.const(np.zeros(channels, np.float32), hint + "_zero")
+
+        def scaled(factor: np.ndarray, name: str) -> str:
+            w = g.const(_pad(factor).astype(np.float32).reshape(channels, 1, 1, 1), name)
+            return g.node("Conv", [x, w, zero], name, kernel_shape=[1, 1], group=channels)
+
+        return g.add(scaled(slope, hint + "_neg"), g.relu(scaled(1 - slope, hint + "_pos")))
 
     def conv_block(self, x: str, prefix: str, stride: int, pad: int, reverse_input: bool = False) -> str:
         """Upstream's ``Conv_block``: conv, batch norm, PReLU."""
@@ -244,7 +282,9 @@ def build_graph(weights: WeightMap) -> onnx.ModelProto:
     # linear (no bias) then BatchNorm1d, folded into one Gemm; dropout is off at inference
     lin = weights["linear.weight"].astype(np.float64)  # [128, 512]
     scale, shift = b._bn("bn")
-    x = g.dense(x, (lin * scale[:, None]).T, shift)
+    folded = np.zeros((padded(lin.shape[1]), lin.shape[0]))  # the flattened features' padding reads nothing
+    folded[: lin.shape[1]] = (lin * scale[:, None]).T
+    x = g.dense(x, folded, shift)
     logits = g.dense(x, weights["prob.weight"].astype(np.float64).T, None)
     unused = weights.unused()
     if unused:
@@ -331,8 +371,9 @@ def _export(scale: float) -> dict[str, Any]:
     }
 
 
-#: `NetSpec.graph_version` of both ("2": PReLU as relu + slope * min).
-GRAPH_VERSION = "2"
+#: `NetSpec.graph_version` of both ("3": channels padded to `CHANNEL_BLOCK`, PReLU as slope * x +
+#: relu((1 - slope) * x) by 1x1 depthwise convolutions; "2" was relu + slope * min).
+GRAPH_VERSION = "3"
 
 V2_SPEC = MiniFASNetV2.spec = NetSpec(
     name="minifasnet_v2", label="Liveness (MiniFASNetV2, 2.7x)", kind="liveness", model="minifasnet_v2_2.7",
