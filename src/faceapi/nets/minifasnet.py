@@ -180,14 +180,17 @@ class _Builder:
         return scale, beta - mean * scale
 
     def conv_bn(self, x: str, prefix: str, stride: int, pad: int, conv: str = "conv", bn: str = "bn",
-                reverse_input: bool = False) -> str:
+                reverse_input: bool = False, out_scale: np.ndarray | None = None) -> str:
         """``bn(conv(x))`` as one Conv (OIHW weights, symmetric padding like PyTorch's), its channels padded
-        with zeros to a multiple of `CHANNEL_BLOCK` (`padded`); `reverse_input` marks the first convolution,
-        which reads the image's three channels (unpadded)."""
+        with zeros to a multiple of `CHANNEL_BLOCK` (`padded`), each output channel times `out_scale` when
+        given; `reverse_input` marks the first convolution, which reads the image's three channels
+        (unpadded)."""
         weight = self.w[f"{prefix}.{conv}.weight"].astype(np.float64)
         if reverse_input:  # the graph gets RGB, the net was trained on BGR
             weight = weight[:, ::-1]
         scale, shift = self._bn(f"{prefix}.{bn}")
+        if out_scale is not None:
+            scale, shift = scale * out_scale, shift * out_scale
         out_c, in_per_group, kh, kw = weight.shape
         depthwise = in_per_group == 1  # (no other conv here has one input channel)
         out_p = padded(out_c)
@@ -203,31 +206,27 @@ class _Builder:
                       kernel_shape=[kh, kw], strides=[stride, stride], pads=[pad, pad, pad, pad],
                       group=out_p if depthwise else 1)
 
-    def prelu(self, x: str, prefix: str) -> str:
-        """PReLU as ``slope * x + relu((1 - slope) * x)`` (every slope of these nets is under 1, so
-        ``1 - slope > 0`` goes inside the relu), the two scalings 1x1 depthwise convolutions, the relu and
-        the sum fused into them by onnxruntime: the whole net then stays in its blocked (NCHWc) layout.
-        onnxruntime's own PRelu kernel (4.8 ns per element on this machine) was half of the nets' time, and
-        ``relu(x) + slope * min(x, 0)`` (exact, but Min and a broadcast Mul are not NCHWc ops) still cost two
-        layout conversions per PReLU; benchmarks/bench_liveness.py. Equal to PReLU up to float32 rounding of
-        ``slope * x + (1 - slope) * x`` (one ulp)."""
+    def conv_block(self, x: str, prefix: str, stride: int, pad: int, reverse_input: bool = False) -> str:
+        """Upstream's ``Conv_block``: conv, batch norm, PReLU.
+
+        PReLU(y) is computed as ``relu(y') + (slope / (1 - slope)) * y'`` of ``y' = (1 - slope) * y``, the
+        factor folded into the convolution (every slope of these nets is under 1, so ``1 - slope > 0``
+        passes through the relu), the second term a 1x1 depthwise convolution into which onnxruntime fuses
+        the sum: the whole net stays in its blocked (NCHWc) layout. onnxruntime's own PRelu kernel (4.8 ns
+        per element here) was half of the nets' time, and ``relu(y) + slope * min(y, 0)`` (Min and a
+        broadcast Mul are not NCHWc ops) cost two layout conversions per PReLU; benchmarks/bench_liveness.py.
+        Equal to PReLU up to float32 rounding (a few ulp)."""
+        slope = self.w[f"{prefix}.prelu.weight"].astype(np.float64)
+        if np.any(slope >= 1):
+            raise ModelError(f"{self.w.model}: {prefix} has a PReLU slope >= 1, which this graph cannot fold")
+        y = self.conv_bn(x, prefix, stride, pad, reverse_input=reverse_input, out_scale=1 - slope)
         g = self.g
         hint = prefix.replace(".", "_")
-        slope = self.w[f"{prefix}.prelu.weight"].astype(np.float64)
-        if np.any(slope >= 1):  # relu((1 - slope) x) = (1 - slope) relu(x) needs 1 - slope > 0
-            raise ModelError(f"{self.w.model}: {prefix} has a PReLU slope >= 1, which this graph cannot fold")
         channels = padded(slope.shape[0])
+        ratio = g.const(_pad(slope / (1 - slope)).astype(np.float32).reshape(channels, 1, 1, 1), hint + "_ratio")
         zero = g.const(np.zeros(channels, np.float32), hint + "_zero")
-
-        def scaled(factor: np.ndarray, name: str) -> str:
-            w = g.const(_pad(factor).astype(np.float32).reshape(channels, 1, 1, 1), name)
-            return g.node("Conv", [x, w, zero], name, kernel_shape=[1, 1], group=channels)
-
-        return g.add(scaled(slope, hint + "_neg"), g.relu(scaled(1 - slope, hint + "_pos")))
-
-    def conv_block(self, x: str, prefix: str, stride: int, pad: int, reverse_input: bool = False) -> str:
-        """Upstream's ``Conv_block``: conv, batch norm, PReLU."""
-        return self.prelu(self.conv_bn(x, prefix, stride, pad, reverse_input=reverse_input), prefix)
+        negative = g.node("Conv", [y, ratio, zero], hint + "_neg", kernel_shape=[1, 1], group=channels)
+        return g.add(negative, g.relu(y))
 
     def depth_wise(self, x: str, prefix: str, stride: int, residual: bool) -> str:
         """``Depth_Wise`` (and ``Depth_Wise_SE`` when the weights have an SE module): 1x1 expand, 3x3
@@ -371,9 +370,9 @@ def _export(scale: float) -> dict[str, Any]:
     }
 
 
-#: `NetSpec.graph_version` of both ("3": channels padded to `CHANNEL_BLOCK`, PReLU as slope * x +
-#: relu((1 - slope) * x) by 1x1 depthwise convolutions; "2" was relu + slope * min).
-GRAPH_VERSION = "3"
+#: `NetSpec.graph_version` of both ("4": channels padded to `CHANNEL_BLOCK`, PReLU folded as
+#: `_Builder.conv_block` says; "2" was relu + slope * min).
+GRAPH_VERSION = "4"
 
 V2_SPEC = MiniFASNetV2.spec = NetSpec(
     name="minifasnet_v2", label="Liveness (MiniFASNetV2, 2.7x)", kind="liveness", model="minifasnet_v2_2.7",
