@@ -3,17 +3,16 @@ the frames (`faceapi.liveness` judges one frame).
 
 A track is one person (`faceapi.tracking.face_tracker`: the tracker gives a new id when the person changes),
 so a track's liveness measurements are evidence about one face. `LivenessFilter` keeps them for the last
-`WINDOW_S` seconds and gives the **median of their log-odds** as the smoothed score: the verdict follows the
-majority of the last second's measurements, so one odd frame flips it neither way (a blurred or turned live
-face scoring low once, a print scoring high once), and a live person is called a photo only when most of a
-second's measurements say so. A mean of probabilities would let one high score pass a print; a mean of
-log-odds lets one near-zero score (log-odds -10 and below) outweigh several live ones (+1 to +7); the median
-does neither. The median of log-odds is the median of the scores (a monotone map), reported as a score.
+`WINDOW_S` seconds and gives their **median** as the smoothed score: the verdict follows the majority of the
+last second's measurements, so one odd frame flips it neither way (a blurred or turned live face scoring low
+once, a print scoring high once), and a live person is called a photo only when most of a second's
+measurements say so. A mean of probabilities would let one high score pass a print; a mean of log-odds lets
+one near-zero score (log-odds -10 and below) outweigh several live ones (+1 to +7); the median does neither.
 
 The nets run on a tracked face (`due`) on every detector frame, on a track's first frame, and otherwise once
 `PERIOD_S` has passed since its last measurement: about 6 measurements in each second's window at any frame
-rate from 6 a second up, so at 30 frames a second the nets run on about one frame in five per face
-(benchmarks/bench_liveness.py, docs/liveness.md). Between measurements a face carries its track's smoothed
+rate from 6 a second up; at 30 frames a second the nets run on every fifth frame of a face, and on the
+detector's: 30 % of the frames on benchmarks/bench_liveness.py's tracked clip (docs/liveness.md). Between measurements a face carries its track's smoothed
 verdict. A new track, and a track taken up again after a loss, starts with no measurements.
 """
 
