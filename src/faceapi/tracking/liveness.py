@@ -12,8 +12,9 @@ one near-zero score (log-odds -10 and below) outweigh several live ones (+1 to +
 The nets run on a tracked face (`due`) on every detector frame, on a track's first frame, and otherwise once
 `PERIOD_S` has passed since its last measurement: about 6 measurements in each second's window at any frame
 rate from 6 a second up; at 30 frames a second the nets run on every fifth frame of a face, and on the
-detector's: 30 % of the frames on benchmarks/bench_liveness.py's tracked clip (docs/liveness.md). Between measurements a face carries its track's smoothed
-verdict. A new track, and a track taken up again after a loss, starts with no measurements.
+detector's: 30 % of the frames on benchmarks/bench_liveness.py's tracked clip (docs/liveness.md). Between
+measurements a face carries its track's smoothed verdict. A new track, and a track taken up again after a
+loss, starts with no measurements.
 """
 
 from __future__ import annotations
