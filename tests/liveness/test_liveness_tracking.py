@@ -149,3 +149,25 @@ def test_a_print_held_still_is_a_spoof_on_every_frame(liveness_analyzer, nuaa):
     raw_labels = {tf.raw.match.label for f in guarded for tf in f if tf.raw.match is not None}
     assert raw_labels == {NOT_LIVE}, raw_labels  # the raw JSON does not name it either
 
+
+
+def test_a_new_person_starts_a_new_verdict(liveness_analyzer, nuaa):
+    """A live person (nuaa-dev 0003), a hard cut to a print of someone else (0006), and a cut back to a live
+    person: each person gets a new id and their verdict from their own first frame on, none carried over from
+    the track before (a print right after a live face is a spoof at once, and the other way round)."""
+    rng = np.random.default_rng(3)
+    live = load_image(str(_capture_order((nuaa / "real").glob("0003_*"))[0]))
+    attack = load_image(str(sorted((nuaa / "attack").glob("0006_*"))[0]))
+    live2 = load_image(str(_capture_order((nuaa / "real").glob("0007_*"))[0]))
+    parts = [(live, True), (attack, False), (live2, True)]
+    frames = [_noisy(still, rng) for still, _ in parts for _ in range(FPS // 2)]
+    shown, _, _ = _run(liveness_analyzer, frames, AnalyzeOptions(landmarks="full", liveness=True))
+    ids = []
+    for k, (_, live_wanted) in enumerate(parts):
+        part = shown[k * (FPS // 2):(k + 1) * (FPS // 2)]
+        tracked = [tf for faces in part for tf in faces]
+        assert len(tracked) >= len(part) * 0.9, (k, len(tracked))
+        assert all(tf.face.liveness is not None and tf.face.liveness.live is live_wanted for tf in tracked), \
+            (k, [(tf.track, tf.face.liveness) for tf in tracked])
+        ids.append({tf.track for tf in tracked})
+    assert not ids[0] & ids[1] and not ids[1] & ids[2], ids
