@@ -62,19 +62,28 @@ def judge(score: float, threshold: float | None = None) -> Liveness:
 
 def apply_liveness(analyzer: FaceAnalyzer, image: np.ndarray, faces: list[Face],
                    options: AnalyzeOptions) -> list[Face]:
-    """Each face with its `Liveness` (on its detection box, upstream's crops); with ``require_live``, a face
-    judged not live loses any name recognition gave it (`NOT_LIVE`, no distance)."""
+    """Each face with its `Liveness` (on its detection box, upstream's crops) by `with_verdict`."""
     if not faces:
         return faces
     scores = liveness_scores(analyzer, image, [f.detection.box for f in faces])
-    out = []
-    for face, score in zip(faces, scores):
-        verdict = judge(float(score), options.liveness_threshold)
-        face = face.with_(liveness=verdict)
-        if options.require_live and not verdict.live and face.match is not None:
-            face = face.with_(match=FaceMatch(NOT_LIVE, float("inf")))
-        out.append(face)
-    return out
+    return [with_verdict(face, judge(float(score), options.liveness_threshold), options)
+            for face, score in zip(faces, scores)]
+
+
+def with_verdict(face: Face, verdict: Liveness | None, options: AnalyzeOptions) -> Face:
+    """`face` with its liveness `verdict` (None: unchanged), and `withhold_name` by it."""
+    if verdict is None:
+        return face
+    return withhold_name(face.with_(liveness=verdict), verdict.live, options)
+
+
+def withhold_name(face: Face, live: bool, options: AnalyzeOptions) -> Face:
+    """With ``require_live``, a face judged not live loses any name recognition gave it (`NOT_LIVE`, no
+    distance). The one place that rule is applied (single images here, tracked faces by their track's
+    smoothed verdict in `faceapi.tracking`)."""
+    if options.require_live and not live and face.match is not None:
+        return face.with_(match=FaceMatch(NOT_LIVE, float("inf")))
+    return face
 
 
 def check_live(face: Face, name: str) -> None:
@@ -89,4 +98,4 @@ def check_live(face: Face, name: str) -> None:
 
 
 __all__ = ["LIVENESS_NETS", "LIVENESS_THRESHOLD", "NOT_LIVE", "NotLiveError", "apply_liveness", "check_live",
-           "judge", "liveness_scores"]
+           "judge", "liveness_scores", "with_verdict", "withhold_name"]

@@ -144,6 +144,24 @@ def liveness_score(probabilities: Sequence[np.ndarray]) -> np.ndarray:
 
 
 # -- the graph ------------------------------------------------------------------------------------------
+#: Channel counts are padded with zeros to a multiple of this (AVX2's 8 floats): upstream's pruned nets have
+#: counts like 103 or 231, and onnxruntime's blocked (NCHWc) convolutions take only multiples of its
+#: block, so each such layer fell back to plain NCHW between two layout conversions.
+CHANNEL_BLOCK = 8
+
+
+def padded(channels: int) -> int:
+    """`channels` rounded up to a multiple of `CHANNEL_BLOCK`."""
+    return -(-channels // CHANNEL_BLOCK) * CHANNEL_BLOCK
+
+
+def _pad(values: np.ndarray) -> np.ndarray:
+    """A per-channel vector padded with zeros to `padded` length."""
+    out = np.zeros(padded(values.shape[0]), values.dtype)
+    out[: values.shape[0]] = values
+    return out
+
+
 class _Builder:
     """The MiniFASNet blocks on a `GraphBuilder`, batch norms folded into the convolutions before them."""
 
@@ -161,34 +179,53 @@ class _Builder:
         return scale, beta - mean * scale
 
     def conv_bn(self, x: str, prefix: str, stride: int, pad: int, conv: str = "conv", bn: str = "bn",
-                reverse_input: bool = False) -> str:
-        """``bn(conv(x))`` as one Conv (OIHW weights, symmetric padding like PyTorch's)."""
+                reverse_input: bool = False, out_scale: np.ndarray | None = None) -> str:
+        """``bn(conv(x))`` as one Conv (OIHW weights, symmetric padding like PyTorch's), its channels padded
+        with zeros to a multiple of `CHANNEL_BLOCK` (`padded`), each output channel times `out_scale` when
+        given; `reverse_input` marks the first convolution, which reads the image's three channels
+        (unpadded)."""
         weight = self.w[f"{prefix}.{conv}.weight"].astype(np.float64)
         if reverse_input:  # the graph gets RGB, the net was trained on BGR
             weight = weight[:, ::-1]
         scale, shift = self._bn(f"{prefix}.{bn}")
+        if out_scale is not None:
+            scale, shift = scale * out_scale, shift * out_scale
         out_c, in_per_group, kh, kw = weight.shape
-        groups = out_c if in_per_group == 1 else 1  # depthwise (no other conv here has one input channel)
+        depthwise = in_per_group == 1  # (no other conv here has one input channel)
+        out_p = padded(out_c)
+        in_p = 1 if depthwise else in_per_group if reverse_input else padded(in_per_group)
+        w_full = np.zeros((out_p, in_p, kh, kw))
+        w_full[:out_c, :in_per_group] = weight * scale[:, None, None, None]
+        b_full = np.zeros(out_p)
+        b_full[:out_c] = shift
         g = self.g
         hint = prefix.replace(".", "_")
-        w_folded = g.const((weight * scale[:, None, None, None]).astype(np.float32), hint + "_w")
-        b_folded = g.const(shift.astype(np.float32), hint + "_b")
-        return g.node("Conv", [x, w_folded, b_folded], hint, kernel_shape=[kh, kw], strides=[stride, stride],
-                      pads=[pad, pad, pad, pad], group=groups)
-
-    def prelu(self, x: str, prefix: str) -> str:
-        """PReLU as ``relu(x) + slope * min(x, 0)``: the same values (exactly: one of the two terms is 0),
-        and 3-4x faster than onnxruntime's own PRelu kernel (4.8 ns per element on this machine, which made
-        it half of the nets' time; benchmarks/bench_liveness.py)."""
-        g = self.g
-        hint = prefix.replace(".", "_")
-        slope = g.const(self.w[f"{prefix}.prelu.weight"].astype(np.float32).reshape(-1, 1, 1), hint + "_slope")
-        negative = g.node("Min", [x, g.const(np.zeros(1, np.float32), hint + "_zero")])
-        return g.add(g.relu(x), g.mul(negative, slope))
+        return g.node("Conv", [x, g.const(w_full.astype(np.float32), hint + "_w"),
+                               g.const(b_full.astype(np.float32), hint + "_b")], hint,
+                      kernel_shape=[kh, kw], strides=[stride, stride], pads=[pad, pad, pad, pad],
+                      group=out_p if depthwise else 1)
 
     def conv_block(self, x: str, prefix: str, stride: int, pad: int, reverse_input: bool = False) -> str:
-        """Upstream's ``Conv_block``: conv, batch norm, PReLU."""
-        return self.prelu(self.conv_bn(x, prefix, stride, pad, reverse_input=reverse_input), prefix)
+        """Upstream's ``Conv_block``: conv, batch norm, PReLU.
+
+        PReLU(y) is computed as ``relu(y') + (slope / (1 - slope)) * y'`` of ``y' = (1 - slope) * y``, the
+        factor folded into the convolution (every slope of these nets is under 1, so ``1 - slope > 0``
+        passes through the relu), the second term a 1x1 depthwise convolution into which onnxruntime fuses
+        the sum: the whole net stays in its blocked (NCHWc) layout. onnxruntime's own PRelu kernel (4.8 ns
+        per element here) was half of the nets' time, and ``relu(y) + slope * min(y, 0)`` (Min and a
+        broadcast Mul are not NCHWc ops) cost two layout conversions per PReLU; benchmarks/bench_liveness.py.
+        Equal to PReLU up to float32 rounding (a few ulp)."""
+        slope = self.w[f"{prefix}.prelu.weight"].astype(np.float64)
+        if np.any(slope >= 1):
+            raise ModelError(f"{self.w.model}: {prefix} has a PReLU slope >= 1, which this graph cannot fold")
+        y = self.conv_bn(x, prefix, stride, pad, reverse_input=reverse_input, out_scale=1 - slope)
+        g = self.g
+        hint = prefix.replace(".", "_")
+        channels = padded(slope.shape[0])
+        ratio = g.const(_pad(slope / (1 - slope)).astype(np.float32).reshape(channels, 1, 1, 1), hint + "_ratio")
+        zero = g.const(np.zeros(channels, np.float32), hint + "_zero")
+        negative = g.node("Conv", [y, ratio, zero], hint + "_neg", kernel_shape=[1, 1], group=channels)
+        return g.add(negative, g.relu(y))
 
     def depth_wise(self, x: str, prefix: str, stride: int, residual: bool) -> str:
         """``Depth_Wise`` (and ``Depth_Wise_SE`` when the weights have an SE module): 1x1 expand, 3x3
@@ -243,7 +280,9 @@ def build_graph(weights: WeightMap) -> onnx.ModelProto:
     # linear (no bias) then BatchNorm1d, folded into one Gemm; dropout is off at inference
     lin = weights["linear.weight"].astype(np.float64)  # [128, 512]
     scale, shift = b._bn("bn")
-    x = g.dense(x, (lin * scale[:, None]).T, shift)
+    folded = np.zeros((padded(lin.shape[1]), lin.shape[0]))  # the flattened features' padding reads nothing
+    folded[: lin.shape[1]] = (lin * scale[:, None]).T
+    x = g.dense(x, folded, shift)
     logits = g.dense(x, weights["prob.weight"].astype(np.float64).T, None)
     unused = weights.unused()
     if unused:
@@ -330,8 +369,9 @@ def _export(scale: float) -> dict[str, Any]:
     }
 
 
-#: `NetSpec.graph_version` of both ("2": PReLU as relu + slope * min).
-GRAPH_VERSION = "2"
+#: `NetSpec.graph_version` of both ("4": channels padded to `CHANNEL_BLOCK`, PReLU folded as
+#: `_Builder.conv_block` says; "2" was relu + slope * min).
+GRAPH_VERSION = "4"
 
 V2_SPEC = MiniFASNetV2.spec = NetSpec(
     name="minifasnet_v2", label="Liveness (MiniFASNetV2, 2.7x)", kind="liveness", model="minifasnet_v2_2.7",

@@ -38,7 +38,14 @@ Per frame (`FaceTracker.update`):
 4. **Smoothing** (per track): One Euro filter on the box corners and the landmarks; expression
    probabilities smoothed exponentially with a warm-up and a change detector (`ExpressionFilter`);
    exponential smoothing of age and the probability of "male" (the gender is the likelier one).
-5. **Times**: the caller's, validated and moved on to at least `MIN_STEP` after the previous frame's.
+5. **Liveness** (with `AnalyzeOptions.liveness` or ``require_live``): not run by the chain on every frame,
+   but by the tracker on each face whose track is due (`faceapi.tracking.liveness`: detector frames, a
+   track's first frame, then every ``PERIOD_S``), and smoothed over the track (the median of the last
+   ``WINDOW_S``); every tracked face carries its track's smoothed verdict, and ``require_live`` takes the
+   name of a face whose smoothed verdict is not live (`faceapi.liveness.with_verdict`). The raw face has
+   the frame's own verdict when it was measured on that frame (and loses its name by it), else none (and
+   loses its name by the track's verdict: ``raw`` is in the stream's JSON too).
+6. **Times**: the caller's, validated and moved on to at least `MIN_STEP` after the previous frame's.
 
 Raw values: `TrackedFrame.raw` is the engine's `FrameResult` for the frame: on detector frames exactly
 ``FaceAnalyzer.analyze(image, options)``; on region frames the same chain on the tracker's regions (the
@@ -51,7 +58,7 @@ import math
 import time
 from collections import deque
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -59,11 +66,13 @@ import numpy as np
 from faceapi.errors import OptionsError
 from faceapi.expression_models import DEFAULT_MODEL, calibrate_probabilities
 from faceapi.image import ImageInput, load_image
+from faceapi.liveness import judge, liveness_scores, with_verdict, withhold_name
 from faceapi.matching import MatcherSource
 from faceapi.options import AnalyzeOptions, TrackingOptions
 from faceapi.pipeline import FaceAnalyzer, aligned_box
 from faceapi.results import AgeGender, Box, Detection, Expressions, Face, FrameResult, Landmarks68
 from faceapi.tracking.expressions import ExpressionFilter
+from faceapi.tracking.liveness import LivenessFilter
 from faceapi.tracking.one_euro import ExponentialSmoother, OneEuroFilter
 
 #: Plausibility bounds of a track's landmarks between two frames (see the module docstring).
@@ -255,6 +264,7 @@ class _Track:
         self.expressions = ExpressionFilter(tracking.expression_alpha)
         self.age = ExponentialSmoother(tracking.age_alpha)
         self.male = ExponentialSmoother(tracking.age_alpha)
+        self.liveness = LivenessFilter(tracking.smoothing)
 
     def restart_motion(self) -> None:
         """Forget the motion (after a cut, a loss or a re-identification elsewhere): no velocity from a jump."""
@@ -475,6 +485,8 @@ class FaceTracker:
         cut = self._cut(thumb)
         reason = self._scheduled(cut, (w, h), now)
         options, face_matcher = self.analyzer.recognition(self.options, self.matcher)
+        # liveness is the tracker's (step 5), not the chain's on every frame
+        chain = replace(options, liveness=False, require_live=False) if options.needs_liveness else options
         engine_ms = 0.0
         active = [tr for tr in self._tracks.values() if tr.lost_since is None]
         regions: list[tuple[_Track, Box]] = []
@@ -499,13 +511,13 @@ class FaceTracker:
         if reason is None:
             t = time.perf_counter()
             tracks = [tr for tr, _ in regions]
-            faces = self.analyzer.locate(img, options, [Detection(r, tr.score, w, h) for tr, r in regions], stages)
+            faces = self.analyzer.locate(img, chain, [Detection(r, tr.score, w, h) for tr, r in regions], stages)
             again = [tr.recentred(f) for tr, f in zip(tracks, faces)] if len(faces) == len(tracks) else []
             if again and any(tr.offset(f) > REFINE_OFFSET for tr, f in zip(tracks, faces)) \
                     and all(r is not None for r in again):
                 # the face moved more than predicted: once more, on regions centred where it was found
                 regions = [(tr, r) for tr, r in zip(tracks, again) if r is not None]
-                faces = self.analyzer.locate(img, options, [Detection(r, tr.score, w, h) for tr, r in regions],
+                faces = self.analyzer.locate(img, chain, [Detection(r, tr.score, w, h) for tr, r in regions],
                                              stages)
             engine_ms += (time.perf_counter() - t) * 1000
             if not self._all_plausible([tr for tr, _ in regions], faces, img):
@@ -516,8 +528,8 @@ class FaceTracker:
             if cut:
                 for tr in self._tracks.values():
                     tr.restart_motion()
-            faces = self.analyzer.locate(img, options, None, stages)
-        faces = self.analyzer.describe(img, faces, options, face_matcher, stages)
+            faces = self.analyzer.locate(img, chain, None, stages)
+        faces = self.analyzer.describe(img, faces, chain, face_matcher, stages)
         engine_ms += (time.perf_counter() - t) * 1000
         sigs = [signature(img, f) for f in faces]
         if reason is not None:
@@ -528,6 +540,12 @@ class FaceTracker:
             pairs = [(tr, f, s) for (tr, _), f, s in zip(regions, faces, sigs)]
         self._forget(now)
         tracked = tuple(tr.observe(face, now, self.tracking, img, sig) for tr, face, sig in pairs)
+        if options.needs_liveness and tracked:
+            t = time.perf_counter()
+            tracked = self._liveness(img, [tr for tr, _, _ in pairs], tracked, now, reason is not None, options)
+            stages["liveness"] = (time.perf_counter() - t) * 1000
+            engine_ms += stages["liveness"]
+            faces = [tf.raw for tf in tracked]
         self.frames += 1
         self._thumb, self._size = thumb, (w, h)
         raw = FrameResult(w, h, tuple(faces), {"decode": decode_ms, **stages, "total": decode_ms + engine_ms})
@@ -536,6 +554,26 @@ class FaceTracker:
         timings["tracking"] = max(0.0, total - decode_ms - engine_ms)
         timings["total"] = total
         return TrackedFrame(w, h, tracked, reason is not None, reason, raw, timings)
+
+    def _liveness(self, img: np.ndarray, tracks: Sequence[_Track], tracked: Sequence[TrackedFace], now: float,
+                  detector_frame: bool, options: AnalyzeOptions) -> tuple[TrackedFace, ...]:
+        """Step 5 of the module docstring: the nets on the faces whose tracks are due (one batch), each
+        measurement into its track's filter; each face with its track's smoothed verdict, each raw face with
+        its own verdict when it was measured."""
+        due = [i for i, tr in enumerate(tracks) if tr.liveness.due(now, detector_frame)]
+        scores = liveness_scores(self.analyzer, img, [tracked[i].raw.detection.box for i in due])
+        measured = dict(zip(due, (float(s) for s in scores)))
+        out = []
+        for i, (tr, tf) in enumerate(zip(tracks, tracked)):
+            if i in measured:
+                tr.liveness.add(measured[i], now)
+            smoothed = tr.liveness.verdict(now, options.liveness_threshold)
+            if i in measured:
+                raw = with_verdict(tf.raw, judge(measured[i], options.liveness_threshold), options)
+            else:  # not measured on this frame: its name (in the raw JSON too) follows the track's verdict
+                raw = withhold_name(tf.raw, smoothed is None or smoothed.live, options)
+            out.append(TrackedFace(tf.track, with_verdict(tf.face, smoothed, options), raw))
+        return tuple(out)
 
     def _clock(self, t: float | None) -> float:
         """This frame's time (`update`): `t` (validated, moved on past the previous frame's) or now."""

@@ -56,6 +56,7 @@ export function analyzeQuery(s) {
   if (s.expression_model != null) q.set("expression_model", s.expression_model);
   if (s.calibrated != null) q.set("calibrated", String(s.calibrated));
   if (s.liveness != null) q.set("liveness", String(s.liveness));
+  if (s.require_live != null) q.set("require_live", String(s.require_live));
   return q.toString();
 }
 

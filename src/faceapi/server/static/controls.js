@@ -62,7 +62,10 @@ export function settings() {
   if (advertised.tracking(h)) s.tracking = el.optTracking.checked;
   if (advertised.expressionModels(h).length) s.expression_model = el.optExprModel.value || "faceapi";
   if (advertised.calibrated(h)) s.calibrated = el.optCalibrated.checked;
-  if (advertised.liveness(h)) s.liveness = el.optLiveness.checked;
+  if (advertised.liveness(h)) {
+    s.liveness = el.optLiveness.checked;
+    s.require_live = el.optRequireLive.checked;  // recognition names only live faces ("not live" otherwise)
+  }
   const schema = schemaOf(h);
   for (const name of Object.keys(s)) if (!applies(schema, name, s.detector)) delete s[name];
   return s;
@@ -97,6 +100,7 @@ export function applyHello(h) {
   }
   el.checkCalibrated.hidden = !advertised.calibrated(h);
   el.checkLiveness.hidden = !advertised.liveness(h);
+  el.checkRequireLive.hidden = !advertised.liveness(h);
   followExpressions();
 }
 

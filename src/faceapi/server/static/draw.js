@@ -86,6 +86,9 @@ export function livenessWord(f) {
   return l.live ? "live" : "spoof";
 }
 
+/** Whether recognition named the face ("unknown" and the liveness check's "not live" are no names). */
+export const isNamed = (f) => !!f.match && f.match.label !== "unknown" && f.match.label !== "not live";
+
 export function matchText(m) {
   return m.distance == null ? m.label : `${m.label} · distance ${m.distance.toFixed(2)}`;
 }
@@ -195,7 +198,7 @@ function drawPanel(ctx, f, r, unit) {
 }
 
 const tagColor = (f) => (livenessWord(f) === "spoof" ? SPOOF_COLOR
-  : f.match && f.match.label !== "unknown" ? MATCH_COLOR : BOX_COLOR);
+  : isNamed(f) ? MATCH_COLOR : BOX_COLOR);
 
 /**
  * Draw `result` (frame coordinates) over its picture letterboxed on `canvas`; `opts.selected`: the index
@@ -282,7 +285,7 @@ export function drawResult(canvas, result, mirrored, opts) {
       ctx.strokeRect(box.x - 2 * unit, box.y - 2 * unit, box.width + 4 * unit, box.height + 4 * unit);
     }
     ctx.lineWidth = 2 * unit;
-    ctx.strokeStyle = f.match && f.match.label !== "unknown" ? MATCH_COLOR : BOX_COLOR;
+    ctx.strokeStyle = isNamed(f) ? MATCH_COLOR : BOX_COLOR;
     ctx.strokeRect(box.x, box.y, box.width, box.height);
   });
 

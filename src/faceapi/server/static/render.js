@@ -1,7 +1,7 @@
 // What the page shows of a result: the live picture or the photo with its overlay (draw.js), the side
 // card of the selected face (else the largest), the status line, and choosing a face by tap, click or keys.
-import { EXPRESSIONS, EXPR_COLORS, clearCanvas, drawFrame, drawResult, faceAt, isCalibrated, livenessWord,
-  shownProbabilities } from "./draw.js";
+import { EXPRESSIONS, EXPR_COLORS, clearCanvas, drawFrame, drawResult, faceAt, isCalibrated, isNamed,
+  livenessWord, shownProbabilities } from "./draw.js";
 import { el, state } from "./state.js";
 import { fmtMs, largestFace, radio } from "./ui.js";
 
@@ -187,7 +187,7 @@ function renderName(face) {
   const m = face && face.match;
   el.faceName.hidden = !m;
   el.faceName.dataset.label = m ? m.label : "";
-  el.faceName.dataset.known = m && m.label !== "unknown" ? "true" : "false";
+  el.faceName.dataset.known = face && isNamed(face) ? "true" : "false";
   el.faceName.textContent = m ? (m.label === "unknown" ? "unknown person" : m.label) : "";
   el.faceName.title = m && m.distance != null ? `distance ${m.distance.toFixed(3)} to the gallery` : "";
 }

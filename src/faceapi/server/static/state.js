@@ -16,6 +16,7 @@ export const el = {
   fieldExprModel: $("field-expression-model"), optExprModel: $("opt-expression-model"),
   checkCalibrated: $("check-calibrated"), optCalibrated: $("opt-calibrated"),
   checkLiveness: $("check-liveness"), optLiveness: $("opt-liveness"),
+  checkRequireLive: $("check-require-live"), optRequireLive: $("opt-require-live"),
   optMirror: $("opt-mirror"), optionsError: $("options-error"), fieldInput: $("field-input-size"),
   serverState: $("server-state"), serverText: $("server-text"), cameraSelect: $("camera-select"),
   timelineCard: $("timeline-card"), tokenBanner: $("token-banner"), logout: $("btn-logout"),
