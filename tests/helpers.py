@@ -88,3 +88,12 @@ def reference_descriptors(result: object) -> list[list[float]]:
 
 #: The gallery stores the people tests run against (fixture `make_gallery` in conftest.py).
 GALLERY_KINDS = ("sqlite", "postgresql")
+
+
+def rss_mb(pid: int) -> float:
+    """A process's resident memory (MB), from /proc (Linux)."""
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    raise AssertionError("no VmRSS")

@@ -1,6 +1,6 @@
 """A real Ray cluster on 127.0.0.1 for tests and benchmarks: ``ray start --head`` with token authentication,
 a private HOME (Ray's sockets and token below it), every port chosen free, stopped by pid with everything
-it started. The same recipe as tests/batch/test_ray_runner.py's fixture."""
+it started. tests/batch/test_ray_runner.py and tests/ray_serve use it."""
 
 from __future__ import annotations
 

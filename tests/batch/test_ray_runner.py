@@ -8,16 +8,12 @@ One cluster (2 CPUs) serves the whole module; every process it started is stoppe
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
-import tempfile
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,72 +24,15 @@ import faceapi
 from faceapi.cli.main import main
 
 from helpers import SHARED, missing, require
+from ray_cluster import RayCluster, cmdline, descendants, start_cluster, wait_for
 
 VIDEO = SHARED / "videos" / "video.mp4"
 IMAGES = SHARED / "images"
 # Every net (SSD: the tiny detector finds no face in the clip, and its tracks and timelines are part of the test)
 NET_ARGS = ["--all"]
-BIN = Path(sys.executable).parent
-
-
-def _children() -> dict[int, list[int]]:
-    tree: dict[int, list[int]] = {}
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            stat = Path(f"/proc/{entry}/stat").read_text()
-        except OSError:
-            continue
-        ppid = int(stat.rsplit(")", 1)[1].split()[1])
-        tree.setdefault(ppid, []).append(int(entry))
-    return tree
-
-
-def descendants(pid: int) -> list[int]:
-    """Every process below `pid` (Ray's workers run in sessions of their own, so not its process group)."""
-    tree, out, todo = _children(), [], [pid]
-    while todo:
-        for child in tree.get(todo.pop(), []):
-            out.append(child)
-            todo.append(child)
-    return out
-
-
-def cmdline(pid: int) -> str:
-    try:
-        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace").strip()
-    except OSError:
-        return ""
-
-
-def alive(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except OSError:
-        return False
-    return state != "Z"
-
-
-def wait_for(condition, timeout: float, what: str, interval: float = 0.1):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(interval)
-    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 class Cluster:
-    def __init__(self, proc: subprocess.Popen, address: str, env: dict[str, str], log: Path):
-        self.proc, self.address, self.env, self.log = proc, address, env, log
+    def __init__(self, head: RayCluster, env: dict[str, str]):
+        self.head, self.proc, self.address, self.env = head, head.proc, head.address, env
 
     def workers(self) -> list[int]:
         """Pids of the faceapi actors (Ray Data's map workers) while they run a batch."""
@@ -106,61 +45,16 @@ def cluster(models_dir) -> Iterator[Cluster]:
     require("ray.data")
     if not IMAGES.is_dir() or not VIDEO.is_file():
         missing(f"the shared photos and clip are needed ({IMAGES}, {VIDEO})")
-    home = Path(tempfile.mkdtemp(prefix="frt"))  # short: Ray's socket paths live below it
-    env = {k: v for k, v in os.environ.items() if not k.startswith("RAY_")}
-    env.update(HOME=str(home), RAY_AUTH_MODE="token", RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER="0",
-               RAY_USAGE_STATS_ENABLED="0", PYTHONPATH=str(Path(faceapi.__file__).parents[1]),
-               FACEAPI_MODELS=str(home / "no-models-here"))  # workers must get the weights from the driver
-    subprocess.run([str(BIN / "ray"), "get-auth-token", "--generate"], env=env, check=True, capture_output=True)
-    token = home / ".ray" / "auth_token"
-    token.chmod(0o600)
-    env["RAY_AUTH_TOKEN_PATH"] = str(token)
-    proc = None
-    for attempt in range(3):  # a port taken in between: start again on others
-        port = free_port()
-        log = home / f"head-{attempt}.log"
-        with open(log, "wb") as f:
-            proc = subprocess.Popen(
-                [str(BIN / "ray"), "start", "--head", "--block", "--node-ip-address=127.0.0.1", f"--port={port}",
-                 "--num-cpus=2", "--include-dashboard=false", "--disable-usage-stats", f"--temp-dir={home}/r",
-                 f"--node-manager-port={free_port()}", f"--object-manager-port={free_port()}",
-                 f"--dashboard-port={free_port()}", f"--dashboard-agent-listen-port={free_port()}",
-                 f"--dashboard-agent-grpc-port={free_port()}",
-                 f"--runtime-env-agent-port={free_port()}", f"--metrics-export-port={free_port()}"],
-                env=env, stdout=f, stderr=subprocess.STDOUT, start_new_session=True)
-        try:
-            wait_for(lambda p=proc, log=log: p.poll() is not None or b"Ray runtime started" in log.read_bytes(),
-                     120, "the Ray head to start")
-        except AssertionError:
-            proc.poll()
-        if proc.returncode is None and b"Ray runtime started" in log.read_bytes():
-            break
-        _stop(proc.pid)
-        proc = None
-    if proc is None:
-        pytest.fail(f"the Ray head did not start:\n{log.read_text()[-3000:]}")
-    driver_env = dict(env, FACEAPI_MODELS=str(models_dir))
+    # the workers must get the weights from the driver: the cluster's side has no model folder
     try:
-        yield Cluster(proc, f"127.0.0.1:{port}", driver_env, log)
+        head = start_cluster(2, {"PYTHONPATH": str(Path(faceapi.__file__).parents[1]),
+                                 "FACEAPI_MODELS": "/nonexistent/no-models-here"})
+    except AssertionError as exc:
+        pytest.fail(str(exc))
+    try:
+        yield Cluster(head, dict(head.env, FACEAPI_MODELS=str(models_dir)))
     finally:
-        _stop(proc.pid)
-        shutil.rmtree(home, ignore_errors=True)
-
-
-def _stop(pid: int) -> None:
-    """Stop `ray start` and everything below it, by pid: gracefully, then SIGKILL what is left."""
-    pids = [pid, *descendants(pid)]
-    for p in pids:
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(p, signal.SIGTERM)
-    try:
-        wait_for(lambda: not any(alive(p) for p in pids + descendants(pid)), 10, "Ray's processes to stop", 0.2)
-    except AssertionError:
-        for p in [*pids, *descendants(pid)]:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(p, signal.SIGKILL)
-    with contextlib.suppress(ChildProcessError):
-        os.waitpid(pid, 0)
+        head.stop()
 
 
 @pytest.fixture(scope="module")

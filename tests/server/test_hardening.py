@@ -15,7 +15,7 @@ import time
 import httpx
 import pytest
 
-from helpers import missing, require
+from helpers import missing, require, rss_mb
 
 
 def _tls_client_context() -> ssl.SSLContext:
@@ -223,14 +223,6 @@ def test_models_shows_no_server_path_and_health_answers_head(server, http, model
 
 
 # -- 3. memory bounded by configuration, not by request parameters ----------------------------------------------
-def _rss_mb(pid: int) -> float:
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    raise AssertionError("no VmRSS")
-
-
 def _big_gallery(path, people: int) -> None:
     import numpy as np
 
@@ -278,10 +270,10 @@ def test_memory_does_not_grow_with_request_parameters(models_dir, tmp_path, serv
 
         for i in range(50):  # warm up: the first matcher, allocator pools
             hostile(i)
-        before = _rss_mb(srv.proc.pid)
+        before = rss_mb(srv.proc.pid)
         t0 = time.monotonic()
         for i in range(50, 1050):
             hostile(i)
             assert time.monotonic() - t0 < 300
-        grown = _rss_mb(srv.proc.pid) - before
+        grown = rss_mb(srv.proc.pid) - before
     assert grown < 50, f"the server grew by {grown:.0f} MB over 1,000 requests with distinct parameters"

@@ -24,7 +24,7 @@ import time
 import httpx
 import pytest
 
-from helpers import missing, reference_descriptors
+from helpers import missing, reference_descriptors, rss_mb
 
 JSON = {"content-type": "application/json"}
 
@@ -175,14 +175,6 @@ def test_over_https_the_cookie_is_host_prefixed_and_secure(models_dir, serve_pro
 
 
 # -- finding 4: the import body ---------------------------------------------------------------------------
-def _rss_mb(pid: int) -> float:
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    raise AssertionError("no VmRSS")
-
-
 class Watch:
     """While the block runs: /api/health's latency (a request every 20 ms, no token) and the server's RSS
     (every 20 ms), each bounded in count and time."""
@@ -206,7 +198,7 @@ class Watch:
     def _memory(self) -> None:
         end = time.monotonic() + self.max_s
         while not self.stop.is_set() and time.monotonic() < end:
-            self.rss.append(_rss_mb(self.srv.proc.pid))
+            self.rss.append(rss_mb(self.srv.proc.pid))
             self.stop.wait(0.02)
 
     def __enter__(self) -> Watch:
@@ -251,7 +243,7 @@ def test_a_hostile_import_is_refused_with_bounded_memory_and_health_answering(mo
         assert http.get("/api/health").status_code == 200
         for label, body in _hostile_bodies(limit):
             assert len(body) <= limit
-            before = _rss_mb(srv.proc.pid)
+            before = rss_mb(srv.proc.pid)
             with Watch(srv) as watch:
                 status, answer = _post_import(srv, body)
             grown = max(watch.rss) - before
@@ -278,7 +270,7 @@ def test_a_large_import_is_parsed_with_health_answering(models_dir, serve_proces
     with serve_process(["--gallery", str(gallery), "--log-level", "warning"], _serve_env(models_dir)) as srv, \
             srv.client(timeout=120) as http:
         assert http.get("/api/health").status_code == 200
-        before = _rss_mb(srv.proc.pid)
+        before = rss_mb(srv.proc.pid)
         with Watch(srv) as watch:
             t = time.perf_counter()
             status, answer = _post_import(srv, body)
