@@ -6,6 +6,12 @@ landmark jitter, lag, expression and id stability on the synthetic noisy clip, a
     .venv/bin/python benchmarks/bench_stream.py                 # starts `faceapi serve` on a free port
     .venv/bin/python benchmarks/bench_stream.py --url "ws://127.0.0.1:8000/ws/stream?token=TOKEN"
     .venv/bin/python benchmarks/bench_stream.py --clients 1,2,3,4 --seconds 20 --threads 2
+    FACEAPI_THREADS=1 .venv/bin/python benchmarks/bench_stream.py --split 300   # CPU split, no server
+
+`--split N` replays N frames of the clip through the server's frame path in this process instead (the
+tracker's `update` as `StreamSession.handle_frame` calls it, the result's `to_dict`, `answer_text`'s JSON),
+tracking on and off, and prints this thread's CPU per frame for each part, with the engine's stage medians;
+with ``FACEAPI_THREADS=1`` the nets run in this thread too, so the thread's CPU is all of it.
 
 The frames are the synthetic clip of `faceapi.tracking.clip.noisy_clip` (happy.jpg, webcam-like noise sigma 6
 and JPEG 80 per frame, 30 still frames then 60 panning 3 px a frame), played forwards and backwards, each
@@ -170,6 +176,47 @@ async def quality(url: str, clip: Clip) -> dict:
     return out
 
 
+def cpu_split(photo: str, n: int) -> None:
+    """`--split`: this thread's CPU per frame (mean over `n` frames after 30 unmeasured) of the frame path's
+    parts, in process, tracking on and off (see the module docstring)."""
+    from faceapi.models import model_dir
+    from faceapi.options import AnalyzeOptions
+    from faceapi.pipeline import FaceAnalyzer
+    from faceapi.server.routers.stream import answer_text
+    from faceapi.tracking.face_tracker import FaceTracker
+
+    frames = ping_pong(noisy_clip(photo))
+    options = AnalyzeOptions.from_dict({k: v for k, v in SETTINGS.items() if k != "type"})
+    analyzer = FaceAnalyzer(model_dir())
+    print(f"CPU per frame (ms, this thread; FACEAPI_THREADS={os.environ.get('FACEAPI_THREADS', '0')}), "
+          f"{n} frames:\n")
+    print("| tracking | engine (update / analyze) | to_dict | JSON (answer_text) | process CPU | stage medians (ms) |")
+    print("|:---|---:|---:|---:|---:|:---|")
+    for tracking in (True, False):
+        tracker = FaceTracker(analyzer, options)
+        parts: dict[str, float] = {"engine": 0.0, "to_dict": 0.0, "json": 0.0, "process": 0.0}
+        stages: dict[str, list[float]] = {}
+        for k in range(n + 30):
+            frame = frames[k % len(frames)]
+            p0, t0 = time.process_time(), time.thread_time()
+            result = tracker.update(frame, k / FPS) if tracking else analyzer.analyze(frame, options)
+            t1 = time.thread_time()
+            out = result.to_dict(descriptors=False)
+            t2 = time.thread_time()
+            answer_text({"type": "result", "frame": k, **out})
+            t3, p1 = time.thread_time(), time.process_time()
+            if k >= 30:
+                for key, v in (("engine", t1 - t0), ("to_dict", t2 - t1), ("json", t3 - t2), ("process", p1 - p0)):
+                    parts[key] += v * 1000 / n
+                for stage, ms in result.timings_ms.items():
+                    stages.setdefault(stage, []).append(ms)
+        medians = ", ".join(f"{s} {statistics.median(v):.2f}" for s, v in stages.items())
+        print(f"| {'on' if tracking else 'off'} | {parts['engine']:.2f} | {parts['to_dict']:.2f} | {parts['json']:.2f} "
+              f"| {parts['process']:.2f} | {medians} |")
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    print(f"\nload average {load:.1f} at the end")
+
+
 def start_server(threads: int, models_dir: str | None) -> tuple[subprocess.Popen, str]:
     """`faceapi serve` on a 127.0.0.1 socket bound and listening here, inherited through --fd (no port is
     released and re-bound in between; requests wait in its backlog until the server is up)."""
@@ -208,7 +255,12 @@ def main() -> int:
     ap.add_argument("--photo", default=str(ROOT.parent / "shared" / "images" / "happy.jpg"))
     ap.add_argument("--tracking", choices=["off", "on", "both"], default="both",
                     help="rows with tracking off, on, or both (default; also the jitter/lag table)")
+    ap.add_argument("--split", type=int, metavar="N",
+                    help="instead: the CPU split of N frames through the frame path in this process (no server)")
     args = ap.parse_args()
+    if args.split:
+        cpu_split(args.photo, args.split)
+        return 0
     modes = {"off": (False,), "on": (True,), "both": (False, True)}[args.tracking]
 
     clip = noisy_clip(args.photo)
