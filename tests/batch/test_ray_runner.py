@@ -23,8 +23,8 @@ import pytest
 import faceapi
 from faceapi.cli.main import main
 
-from helpers import SHARED, missing, require
-from ray_cluster import RayCluster, cmdline, descendants, start_cluster, wait_for
+from helpers import SHARED, missing, require, wait_for
+from ray_cluster import RayCluster, cmdline, descendants, start_cluster
 
 VIDEO = SHARED / "videos" / "video.mp4"
 IMAGES = SHARED / "images"

@@ -18,7 +18,6 @@ import signal
 import sqlite3
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 from helpers import missing
@@ -69,17 +68,6 @@ def people_in(path: Path, wrap: list[str] = ()) -> dict[str, int]:
     out = run_cli(["people", "list", "--json", "--gallery", path], wrap)
     assert out.returncode == 0, out.stderr
     return {p["name"]: p["descriptors"] for p in map(json.loads, out.stdout.splitlines())}
-
-
-def wait_for(predicate, timeout: float, what: str, interval: float = 0.02):
-    """Poll `predicate` until it returns something true (returned), bounded by `timeout` seconds."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        found = predicate()
-        if found:
-            return found
-        time.sleep(interval)
-    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
 
 
 def kill(proc: subprocess.Popen) -> None:

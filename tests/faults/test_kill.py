@@ -16,7 +16,8 @@ from pathlib import Path
 import httpx
 import numpy as np
 
-from faulting import faceapi_env, integrity, kill, people_in, wait_for
+from faulting import faceapi_env, integrity, kill, people_in
+from helpers import wait_for
 
 
 def _doc(prefix: str, people: int, per_person: int, seed: int = 0) -> dict:

@@ -16,8 +16,8 @@ import pytest
 
 import faceapi
 
-from helpers import SHARED, missing, require
-from ray_cluster import free_port, start_cluster, wait_for
+from helpers import SHARED, missing, require, wait_for
+from ray_cluster import free_port, start_cluster
 from serving_helpers import REPLICAS, TOKEN, Served, replicas_seen
 
 

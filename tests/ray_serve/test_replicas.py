@@ -20,7 +20,8 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from ray_cluster import cmdline, descendants, wait_for
+from helpers import wait_for
+from ray_cluster import cmdline, descendants
 from serving_helpers import REPLICAS, TOKEN, Served, health, replicas_seen
 
 SETTINGS = {"type": "settings", "detector": "ssd", "landmarks": "full", "expressions": False, "recognize": True}
